@@ -1,0 +1,71 @@
+namespace RawInfer.Models;
+
+/// <summary>Element type of a weight tensor. Values are GGML's type ids so GGUF headers map directly.</summary>
+public enum TensorType
+{
+    F32 = 0,
+    F16 = 1,
+    Q8_0 = 8,
+    BF16 = 30,
+}
+
+/// <summary>
+/// A row-major weight matrix (rows = outputs, cols = inputs) living in a memory-mapped model file.
+/// A vector (a norm weight) is a matrix with one row. The pointer stays valid while the owning
+/// <see cref="LoadedModel"/> is alive; kernels read it in place, never copying whole matrices.
+/// </summary>
+public readonly unsafe struct WeightTensor
+{
+    public WeightTensor(byte* data, TensorType type, int rows, int cols)
+    {
+        Data = data;
+        Type = type;
+        Rows = rows;
+        Cols = cols;
+    }
+
+    /// <summary>First byte of the tensor. (rows, cols) elements of <see cref="Type"/>.</summary>
+    public byte* Data { get; }
+
+    public TensorType Type { get; }
+
+    public int Rows { get; }
+
+    public int Cols { get; }
+
+    public long ElementCount => (long)Rows * Cols;
+
+    /// <summary>The tensor as float32 elements; only valid for <see cref="TensorType.F32"/>.</summary>
+    public ReadOnlySpan<float> AsF32()
+    {
+        if (Type != TensorType.F32)
+        {
+            throw new InvalidOperationException($"tensor is {Type}, not F32");
+        }
+
+        return new ReadOnlySpan<float>(Data, checked((int)ElementCount));
+    }
+}
+
+/// <summary>Weights of one transformer block. Shapes are (rows, cols) = (out, in).</summary>
+public sealed class LayerWeights
+{
+    public required WeightTensor AttentionNorm { get; init; } // (1, dim)
+    public required WeightTensor Wq { get; init; }            // (nHeads*headDim, dim)
+    public required WeightTensor Wk { get; init; }            // (kvDim, dim)
+    public required WeightTensor Wv { get; init; }            // (kvDim, dim)
+    public required WeightTensor Wo { get; init; }            // (dim, nHeads*headDim)
+    public required WeightTensor FfnNorm { get; init; }       // (1, dim)
+    public required WeightTensor W1 { get; init; }            // (hidden, dim) gate
+    public required WeightTensor W2 { get; init; }            // (dim, hidden) down
+    public required WeightTensor W3 { get; init; }            // (hidden, dim) up
+}
+
+/// <summary>All weights of a Llama-architecture decoder, in llama2.c's RoPE layout (adjacent pairs).</summary>
+public sealed class LlamaWeights
+{
+    public required WeightTensor TokenEmbedding { get; init; } // (vocab, dim)
+    public required IReadOnlyList<LayerWeights> Layers { get; init; }
+    public required WeightTensor FinalNorm { get; init; }      // (1, dim)
+    public required WeightTensor Classifier { get; init; }     // (vocab, dim); the embedding when shared
+}
