@@ -1,7 +1,7 @@
-using RawInfer.Engine.KvCache;
+using RawInfer.KvCache;
 using Xunit;
 
-namespace RawInfer.Engine.Tests;
+namespace RawInfer.KvCache.Tests;
 
 public class ContiguousKvCacheTests
 {

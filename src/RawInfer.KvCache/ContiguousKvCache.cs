@@ -1,4 +1,4 @@
-namespace RawInfer.Engine.KvCache;
+namespace RawInfer.KvCache;
 
 /// <summary>
 /// One sequence's K/V in two flat arrays, as llama2.c's RunState keeps them. Allocated once at full capacity.

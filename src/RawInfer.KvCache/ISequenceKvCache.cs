@@ -1,4 +1,4 @@
-namespace RawInfer.Engine.KvCache;
+namespace RawInfer.KvCache;
 
 /// <summary>
 /// The K/V storage of one sequence, addressed by layer and token position. The forward pass writes the new
