@@ -1,0 +1,73 @@
+using Xunit;
+
+namespace RawInfer.KvCache.Tests;
+
+public class PagedKvStorageTests
+{
+    [Fact]
+    public void Slots_address_rows_of_each_layer_and_CopyBlock_copies_every_layer()
+    {
+        var storage = new PagedKvStorage(numLayers: 3, numBlocks: 4, blockSize: 2, kvDim: 5);
+        Assert.Equal(2L * 3 * 4 * 2 * 5 * 4, storage.SizeBytes);
+        for (var layer = 0; layer < 3; layer++)
+        {
+            for (var slot = 0; slot < 8; slot++)
+            {
+                storage.Key(layer, slot).Fill((layer * 100) + slot);
+                storage.Value(layer, slot).Fill(-((layer * 100) + slot));
+            }
+        }
+
+        Assert.Equal(203f, storage.LayerKeys(2)[(3 * 5) + 4]);
+        storage.CopyBlock(sourceBlock: 1, destinationBlock: 3); // slots 2,3 → 6,7
+        for (var layer = 0; layer < 3; layer++)
+        {
+            Assert.Equal((layer * 100) + 2f, storage.Key(layer, 6)[0]);
+            Assert.Equal(-((layer * 100) + 3f), storage.Value(layer, 7)[4]);
+            Assert.Equal((layer * 100) + 5f, storage.Key(layer, 5)[0]); // untouched
+        }
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => storage.Key(0, 8).Length);
+        Assert.Throws<ArgumentOutOfRangeException>(() => storage.CopyBlock(4, 0));
+    }
+
+    [Fact]
+    public void Sequence_view_maps_positions_through_the_block_table_and_survives_copy_on_write()
+    {
+        const int layers = 2, kvDim = 3;
+        var manager = new BlockManager(numBlocks: 8, blockSize: 4);
+        var storage = new PagedKvStorage(layers, 8, 4, kvDim);
+        manager.Allocate(1, [10, 11, 12, 13, 14, 15]);
+        var view = new PagedSequenceKvCache(manager, storage, 1);
+        Assert.Equal(6, view.CapacityTokens);
+        for (var pos = 0; pos < 6; pos++)
+        {
+            for (var layer = 0; layer < layers; layer++)
+            {
+                view.Key(layer, pos).Fill((layer * 10) + pos);
+                view.Value(layer, pos).Fill(-((layer * 10) + pos));
+            }
+        }
+
+        Assert.Equal(15f, storage.Key(1, manager.Slot(1, 5))[2]);
+
+        manager.Fork(1, 2);
+        var copy = manager.Append(2, [99]);
+        storage.Apply(copy);
+        var child = new PagedSequenceKvCache(manager, storage, 2);
+        child.Key(0, 6).Fill(42);
+        Assert.Equal(7, child.CapacityTokens);
+        for (var pos = 0; pos < 6; pos++)
+        {
+            // Both sequences read the whole shared history; the child's write did not leak into the parent.
+            Assert.Equal(10f + pos, view.Key(1, pos)[0]);
+            Assert.Equal(10f + pos, child.Key(1, pos)[0]);
+            Assert.Equal(-(10f + pos), child.Value(1, pos)[1]);
+        }
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => view.Key(0, 6).Length);
+        manager.Free(1);
+        Assert.Throws<UnknownSequenceException>(() => view.Key(0, 0).Length);
+        Assert.Throws<ArgumentException>(() => new PagedSequenceKvCache(manager, new PagedKvStorage(1, 9, 4, 1), 2));
+    }
+}
