@@ -4,7 +4,9 @@ namespace RawInfer.KvCache;
 /// The chained 64-bit identity of a full block: a hash over the parent block's hash and this block's token ids,
 /// so one value names the whole prefix that ends with the block. Tokens are folded two per 64-bit word with a
 /// 128-bit multiply (the high and low halves xor-ed), a mix with good avalanche that costs one multiply per pair.
-/// The value is never trusted alone: a prefix-cache hit also compares the block's tokens and parent hash.
+/// The value is never trusted alone: a prefix-cache hit also compares the block's tokens and the parent's
+/// fingerprint, a second chain with independent constants that no test mask narrows, so a wrong hit needs both
+/// 64-bit chains to collide at once (about 2^-128 per pair of prefixes).
 /// </summary>
 internal static class BlockHash
 {
@@ -16,7 +18,18 @@ internal static class BlockHash
     private const ulong K2 = 0xE7037ED1A0B428DB;
     private const ulong K3 = 0x8EBC6AF09C88C6E3;
 
-    public static ulong Chain(ulong parentHash, ReadOnlySpan<int> tokens)
+    // Independent constants for the fingerprint chain (splitmix64's and murmur3's finalizer multipliers).
+    private const ulong F1 = 0xBF58476D1CE4E5B9;
+    private const ulong F2 = 0x94D049BB133111EB;
+    private const ulong F3 = 0xFF51AFD7ED558CCD;
+
+    public static ulong Chain(ulong parentHash, ReadOnlySpan<int> tokens) => Chain(parentHash, tokens, K1, K2, K3);
+
+    /// <summary>The second, independent chain over the same prefix; see the type's remarks.</summary>
+    public static ulong Fingerprint(ulong parentFingerprint, ReadOnlySpan<int> tokens) =>
+        Chain(parentFingerprint, tokens, F1, F2, F3);
+
+    private static ulong Chain(ulong parentHash, ReadOnlySpan<int> tokens, ulong K1, ulong K2, ulong K3)
     {
         // The length is mixed in so that a block [a] and a block [a, 0] cannot share a state.
         var h = parentHash ^ ((ulong)tokens.Length * K3);

@@ -70,6 +70,7 @@ public sealed partial class BlockManager
             Acquire(block);
             state.Blocks[i] = block;
             state.ChainHash = _hash[block];
+            state.ChainFingerprint = _fingerprint[block];
         }
 
         state.NumBlocks = hits;
@@ -93,6 +94,7 @@ public sealed partial class BlockManager
         freeHits = 0;
         var maxHits = (prompt.Length - 1) / _blockSize;
         var parent = BlockHash.Root;
+        var parentFingerprint = BlockHash.Root;
         var hits = 0;
         while (hits < maxHits)
         {
@@ -100,9 +102,10 @@ public sealed partial class BlockManager
             var hash = Hash(parent, tokens);
             if (!_cache.TryGetValue(hash, out var block)
                 || _parentHash[block] != parent
+                || _parentFingerprint[block] != parentFingerprint
                 || !tokens.SequenceEqual(_tokens.AsSpan(block * _blockSize, _blockSize)))
             {
-                // A miss, or a hash collision caught by comparing the parent hash and the tokens.
+                // A miss, or a hash collision caught by comparing the parent's hash and fingerprint and the tokens.
                 break;
             }
 
@@ -114,6 +117,7 @@ public sealed partial class BlockManager
 
             _hitScratch[hits++] = block;
             parent = hash;
+            parentFingerprint = _fingerprint[block];
         }
 
         return hits;

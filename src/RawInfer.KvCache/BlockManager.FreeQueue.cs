@@ -101,6 +101,9 @@ public sealed partial class BlockManager
         var hash = Hash(parent, _tokens.AsSpan(block * _blockSize, _blockSize));
         state.ChainHash = hash;
         _parentHash[block] = parent;
+        _parentFingerprint[block] = state.ChainFingerprint;
+        _fingerprint[block] = BlockHash.Fingerprint(state.ChainFingerprint, _tokens.AsSpan(block * _blockSize, _blockSize));
+        state.ChainFingerprint = _fingerprint[block];
         _hash[block] = hash;
 
         // A taken hash means either the same prefix is already cached in another block (keep the older one) or a
@@ -120,6 +123,7 @@ public sealed partial class BlockManager
         state.NumBlocks = 0;
         state.NumTokens = 0;
         state.ChainHash = BlockHash.Root;
+        state.ChainFingerprint = BlockHash.Root;
         _sequences.Add(sequenceId, state);
         return state;
     }

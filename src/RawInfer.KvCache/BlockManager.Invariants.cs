@@ -155,6 +155,7 @@ public sealed partial class BlockManager
         }
 
         var chain = BlockHash.Root;
+        var fingerprint = BlockHash.Root;
         for (var i = 0; i < state.NumBlocks; i++)
         {
             var block = state.Blocks[i];
@@ -172,6 +173,11 @@ public sealed partial class BlockManager
             if (expectedFill == _blockSize)
             {
                 chain = Hash(chain, _tokens.AsSpan(block * _blockSize, _blockSize));
+                fingerprint = BlockHash.Fingerprint(fingerprint, _tokens.AsSpan(block * _blockSize, _blockSize));
+                if (_fingerprint[block] != fingerprint)
+                {
+                    Fail($"sequence {id} block {i} (physical {block}) has a fingerprint its prefix does not give");
+                }
                 if (_registered[block] && _hash[block] != chain)
                 {
                     Fail($"sequence {id} block {i} (physical {block}) is cached under a hash its prefix does not give");
@@ -179,7 +185,7 @@ public sealed partial class BlockManager
             }
         }
 
-        if (state.ChainHash != chain)
+        if (state.ChainHash != chain || state.ChainFingerprint != fingerprint)
         {
             Fail($"sequence {id} chain hash is stale");
         }

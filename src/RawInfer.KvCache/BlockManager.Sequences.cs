@@ -120,6 +120,7 @@ public sealed partial class BlockManager
         child.NumBlocks = parent.NumBlocks;
         child.NumTokens = parent.NumTokens;
         child.ChainHash = parent.ChainHash;
+        child.ChainFingerprint = parent.ChainFingerprint;
         foreach (var block in child.Table)
         {
             _refCount[block]++;

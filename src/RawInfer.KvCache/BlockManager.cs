@@ -36,6 +36,8 @@ public sealed partial class BlockManager
     private readonly int[] _tokens;       // (blocks, blockSize) token ids; kept after free so a hit can compare
     private readonly ulong[] _hash;       // (blocks) chain hash once full
     private readonly ulong[] _parentHash; // (blocks) chain hash of the prefix before the block
+    private readonly ulong[] _fingerprint;       // (blocks) fingerprint chain of the prefix through the block
+    private readonly ulong[] _parentFingerprint; // (blocks) fingerprint chain of the prefix before the block
     private readonly bool[] _registered;  // (blocks) the prefix cache maps _hash[b] to b
 
     // Intrusive doubly-linked free queue over block ids; index _numBlocks is the sentinel. The head is evicted
@@ -90,6 +92,8 @@ public sealed partial class BlockManager
         _tokens = new int[numBlocks * blockSize];
         _hash = new ulong[numBlocks];
         _parentHash = new ulong[numBlocks];
+        _fingerprint = new ulong[numBlocks];
+        _parentFingerprint = new ulong[numBlocks];
         _registered = new bool[numBlocks];
         _next = new int[numBlocks + 1];
         _prev = new int[numBlocks + 1];

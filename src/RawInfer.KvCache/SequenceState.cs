@@ -12,6 +12,7 @@ internal sealed class SequenceState
     public int NumBlocks;
     public int NumTokens;
     public ulong ChainHash;           // chain hash of the last full block, BlockHash.Root when none
+    public ulong ChainFingerprint;    // fingerprint chain of the last full block, BlockHash.Root when none
 
     public ReadOnlySpan<int> Table => Blocks.AsSpan(0, NumBlocks);
 
