@@ -1,0 +1,52 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace RawInfer.Cpu.Kernels.Quantized;
+
+/// <summary>
+/// IEEE half and bfloat16 bit patterns → float32 inside vector registers. .NET exposes no F16C/VCVTPH2PS
+/// intrinsic, so halves are converted with integer ops: shift the exponent and mantissa into float position and
+/// multiply by 2^112 to rebias the exponent (exact for normals and subnormals alike), then patch Inf/NaN.
+/// </summary>
+internal static class HalfConversion
+{
+    private const uint SignMask = 0x8000;
+    private const uint MagnitudeMask = 0x7FFF;
+    private const uint HalfInfinity = 0x7C00;
+    private const uint FloatExponentMask = 0x7F800000;
+    private const float Rebias = 5.192296858534828e33f; // 2^112 = 2^(127 - 15)
+
+    /// <summary>Lanes hold half bits in their low 16 bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> HalfToSingle(Vector512<uint> h)
+    {
+        var sign = (h & Vector512.Create(SignMask)) << 16;
+        var magnitude = h & Vector512.Create(MagnitudeMask);
+        var shifted = magnitude << 13;
+        var finite = (shifted.AsSingle() * Vector512.Create(Rebias)).AsUInt32();
+        var special = shifted | Vector512.Create(FloatExponentMask);
+        var isSpecial = Vector512.GreaterThanOrEqual(magnitude, Vector512.Create(HalfInfinity));
+        return (Vector512.ConditionalSelect(isSpecial, special, finite) | sign).AsSingle();
+    }
+
+    /// <summary>Lanes hold half bits in their low 16 bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> HalfToSingle(Vector256<uint> h)
+    {
+        var sign = (h & Vector256.Create(SignMask)) << 16;
+        var magnitude = h & Vector256.Create(MagnitudeMask);
+        var shifted = magnitude << 13;
+        var finite = (shifted.AsSingle() * Vector256.Create(Rebias)).AsUInt32();
+        var special = shifted | Vector256.Create(FloatExponentMask);
+        var isSpecial = Vector256.GreaterThanOrEqual(magnitude, Vector256.Create(HalfInfinity));
+        return (Vector256.ConditionalSelect(isSpecial, special, finite) | sign).AsSingle();
+    }
+
+    /// <summary>Scalar half bits → float.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float HalfToSingle(ushort bits) => (float)BitConverter.UInt16BitsToHalf(bits);
+
+    /// <summary>bfloat16 bits → float: the bits are the high half of the float.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float BFloat16ToSingle(ushort bits) => BitConverter.UInt32BitsToSingle((uint)bits << 16);
+}
