@@ -1,0 +1,87 @@
+using RawInfer.Cpu.Kernels;
+using RawInfer.Cpu.Threading;
+using RawInfer.KvCache;
+using RawInfer.Models;
+
+namespace RawInfer.Cpu;
+
+/// <summary>
+/// Causal grouped-query attention of one token, split across workers by query head. Query head h reads KV
+/// head h / (nHeads / nKvHeads). Positions are the outer loop so each cache row is fetched once per worker.
+/// </summary>
+internal sealed class AttentionJob : CpuJob
+{
+    private readonly int _numHeads;
+    private readonly int _headDim;
+    private readonly int _queriesPerKvHead;
+    private readonly int _maxSeqLen;
+    private readonly float _sqrtHeadDim;
+    private readonly float[] _q;   // (nHeads, headDim) rotated query
+    private readonly float[] _att; // (nHeads, maxSeqLen) scores → probabilities
+    private readonly float[] _out; // (nHeads, headDim) weighted sum of values
+    private ISequenceKvCache? _kv;
+    private int _layer;
+    private int _position;
+
+    public AttentionJob(ModelConfig config, float[] q, float[] att, float[] output)
+    {
+        _numHeads = config.NumHeads;
+        _headDim = config.HeadDim;
+        _queriesPerKvHead = config.QueriesPerKvHead;
+        _maxSeqLen = config.MaxSeqLen;
+        _sqrtHeadDim = MathF.Sqrt(config.HeadDim);
+        _q = q;
+        _att = att;
+        _out = output;
+    }
+
+    public void Prepare(ISequenceKvCache kv, int layer, int position)
+    {
+        _kv = kv;
+        _layer = layer;
+        _position = position;
+    }
+
+    public override void Execute(int worker, int workerCount)
+    {
+        var (h0, h1) = Share(_numHeads, worker, workerCount, 1);
+        if (h0 == h1)
+        {
+            return;
+        }
+
+        var kv = _kv!;
+        var hd = _headDim;
+        var steps = _position + 1;
+
+        // scores: att[h, t] = q_h · k_t[kvHead(h)] / sqrt(headDim)
+        for (var t = 0; t < steps; t++)
+        {
+            var key = kv.Key(_layer, t);
+            for (var h = h0; h < h1; h++)
+            {
+                var kvHead = h / _queriesPerKvHead;
+                var score = Dot.Compute(_q.AsSpan(h * hd, hd), key.Slice(kvHead * hd, hd));
+                _att[(h * _maxSeqLen) + t] = score / _sqrtHeadDim;
+            }
+        }
+
+        // softmax over positions 0..position, per head
+        for (var h = h0; h < h1; h++)
+        {
+            Softmax.InPlace(_att.AsSpan(h * _maxSeqLen, steps));
+        }
+
+        // weighted sum of values: out_h = Σ_t att[h, t] · v_t[kvHead(h)]
+        _out.AsSpan(h0 * hd, (h1 - h0) * hd).Clear();
+        for (var t = 0; t < steps; t++)
+        {
+            var value = kv.Value(_layer, t);
+            for (var h = h0; h < h1; h++)
+            {
+                var kvHead = h / _queriesPerKvHead;
+                Axpy.Compute(_att[(h * _maxSeqLen) + t], value.Slice(kvHead * hd, hd), _out.AsSpan(h * hd, hd));
+            }
+        }
+    }
+}

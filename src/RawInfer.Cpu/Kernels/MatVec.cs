@@ -1,0 +1,46 @@
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using RawInfer.Models;
+
+namespace RawInfer.Cpu.Kernels;
+
+/// <summary>
+/// y = W·x for a weight matrix stored (rows = outputs, cols = inputs), computed for a range of rows so the
+/// worker pool can split one product across cores. This is the single point where the element type picks
+/// its kernel: every per-type kernel has the signature of <see cref="Rows"/>.
+/// </summary>
+internal static class MatVec
+{
+    /// <summary>
+    /// y[r] = W[r,:]·x for r in [rowStart, rowEnd). W: (rows, cols); x: (cols); y: (rows), only the range written.
+    /// </summary>
+    public static void Rows(in WeightTensor w, ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowEnd)
+    {
+        Debug.Assert(x.Length == w.Cols && y.Length == w.Rows);
+        Debug.Assert(rowStart >= 0 && rowStart <= rowEnd && rowEnd <= w.Rows);
+        switch (w.Type)
+        {
+            case TensorType.F32:
+                MatVecF32.Rows(in w, x, y, rowStart, rowEnd);
+                break;
+
+            // F16, BF16 and Q8_0 row kernels plug in here (Kernels/Quantized), one case each.
+            default:
+                ThrowUnsupported(w.Type);
+                break;
+        }
+    }
+
+    /// <summary>The whole product on the calling thread. W: (rows, cols); x: (cols); y: (rows)</summary>
+    public static void Multiply(in WeightTensor w, ReadOnlySpan<float> x, Span<float> y) =>
+        Rows(in w, x, y, 0, w.Rows);
+
+    /// <summary>True when <see cref="Rows"/> has a kernel for <paramref name="type"/>; checked once when a model is bound.</summary>
+    public static bool Supports(TensorType type) => type == TensorType.F32;
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowUnsupported(TensorType type) =>
+        throw new NotSupportedException($"CPU matrix-vector product has no kernel for {type} weights");
+}

@@ -1,0 +1,31 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
+
+namespace RawInfer.Cpu.Kernels;
+
+/// <summary>
+/// Fused multiply-add per vector width: the hardware instruction where the CPU has one, otherwise a separate
+/// multiply and add (the portable FusedMultiplyAdd would fall back to a slow exact software emulation).
+/// The conditions are JIT-time constants, so each call compiles to a single instruction.
+/// </summary>
+internal static class Simd
+{
+    /// <summary>a * b + c.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> MulAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) =>
+        Avx512F.IsSupported ? Avx512F.FusedMultiplyAdd(a, b, c) : (a * b) + c;
+
+    /// <summary>a * b + c.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> MulAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) =>
+        Fma.IsSupported ? Fma.MultiplyAdd(a, b, c) : (a * b) + c;
+
+    /// <summary>a * b + c.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> MulAdd(Vector128<float> a, Vector128<float> b, Vector128<float> c) =>
+        Fma.IsSupported ? Fma.MultiplyAdd(a, b, c)
+        : AdvSimd.IsSupported ? AdvSimd.FusedMultiplyAdd(c, a, b)
+        : (a * b) + c;
+}
