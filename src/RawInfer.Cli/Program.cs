@@ -1,1 +1,3 @@
-Console.WriteLine("todo");
+using RawInfer.Cli;
+
+return await CliApp.RunAsync(args, Console.Out, Console.Error, CliContext.FromProcess()).ConfigureAwait(false);
