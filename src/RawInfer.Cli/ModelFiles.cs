@@ -1,15 +1,22 @@
 using System.Globalization;
 using RawInfer.Models;
+using RawInfer.Models.Gguf;
 using RawInfer.Models.Llama2c;
+using RawInfer.Tokenizers;
 
 namespace RawInfer.Cli;
 
 /// <summary>Opening model files by format, and the figures <c>model info</c> reports.</summary>
 internal static class ModelFiles
 {
-    /// <summary>Opens a model, choosing the reader by the file's content.</summary>
-    /// <exception cref="CliException">The file does not exist or is in a format this build cannot read.</exception>
-    public static LoadedModel Load(string path)
+    /// <summary>Opens a model, choosing the reader by the file's content (GGUF magic, else a llama2.c checkpoint).</summary>
+    /// <exception cref="CliException">The file does not exist.</exception>
+    public static LoadedModel Load(string path) =>
+        IsGguf(path) ? GgufLlamaLoader.Load(path) : Llama2cCheckpoint.Load(path);
+
+    /// <summary>True when the file starts with the GGUF magic.</summary>
+    /// <exception cref="CliException">The file does not exist.</exception>
+    public static bool IsGguf(string path)
     {
         if (!File.Exists(path))
         {
@@ -22,12 +29,23 @@ internal static class ModelFiles
             stream.ReadAtLeast(magic, magic.Length, throwOnEndOfStream: false);
         }
 
-        if (magic.SequenceEqual("GGUF"u8))
+        return magic.SequenceEqual("GGUF"u8);
+    }
+
+    /// <summary>
+    /// The tokenizer for a model: an explicit llama2.c tokenizer file wins; a GGUF model otherwise carries its own
+    /// vocabulary in its metadata; a llama2.c checkpoint needs a tokenizer file found by <see cref="ModelLocator"/>.
+    /// </summary>
+    public static ITokenizer LoadTokenizer(string? explicitTokenizer, string modelPath, ModelConfig config, CliContext context)
+    {
+        if (explicitTokenizer is null && IsGguf(modelPath))
         {
-            throw new CliException($"{path} is a GGUF file; this build reads llama2.c checkpoints only");
+            using var file = GgufFile.Open(modelPath);
+            return GgufTokenizer.FromMetadata(file.Metadata);
         }
 
-        return Llama2cCheckpoint.Load(path);
+        var tokenizerPath = ModelLocator.ResolveTokenizer(explicitTokenizer, modelPath, config.VocabSize, context);
+        return LlamaTokenizer.Load(tokenizerPath, config.VocabSize);
     }
 
     /// <summary>The shape in <see cref="ModelShapes.Parse"/> syntax, so it can be fed back to <c>model create</c>.</summary>

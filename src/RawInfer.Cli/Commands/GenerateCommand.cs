@@ -78,8 +78,7 @@ internal static class GenerateCommand
         string modelPath = ModelLocator.ResolveModel(s.ModelPath, context);
         using var model = ModelFiles.Load(modelPath);
         var config = model.Config;
-        string tokenizerPath = ModelLocator.ResolveTokenizer(s.TokenizerPath, modelPath, config.VocabSize, context);
-        var tok = LlamaTokenizer.Load(tokenizerPath, config.VocabSize);
+        var tok = ModelFiles.LoadTokenizer(s.TokenizerPath, modelPath, config, context);
         using var transformer = new CpuTransformer(model, s.Threads);
         var sampler = new Sampler(s.Sampling, config.VocabSize);
         if (!s.Sampling.IsGreedy && s.Sampling.Seed is null)

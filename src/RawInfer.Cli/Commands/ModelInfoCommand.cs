@@ -8,7 +8,7 @@ internal static class ModelInfoCommand
 {
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var file = new Argument<string>("file") { Description = "Model file (llama2.c checkpoint)." };
+        var file = new Argument<string>("file") { Description = "Model file (llama2.c checkpoint or GGUF)." };
         var command = new Command("info", "Show a model file's shape, parameter count and bytes read per token.");
         command.Arguments.Add(file);
         command.SetAction((parse, _) => CliApp.Guard(error, () =>

@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
+using RawInfer.Cpu.Kernels.Quantized;
 using RawInfer.Models;
 
 namespace RawInfer.Cpu.Kernels;
@@ -21,7 +22,18 @@ internal static class Embedding
                 new ReadOnlySpan<float>((float*)table.Data + ((long)row * table.Cols), table.Cols).CopyTo(destination);
                 break;
 
-            // F16, BF16 and Q8_0 rows are dequantized here, one case each.
+            case TensorType.F16:
+                MatVecF16.DequantizeRow(in table, row, destination);
+                break;
+
+            case TensorType.BF16:
+                MatVecBF16.DequantizeRow(in table, row, destination);
+                break;
+
+            case TensorType.Q8_0:
+                MatVecQ8_0.DequantizeRow(in table, row, destination);
+                break;
+
             default:
                 ThrowUnsupported(table.Type);
                 break;
@@ -29,7 +41,8 @@ internal static class Embedding
     }
 
     /// <summary>True when <see cref="CopyRow"/> handles <paramref name="type"/>.</summary>
-    public static bool Supports(TensorType type) => type == TensorType.F32;
+    public static bool Supports(TensorType type) =>
+        type is TensorType.F32 or TensorType.F16 or TensorType.BF16 or TensorType.Q8_0;
 
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
+using RawInfer.Cpu.Kernels.Quantized;
 using RawInfer.Models;
 
 namespace RawInfer.Cpu.Kernels;
@@ -25,7 +26,18 @@ internal static class MatVec
                 MatVecF32.Rows(in w, x, y, rowStart, rowEnd);
                 break;
 
-            // F16, BF16 and Q8_0 row kernels plug in here (Kernels/Quantized), one case each.
+            case TensorType.F16:
+                MatVecF16.Rows(in w, x, y, rowStart, rowEnd);
+                break;
+
+            case TensorType.BF16:
+                MatVecBF16.Rows(in w, x, y, rowStart, rowEnd);
+                break;
+
+            case TensorType.Q8_0:
+                MatVecQ8_0.Rows(in w, x, y, rowStart, rowEnd);
+                break;
+
             default:
                 ThrowUnsupported(w.Type);
                 break;
@@ -37,7 +49,8 @@ internal static class MatVec
         Rows(in w, x, y, 0, w.Rows);
 
     /// <summary>True when <see cref="Rows"/> has a kernel for <paramref name="type"/>; checked once when a model is bound.</summary>
-    public static bool Supports(TensorType type) => type == TensorType.F32;
+    public static bool Supports(TensorType type) =>
+        type is TensorType.F32 or TensorType.F16 or TensorType.BF16 or TensorType.Q8_0;
 
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]
