@@ -21,10 +21,13 @@ internal static class CliApp
         ArgumentNullException.ThrowIfNull(args);
         var root = new RootCommand("RawInfer: run Llama-architecture language models on the CPU.");
         root.Subcommands.Add(GenerateCommand.Create(output, error, context));
+        root.Subcommands.Add(BatchCommand.Create(output, error, context));
+        root.Subcommands.Add(BenchCommand.Create(output, error));
         var model = new Command("model", "Download, create and inspect model files.");
         model.Subcommands.Add(PullCommand.Create(output, error, context));
         model.Subcommands.Add(ModelCreateCommand.Create(output, error));
         model.Subcommands.Add(ModelInfoCommand.Create(output, error));
+        model.Subcommands.Add(ModelConvertCommand.Create(output, error));
         root.Subcommands.Add(model);
 
         var invocation = new InvocationConfiguration { Output = output, Error = error };

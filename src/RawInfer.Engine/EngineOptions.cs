@@ -1,0 +1,108 @@
+using RawInfer.KvCache;
+
+namespace RawInfer.Engine;
+
+/// <summary>Which waiting request is admitted next.</summary>
+public enum SchedulingPolicy
+{
+    /// <summary>First come, first served.</summary>
+    Fcfs,
+
+    /// <summary>Highest <see cref="GenerationRequest.Priority"/> first, aged by waiting time so low priority cannot starve.</summary>
+    Priority,
+}
+
+/// <summary>How batches are formed.</summary>
+public enum BatchingMode
+{
+    /// <summary>Iteration-level scheduling (Orca): requests join and leave the batch at every step.</summary>
+    Continuous,
+
+    /// <summary>Form a batch, run it to completion, then admit the next (the baseline continuous batching beats).</summary>
+    Static,
+}
+
+/// <summary>What <see cref="InferenceEngine.DisposeAsync"/> does with requests still in flight.</summary>
+public enum ShutdownMode
+{
+    /// <summary>Refuse new requests and finish every queued and running one.</summary>
+    Drain,
+
+    /// <summary>End every request at once with <see cref="FinishReason.Aborted"/>.</summary>
+    Abort,
+}
+
+/// <summary>Limits and policies of an <see cref="InferenceEngine"/>. Defaults follow vLLM's.</summary>
+public sealed record EngineOptions
+{
+    /// <summary>Token budget of one step (prefill chunks plus decode tokens).</summary>
+    public int MaxBatchedTokens { get; init; } = 2048;
+
+    /// <summary>Sequences one step may run: the batch size the hardware serves.</summary>
+    public int MaxRunningSequences { get; init; } = 100;
+
+    /// <summary>KV-cache blocks; when 0, <see cref="KvCacheBytes"/> decides.</summary>
+    public int NumKvBlocks { get; init; }
+
+    /// <summary>KV-cache memory budget in bytes, used when <see cref="NumKvBlocks"/> is 0 (default 256 MiB).</summary>
+    public long KvCacheBytes { get; init; } = 256L << 20;
+
+    /// <summary>Token slots per KV block.</summary>
+    public int BlockSize { get; init; } = BlockManager.DefaultBlockSize;
+
+    /// <summary>Free blocks kept back from new prompts for running sequences; -1 = 1% of the pool.</summary>
+    public int WatermarkBlocks { get; init; } = -1;
+
+    /// <summary>Requests that may wait (not yet running) before submits are refused as overloaded.</summary>
+    public int MaxQueuedRequests { get; init; } = 1024;
+
+    /// <summary>Prompt tokens that may wait before submits are refused as overloaded.</summary>
+    public long MaxQueuedTokens { get; init; } = 1L << 20;
+
+    public SchedulingPolicy Policy { get; init; } = SchedulingPolicy.Fcfs;
+
+    public BatchingMode Batching { get; init; } = BatchingMode.Continuous;
+
+    /// <summary>Priority levels a waiting request gains per second waited (priority policy).</summary>
+    public double AgingPerSecond { get; init; } = 1.0;
+
+    /// <summary>What DisposeAsync does with requests in flight.</summary>
+    public ShutdownMode DisposeMode { get; init; } = ShutdownMode.Drain;
+
+    /// <summary>Consulted for every request before it is queued.</summary>
+    public IReadOnlyList<IRequestGuard> RequestGuards { get; init; } = [];
+
+    /// <summary>Each creates one request's output guard, in pipeline order.</summary>
+    public IReadOnlyList<Func<RequestContext, IOutputGuard>> OutputGuards { get; init; } = [];
+
+    /// <summary>Receives request events (admitted, refused, cancelled, preempted, finished).</summary>
+    public IEngineEventSink EventSink { get; init; } = NullEngineEventSink.Instance;
+
+    /// <summary>Runs <see cref="BlockManager.CheckInvariants"/> whenever the engine goes idle (tests; O(blocks)).</summary>
+    public bool CheckInvariantsWhenIdle { get; init; }
+
+    /// <summary>Clock for deadlines and timings (tests may substitute one).</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first field out of range.</summary>
+    public void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxBatchedTokens, nameof(MaxBatchedTokens));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxRunningSequences, nameof(MaxRunningSequences));
+        ArgumentOutOfRangeException.ThrowIfNegative(NumKvBlocks, nameof(NumKvBlocks));
+        ArgumentOutOfRangeException.ThrowIfNegative(KvCacheBytes, nameof(KvCacheBytes));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(BlockSize, nameof(BlockSize));
+        ArgumentOutOfRangeException.ThrowIfLessThan(WatermarkBlocks, -1, nameof(WatermarkBlocks));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxQueuedRequests, nameof(MaxQueuedRequests));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxQueuedTokens, nameof(MaxQueuedTokens));
+        if (!double.IsFinite(AgingPerSecond) || AgingPerSecond < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(AgingPerSecond), AgingPerSecond, "must be finite and >= 0");
+        }
+
+        ArgumentNullException.ThrowIfNull(RequestGuards, nameof(RequestGuards));
+        ArgumentNullException.ThrowIfNull(OutputGuards, nameof(OutputGuards));
+        ArgumentNullException.ThrowIfNull(EventSink, nameof(EventSink));
+        ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
+    }
+}

@@ -1,0 +1,208 @@
+using RawInfer.Engine.Output;
+using RawInfer.Engine.Sampling;
+using RawInfer.Engine.Scheduling;
+
+namespace RawInfer.Engine;
+
+// After the forward pass: sample, append, check stops, stream text out, free finished requests.
+public sealed partial class InferenceEngine
+{
+    private readonly (int TokenId, float Logprob)[] _topScratch = new (int, float)[GenerationRequest.MaxTopLogprobs];
+    private float[] _rawLogits = [];
+
+    private void Postprocess()
+    {
+        var scheduled = _scheduler.Scheduled;
+        foreach (var preempted in _scheduler.Preempted)
+        {
+            _metrics.OnPreempted();
+            _options.EventSink.OnEvent(new RequestPreempted(preempted.Context, _time.GetUtcNow(), preempted.NumTokens));
+        }
+
+        if (_executeFailed)
+        {
+            _ending.Clear();
+            foreach (var step in scheduled)
+            {
+                _ending.Add(step.Request);
+            }
+
+            foreach (var request in _ending)
+            {
+                Finish(request, FinishReason.Error, _executeError);
+            }
+
+            return;
+        }
+
+        _scheduler.OnExecuted();
+        var now = _time.GetTimestamp();
+        var logitRow = 0;
+        var sampled = 0;
+        _ending.Clear();
+        foreach (var step in scheduled)
+        {
+            var request = step.Request;
+            if (!step.NeedsLogits)
+            {
+                continue; // mid-prefill: nothing to sample yet
+            }
+
+            var logits = _logits.AsSpan(logitRow++ * _vocabSize, _vocabSize);
+            var topN = request.Request.TopLogprobs;
+            if (topN > 0)
+            {
+                if (_rawLogits.Length != _vocabSize)
+                {
+                    _rawLogits = new float[_vocabSize];
+                }
+
+                logits.CopyTo(_rawLogits); // raw model distribution: penalties modify the logits in place
+            }
+
+            var token = request.Sampler.SampleAt(logits, request.History, request.PromptLength, request.NumGenerated);
+            var logprobs = topN > 0 ? ComputeLogprobs(_rawLogits, token, topN) : null;
+            request.Tokens[request.NumTokens++] = token;
+            sampled++;
+            if (request.FirstTokenTimestamp == 0)
+            {
+                request.FirstTokenTimestamp = now;
+            }
+
+            if (Deliver(request, token, logprobs) is { } reason)
+            {
+                _ending.Add(request);
+                request.PendingFinish = reason;
+            }
+        }
+
+        foreach (var request in _ending)
+        {
+            Finish(request, request.PendingFinish!.Value, request.Output.DenyReason);
+        }
+
+        var blocks = _scheduler.Blocks;
+        _metrics.OnStep(_scheduler.Running.Count, _scheduler.Waiting.Count, blocks.UsedBlocks,
+            _scheduler.PrefixQueryTokens, _scheduler.PrefixHitTokens, sampled);
+    }
+
+    /// <summary>
+    /// Runs a new token through the output pipeline and streams what it releases. Returns the finish reason when the
+    /// token ends the request (its final chunk is written by <see cref="Finish"/>).
+    /// </summary>
+    private FinishReason? Deliver(EngineRequest request, int token, PositionLogprobs? logprobs)
+    {
+        var isStopToken = (token == _tokenizer.EosId && !request.Request.IgnoreEos)
+            || Array.IndexOf(request.StopTokenIds, token) >= 0;
+        FinishReason? reason = isStopToken ? FinishReason.Stop
+            : request.NumGenerated >= request.MaxTokens ? FinishReason.Length
+            : null;
+
+        var text = string.Empty;
+        if (!isStopToken)
+        {
+            request.UndeliveredIds.Add(token);
+            if (logprobs is not null)
+            {
+                (request.UndeliveredLogprobs ??= []).Add(logprobs);
+            }
+
+            text = request.Output.Push(token);
+        }
+
+        switch (request.Output.State)
+        {
+            case PipelineState.StopString:
+                reason = FinishReason.StopString;
+                break;
+            case PipelineState.Denied:
+                return FinishReason.DeniedByPolicy;
+        }
+
+        if (reason is not null)
+        {
+            request.FinalText = text + request.Output.Finish();
+            return request.Output.State == PipelineState.Denied ? FinishReason.DeniedByPolicy : reason;
+        }
+
+        // Token ids leave no earlier than their text: while a stage holds text back, so are the ids.
+        var releaseIds = !request.Output.IsHoldingBack;
+        if (text.Length > 0 || releaseIds)
+        {
+            request.Chunks.Writer.TryWrite(new TokenChunk(text, TakeIds(request, releaseIds), TakeLogprobs(request, releaseIds)));
+        }
+
+        return null;
+    }
+
+    /// <summary>Ends a request: frees its blocks, writes its final chunk, reports it.</summary>
+    private void Finish(EngineRequest request, FinishReason reason, string? detail)
+    {
+        _scheduler.Remove(request);
+        if (request.CountsAsQueued)
+        {
+            request.CountsAsQueued = false;
+            ReleaseQueueSlot(request.PromptLength);
+        }
+
+        // Denied, cancelled, timed-out and aborted requests deliver nothing more; held text and ids are dropped.
+        var completes = reason is FinishReason.Stop or FinishReason.StopString or FinishReason.Length;
+        var text = completes ? request.FinalText ?? string.Empty : string.Empty;
+        var now = _time.GetTimestamp();
+        var usage = new RequestUsage(
+            request.PromptLength,
+            request.NumGenerated,
+            request.CachedPromptTokens,
+            request.Preemptions,
+            _time.GetElapsedTime(request.ArrivalTimestamp, request.FirstScheduledTimestamp != 0 ? request.FirstScheduledTimestamp : now),
+            request.FirstTokenTimestamp != 0 ? _time.GetElapsedTime(request.ArrivalTimestamp, request.FirstTokenTimestamp) : null,
+            _time.GetElapsedTime(request.ArrivalTimestamp, now));
+        var final = new TokenChunk(text, TakeIds(request, completes), TakeLogprobs(request, completes), reason, detail, usage);
+        request.Chunks.Writer.TryWrite(final);
+        request.Chunks.Writer.TryComplete();
+        _metrics.OnFinished(usage);
+        _options.EventSink.OnEvent(new RequestFinished(request.Context, _time.GetUtcNow(), reason, detail, usage));
+    }
+
+    private static int[] TakeIds(EngineRequest request, bool release)
+    {
+        if (!release || request.UndeliveredIds.Count == 0)
+        {
+            return [];
+        }
+
+        var ids = request.UndeliveredIds.ToArray();
+        request.UndeliveredIds.Clear();
+        return ids;
+    }
+
+    private static PositionLogprobs[]? TakeLogprobs(EngineRequest request, bool release)
+    {
+        if (request.UndeliveredLogprobs is not { } pending)
+        {
+            return null;
+        }
+
+        if (!release || pending.Count == 0)
+        {
+            return [];
+        }
+
+        var logprobs = pending.ToArray();
+        pending.Clear();
+        return logprobs;
+    }
+
+    private PositionLogprobs ComputeLogprobs(ReadOnlySpan<float> rawLogits, int token, int n)
+    {
+        var top = _topScratch.AsSpan(0, n);
+        var chosen = Logprobs.Compute(rawLogits, token, top);
+        var list = new TokenLogprob[n];
+        for (var i = 0; i < n; i++)
+        {
+            list[i] = new TokenLogprob(top[i].TokenId, top[i].Logprob);
+        }
+
+        return new PositionLogprobs(new TokenLogprob(token, chosen), list);
+    }
+}

@@ -1,0 +1,223 @@
+using System.Diagnostics;
+using RawInfer.KvCache;
+
+namespace RawInfer.Engine.Scheduling;
+
+/// <summary>
+/// Decides, at every step, which requests run and how many tokens each computes (Orca iteration-level scheduling,
+/// vLLM v1 style): running requests first, then waiting ones, within a token budget and a sequence budget. Decode
+/// tokens and prefill chunks share a step; long prompts are split across steps. When blocks run out, the lowest
+/// priority, latest arrival running request is preempted (recompute: blocks freed, requeued at the front).
+/// Owned by the engine thread.
+/// </summary>
+internal sealed partial class Scheduler
+{
+    private readonly BlockManager _blocks;
+    private readonly int _maxBatchedTokens;
+    private readonly int _maxRunning;
+    private readonly SchedulingPolicy _policy;
+    private readonly BatchingMode _batching;
+    private readonly double _agingPerSecond;
+    private readonly TimeProvider _time;
+
+    // (blocks) true once every slot of the block has K/V. The allocator publishes a full block to the prefix cache
+    // as soon as its token ids are known; a prefix hit only skips blocks whose K/V has actually been computed.
+    private readonly bool[] _computed;
+
+    private readonly List<EngineRequest> _waiting = [];
+    private readonly List<EngineRequest> _running = [];
+
+    public Scheduler(BlockManager blocks, EngineOptions options)
+    {
+        _blocks = blocks;
+        _maxBatchedTokens = options.MaxBatchedTokens;
+        _maxRunning = options.MaxRunningSequences;
+        _policy = options.Policy;
+        _batching = options.Batching;
+        _agingPerSecond = options.AgingPerSecond;
+        _time = options.TimeProvider;
+        _computed = new bool[blocks.TotalBlocks];
+    }
+
+    /// <summary>This step's work, in batch order; refilled by <see cref="Schedule"/>.</summary>
+    public List<ScheduledSequence> Scheduled { get; } = [];
+
+    /// <summary>Requests preempted by the last <see cref="Schedule"/>.</summary>
+    public List<EngineRequest> Preempted { get; } = [];
+
+    /// <summary>Copy-on-write block copies the runner must do before this step's forward pass.</summary>
+    public List<BlockCopy> Copies { get; } = [];
+
+    public IReadOnlyList<EngineRequest> Waiting => _waiting;
+
+    public IReadOnlyList<EngineRequest> Running => _running;
+
+    public BlockManager Blocks => _blocks;
+
+    public bool HasWork => _waiting.Count > 0 || _running.Count > 0;
+
+    /// <summary>Prompt tokens looked up at admission, and those whose computed K/V was reused.</summary>
+    public long PrefixQueryTokens { get; private set; }
+
+    public long PrefixHitTokens { get; private set; }
+
+    /// <summary>Queues a new request behind the others.</summary>
+    public void AddWaiting(EngineRequest request)
+    {
+        request.Status = RequestStatus.Waiting;
+        _waiting.Add(request);
+    }
+
+    /// <summary>Picks this step's work: fills <see cref="Scheduled"/>, <see cref="Preempted"/> and <see cref="Copies"/>.</summary>
+    public void Schedule()
+    {
+        Scheduled.Clear();
+        Preempted.Clear();
+        Copies.Clear();
+        var budget = _maxBatchedTokens;
+        SortRunning();
+
+        // Running requests first: a decode token each, or the next chunk of an unfinished prompt.
+        for (var i = 0; i < _running.Count && budget > 0;)
+        {
+            var request = _running[i];
+            var numTokens = Math.Min(request.NumTokens - request.NumComputedTokens, budget);
+            Debug.Assert(numTokens > 0, "a running request always has a token to compute");
+            if (!ReserveSlots(request, request.NumComputedTokens + numTokens))
+            {
+                continue; // the request preempted itself; the list shifted under i
+            }
+
+            Scheduled.Add(new ScheduledSequence(request, request.NumComputedTokens, numTokens));
+            budget -= numTokens;
+            i++;
+        }
+
+        // Then waiting requests, unless this step had to preempt (memory is short) or a static batch is in flight.
+        if (Preempted.Count > 0 || (_batching == BatchingMode.Static && _running.Count > 0))
+        {
+            return;
+        }
+
+        while (budget > 0 && _running.Count < _maxRunning && _waiting.Count > 0)
+        {
+            var index = NextWaitingIndex();
+            var request = _waiting[index];
+            if (!_blocks.CanAllocate(request.History))
+            {
+                break; // keep the order: nobody overtakes the request at the head
+            }
+
+            _waiting.RemoveAt(index);
+            Admit(request);
+            var numTokens = Math.Min(request.NumTokens - request.NumComputedTokens, budget);
+            Scheduled.Add(new ScheduledSequence(request, request.NumComputedTokens, numTokens));
+            budget -= numTokens;
+        }
+    }
+
+    /// <summary>Records the step's computed tokens and marks blocks whose K/V is now complete.</summary>
+    public void OnExecuted()
+    {
+        var blockSize = _blocks.BlockSize;
+        foreach (var step in Scheduled)
+        {
+            var request = step.Request;
+            var computed = step.StartPosition + step.NumTokens;
+            var table = _blocks.BlockTable(request.SequenceId);
+            for (var b = step.StartPosition / blockSize; b < computed / blockSize; b++)
+            {
+                _computed[table[b]] = true;
+            }
+
+            request.NumComputedTokens = computed;
+        }
+    }
+
+    /// <summary>Takes a finished request out of the queues and frees its blocks.</summary>
+    public void Remove(EngineRequest request)
+    {
+        if (request.Status == RequestStatus.Running)
+        {
+            _running.Remove(request);
+        }
+        else if (request.Status == RequestStatus.Waiting)
+        {
+            _waiting.Remove(request);
+        }
+
+        ReleaseBlocks(request);
+        request.Status = RequestStatus.Finished;
+    }
+
+    private void Admit(EngineRequest request)
+    {
+        var cached = _blocks.Allocate(request.SequenceId, request.History);
+        request.HasBlocks = true;
+        var table = _blocks.BlockTable(request.SequenceId);
+        var hitBlocks = cached / _blocks.BlockSize;
+
+        // Reuse hit blocks only up to the first one whose K/V is not computed yet (its writer may still be in
+        // prefill, or was preempted before computing it); from there this request computes the blocks itself.
+        var usable = 0;
+        while (usable < hitBlocks && _computed[table[usable]])
+        {
+            usable++;
+        }
+
+        for (var b = hitBlocks; b < table.Length; b++)
+        {
+            _computed[table[b]] = false; // fresh blocks hold nothing yet
+        }
+
+        request.NumComputedTokens = usable * _blocks.BlockSize;
+        if (request.Preemptions == 0)
+        {
+            request.CachedPromptTokens = request.NumComputedTokens;
+            PrefixQueryTokens += request.NumTokens;
+            PrefixHitTokens += request.NumComputedTokens;
+        }
+
+        request.Status = RequestStatus.Running;
+        _running.Add(request);
+    }
+
+    /// <summary>
+    /// Makes the block manager hold the request's tokens up to <paramref name="tokens"/>, preempting the lowest-ranked
+    /// running requests while blocks are short. False when the request itself had to be preempted.
+    /// </summary>
+    private bool ReserveSlots(EngineRequest request, int tokens)
+    {
+        var held = _blocks.NumTokens(request.SequenceId);
+        var missing = tokens - held;
+        if (missing <= 0)
+        {
+            return true;
+        }
+
+        while (!_blocks.CanAppend(request.SequenceId, missing))
+        {
+            var victim = _running[^1]; // running is sorted best first; the last has not been scheduled yet
+            Preempt(victim);
+            if (ReferenceEquals(victim, request))
+            {
+                return false;
+            }
+        }
+
+        var before = _blocks.BlockTable(request.SequenceId).Length;
+        var copy = _blocks.Append(request.SequenceId, request.Tokens.AsSpan(held, missing));
+        if (copy.IsNeeded)
+        {
+            Copies.Add(copy);
+        }
+
+        var table = _blocks.BlockTable(request.SequenceId);
+        for (var b = before; b < table.Length; b++)
+        {
+            _computed[table[b]] = false;
+        }
+
+        return true;
+    }
+}
