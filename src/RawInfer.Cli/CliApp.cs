@@ -29,6 +29,7 @@ internal static class CliApp
         model.Subcommands.Add(ModelInfoCommand.Create(output, error));
         model.Subcommands.Add(ModelConvertCommand.Create(output, error));
         root.Subcommands.Add(model);
+        root.Subcommands.Add(AuditCommand.Create(output, error));
 
         var invocation = new InvocationConfiguration { Output = output, Error = error };
         return await root.Parse(args).InvokeAsync(invocation).ConfigureAwait(false);
