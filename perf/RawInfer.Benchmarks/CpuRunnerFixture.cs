@@ -1,0 +1,87 @@
+using RawInfer.Cpu.Runner;
+using RawInfer.Engine.Runner;
+using RawInfer.KvCache;
+using RawInfer.Models;
+using RawInfer.Models.Llama2c;
+
+namespace RawInfer.Benchmarks;
+
+/// <summary>
+/// A synthetic 110M checkpoint (dim 768, hidden 2048, 12 layers, 12 heads, vocab 32000, F32) behind a
+/// <see cref="CpuModelRunner"/>, with a real <see cref="BlockManager"/> building the batches the way the engine does.
+/// </summary>
+internal sealed class CpuRunnerFixture : IDisposable
+{
+    public const int BlockSize = 16;
+
+    private readonly string _path;
+    private readonly LoadedModel _model;
+
+    public CpuRunnerFixture(int maxTokens, int maxSequences, int numBlocks, int threads = 0)
+    {
+        _path = Path.Combine(Path.GetTempPath(), $"rawinfer-bench-runner-110m-{Environment.ProcessId}.bin");
+        Llama2cCheckpointWriter.WriteSynthetic(_path, ModelShapes.Parse("110m"), seed: 1);
+        _model = Llama2cCheckpoint.Load(_path);
+        Runner = new CpuModelRunner(_model, threads);
+        Runner.AllocateKvCache(numBlocks, BlockSize);
+        Blocks = new BlockManager(numBlocks, BlockSize);
+        Batch = new ForwardBatch(maxTokens, maxSequences, Config.MaxSeqLen / BlockSize);
+        Logits = new float[maxSequences * Config.VocabSize];
+    }
+
+    public CpuModelRunner Runner { get; }
+
+    public BlockManager Blocks { get; }
+
+    public ForwardBatch Batch { get; }
+
+    public float[] Logits { get; }
+
+    public ModelConfig Config => _model.Config;
+
+    /// <summary>Deterministic pseudo-random tokens for sequence <paramref name="seed"/> (distinct prompts: no prefix hits).</summary>
+    public int[] Tokens(int count, int seed)
+    {
+        var random = new Random(seed);
+        var tokens = new int[count];
+        for (var i = 0; i < count; i++)
+        {
+            tokens[i] = random.Next(1, Config.VocabSize);
+        }
+
+        return tokens;
+    }
+
+    /// <summary>Appends sequence <paramref name="id"/>'s rows for positions start .. start + tokens.Length - 1 to the batch.</summary>
+    public void AddRows(long id, ReadOnlySpan<int> tokens, int start, bool wantLogits)
+    {
+        var batch = Batch;
+        var s = batch.NumSequences;
+        var row = batch.NumTokens;
+        for (var i = 0; i < tokens.Length; i++)
+        {
+            batch.TokenIds[row + i] = tokens[i];
+            batch.Positions[row + i] = start + i;
+        }
+
+        Blocks.WriteSlotMapping(id, start, batch.SlotMapping.AsSpan(row, tokens.Length));
+        Blocks.BlockTable(id).CopyTo(batch.BlockTable(s));
+        batch.ContextLengths[s] = start + tokens.Length;
+        batch.NumTokens = row + tokens.Length;
+        batch.NumSequences = s + 1;
+        batch.QueryStart[s + 1] = batch.NumTokens;
+        if (wantLogits)
+        {
+            batch.LogitRows[batch.NumLogitRows++] = batch.NumTokens - 1;
+        }
+    }
+
+    public void Execute() => Runner.Execute(Batch, Logits);
+
+    public void Dispose()
+    {
+        Runner.Dispose();
+        _model.Dispose();
+        File.Delete(_path);
+    }
+}

@@ -1,0 +1,204 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using RawInfer.Cpu.Kernels;
+using RawInfer.Engine.Runner;
+using RawInfer.KvCache;
+
+namespace RawInfer.Cpu.Runner;
+
+public sealed unsafe partial class CpuModelRunner
+{
+    /// <inheritdoc/>
+    /// <exception cref="ArgumentException">The batch is inconsistent (names the field, row and limit).</exception>
+    /// <exception cref="InvalidOperationException">The KV cache is not allocated yet.</exception>
+    public void Execute(ForwardBatch batch, Span<float> logits)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var storage = RequireStorage();
+        Validate(batch, storage, logits.Length);
+        EnsureCapacity(batch.MaxTokens, batch.MaxSequences);
+
+        var c = Config;
+        var rows = batch.NumTokens;
+        var dim = c.Dim;
+        var kvDim = c.KvDim;
+        var hidden = c.HiddenDim;
+        var eps = c.NormEpsilon;
+        for (var s = 0; s < batch.NumSequences; s++)
+        {
+            _rowSequence.AsSpan(batch.QueryStart[s], batch.QueryStart[s + 1] - batch.QueryStart[s]).Fill(s);
+        }
+
+        _attention.Bind(batch, storage, _q, _xb, _rowSequence);
+        var attentionWorkers = _pool.WorkerCount > 1 && _attention.Work >= ParallelThreshold ? _pool.WorkerCount : 1;
+
+        for (var r = 0; r < rows; r++)
+        {
+            // token embedding
+            Embedding.CopyRow(_weights.TokenEmbedding, batch.TokenIds[r], _x.AsSpan(r * dim, dim));
+
+            // RoPE rotation tables at this row's position, shared by every layer
+            Rope.FillTables(batch.Positions[r], _inverseFrequencies, _ropeCos.AsSpan(r * dim, dim), _ropeSin.AsSpan(r * dim, dim));
+        }
+
+        for (var l = 0; l < c.NumLayers; l++)
+        {
+            var layer = _weights.Layers[l];
+
+            // attention rmsnorm
+            var attentionNorm = layer.AttentionNorm.AsF32();
+            for (var r = 0; r < rows; r++)
+            {
+                RmsNorm.Compute(_xb.AsSpan(r * dim, dim), _x.AsSpan(r * dim, dim), attentionNorm, eps);
+            }
+
+            // q, k, v projections, all rows through each matrix at once: Q (rows, dim), K and V (rows, kvDim)
+            Run(_gemm.Reset(Ptr(_xb), rows).Add(layer.Wq, Ptr(_q)).Add(layer.Wk, Ptr(_k)).Add(layer.Wv, Ptr(_v)));
+
+            var layerKeys = storage.LayerKeys(l);
+            var layerValues = storage.LayerValues(l);
+            for (var r = 0; r < rows; r++)
+            {
+                // RoPE: rotate every query head and every key head by the row's own position
+                var cos = _ropeCos.AsSpan(r * dim, dim);
+                var sin = _ropeSin.AsSpan(r * dim, dim);
+                var key = _k.AsSpan(r * kvDim, kvDim);
+                Rope.Rotate(_q.AsSpan(r * dim, dim), cos, sin);
+                Rope.Rotate(key, cos, sin);
+
+                // store the row's K and V in its slot
+                var slot = batch.SlotMapping[r];
+                key.CopyTo(layerKeys.Slice(slot * kvDim, kvDim));
+                _v.AsSpan(r * kvDim, kvDim).CopyTo(layerValues.Slice(slot * kvDim, kvDim));
+            }
+
+            // causal grouped-query attention of every row over its sequence's blocks → xb (rows, dim)
+            _attention.Prepare(l, attentionWorkers);
+            if (attentionWorkers > 1)
+            {
+                _pool.Run(_attention);
+            }
+            else
+            {
+                _attention.Execute(0, 1);
+            }
+
+            // output projection: xb2 (rows, dim) = xb·woᵀ
+            Run(_gemm.Reset(Ptr(_xb), rows).Add(layer.Wo, Ptr(_xb2)));
+
+            // residual
+            AddRows(_x, _xb2, rows, dim);
+
+            // ffn rmsnorm
+            var ffnNorm = layer.FfnNorm.AsF32();
+            for (var r = 0; r < rows; r++)
+            {
+                RmsNorm.Compute(_xb.AsSpan(r * dim, dim), _x.AsSpan(r * dim, dim), ffnNorm, eps);
+            }
+
+            // gate and up projections: hb, hb2 (rows, hidden)
+            Run(_gemm.Reset(Ptr(_xb), rows).Add(layer.W1, Ptr(_hb)).Add(layer.W3, Ptr(_hb2)));
+
+            // SwiGLU per row (a row's vector/scalar split must not depend on the rows around it)
+            for (var r = 0; r < rows; r++)
+            {
+                SwiGlu.InPlace(_hb.AsSpan(r * hidden, hidden), _hb2.AsSpan(r * hidden, hidden));
+            }
+
+            // down projection: xb2 (rows, dim) = hb·w2ᵀ
+            Run(_gemm.Reset(Ptr(_hb), rows).Add(layer.W2, Ptr(_xb2)));
+
+            // residual
+            AddRows(_x, _xb2, rows, dim);
+        }
+
+        // final rmsnorm, only of the rows whose logits are sampled
+        var finalNorm = _weights.FinalNorm.AsF32();
+        var logitRows = batch.NumLogitRows;
+        for (var i = 0; i < logitRows; i++)
+        {
+            RmsNorm.Compute(_final.AsSpan(i * dim, dim), _x.AsSpan(batch.LogitRows[i] * dim, dim), finalNorm, eps);
+        }
+
+        // classifier: logits (logitRows, vocab) = final·wclsᵀ
+        if (logitRows > 0)
+        {
+            fixed (float* pLogits = logits)
+            {
+                Run(_gemm.Reset(Ptr(_final), logitRows).Add(_weights.Classifier, pLogits));
+            }
+        }
+    }
+
+    /// <summary>x[r] += y[r] for each of the first <paramref name="rows"/> rows (per row, like the single-token path).</summary>
+    private static void AddRows(float[] x, float[] y, int rows, int width)
+    {
+        for (var r = 0; r < rows; r++)
+        {
+            Add.InPlace(x.AsSpan(r * width, width), y.AsSpan(r * width, width));
+        }
+    }
+
+    /// <summary>Checks the batch once at the edge, so the kernels can index without checks of their own.</summary>
+    private void Validate(ForwardBatch batch, PagedKvStorage storage, int logitsLength)
+    {
+        var c = Config;
+        var rows = batch.NumTokens;
+        var sequences = batch.NumSequences;
+        Require(rows >= 1 && rows <= batch.MaxTokens, nameof(batch.NumTokens), rows, batch.MaxTokens + 1);
+        Require(sequences >= 1 && sequences <= batch.MaxSequences, nameof(batch.NumSequences), sequences, batch.MaxSequences + 1);
+        Require(batch.QueryStart[0] == 0, nameof(batch.QueryStart), batch.QueryStart[0], 1);
+        Require(batch.QueryStart[sequences] == rows, nameof(batch.QueryStart), batch.QueryStart[sequences], rows + 1);
+        var numLogitRows = batch.NumLogitRows;
+        Require(numLogitRows >= 0 && numLogitRows <= batch.MaxSequences, nameof(batch.NumLogitRows), numLogitRows, batch.MaxSequences + 1);
+        if ((long)numLogitRows * c.VocabSize > logitsLength)
+        {
+            throw new ArgumentException(
+                $"logits hold {logitsLength} floats but {numLogitRows} rows × vocab {c.VocabSize} are needed", "logits");
+        }
+
+        var slots = storage.NumBlocks * storage.BlockSize;
+        var blockSize = storage.BlockSize;
+        for (var s = 0; s < sequences; s++)
+        {
+            var start = batch.QueryStart[s];
+            var end = batch.QueryStart[s + 1];
+            Require(end > start && end <= rows, nameof(batch.QueryStart), end, rows + 1);
+            var context = batch.ContextLengths[s];
+            Require(context >= 1 && context <= c.MaxSeqLen, nameof(batch.ContextLengths), context, c.MaxSeqLen + 1);
+            var blocks = (context + blockSize - 1) / blockSize;
+            Require(blocks <= batch.MaxBlocksPerSequence, nameof(batch.ContextLengths), context, (batch.MaxBlocksPerSequence * blockSize) + 1);
+            var table = batch.BlockTable(s);
+            for (var b = 0; b < blocks; b++)
+            {
+                Require((uint)table[b] < (uint)storage.NumBlocks, nameof(batch.BlockTables), table[b], storage.NumBlocks);
+            }
+
+            for (var r = start; r < end; r++)
+            {
+                Require((uint)batch.TokenIds[r] < (uint)c.VocabSize, nameof(batch.TokenIds), batch.TokenIds[r], c.VocabSize);
+                Require((uint)batch.Positions[r] < (uint)context, nameof(batch.Positions), batch.Positions[r], context);
+                Require((uint)batch.SlotMapping[r] < (uint)slots, nameof(batch.SlotMapping), batch.SlotMapping[r], slots);
+            }
+        }
+
+        for (var i = 0; i < numLogitRows; i++)
+        {
+            Require((uint)batch.LogitRows[i] < (uint)rows, nameof(batch.LogitRows), batch.LogitRows[i], rows);
+        }
+    }
+
+    /// <summary>Throws when a batch field is out of range; the message names the field and the limit.</summary>
+    private static void Require(bool condition, string field, int value, int limit)
+    {
+        if (!condition)
+        {
+            ThrowBadBatch(field, value, limit);
+        }
+    }
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowBadBatch(string field, int value, int limit) =>
+        throw new ArgumentException($"ForwardBatch.{field}: {value} is outside the valid range (limit {limit})", "batch");
+}

@@ -1,0 +1,280 @@
+using System.Runtime.InteropServices;
+using RawInfer.Cpu.Runner;
+using RawInfer.Models;
+using RawInfer.Models.Llama2c;
+using RawInfer.Tests;
+
+namespace RawInfer.Cpu.Tests.Runner;
+
+/// <summary>
+/// The batched runner against the single-sequence <see cref="CpuTransformer"/>: a prompt run as one chunk, as
+/// several chunks across steps, and mixed with other sequences at prefill and decode. Within the runner a row's
+/// logits must be bit-identical whatever the schedule or thread count; against the transformer (whose
+/// matrix-vector kernel sums in another order) they agree to a stated tolerance.
+/// </summary>
+public sealed class CpuModelRunnerTests : IDisposable
+{
+    private const int BlockSize = 16;
+    private readonly string _directory = Directory.CreateTempSubdirectory("rawinfer-runner-tests-").FullName;
+
+    public static TheoryData<string, int> Cases() => new()
+    {
+        // model, threads (0 = 3 threads with every product and attention pass forced through the pool)
+        { "stories260K", 1 },
+        { "stories260K", 0 },
+        { "gqa-unshared", 1 },
+        { "gqa-unshared", 0 },
+        { "gqa-head16", 1 },
+        { "gqa-head16", 0 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Every_schedule_matches_the_single_sequence_path(string name, int threads)
+    {
+        using var model = LoadModel(name);
+        var streams = Streams(model.Config.VocabSize);
+
+        // one chunk, then decode
+        var alone = Run(model, threads, h =>
+        {
+            h.Start(0, streams[0], 30);
+            h.Step((0, 30));
+            DecodeUntilDone(h, streams, 0);
+        });
+
+        // several chunks of awkward sizes across steps, then decode
+        var chunked = Run(model, threads, h =>
+        {
+            h.Start(0, streams[0], 30);
+            h.Step((0, 7));
+            h.Step((0, 1));
+            h.Step((0, 13));
+            h.Step((0, 9));
+            DecodeUntilDone(h, streams, 0);
+        });
+
+        // mixed with other sequences: prefill chunks next to decode rows in the same step
+        var mixed = Run(model, threads, h => RunMixed(h, streams));
+
+        var expected = new Dictionary<long, float[][]>();
+        foreach (var (id, tokens) in streams)
+        {
+            expected[id] = SingleSequenceLogits(model, tokens);
+        }
+
+        AssertMatchesTransformer(alone, expected);
+        AssertMatchesTransformer(chunked, expected);
+        AssertMatchesTransformer(mixed, expected);
+        AssertSameBits(alone, chunked, 0);
+        AssertSameBits(alone, mixed, 0);
+    }
+
+    [Fact]
+    public void Thread_count_never_changes_a_bit()
+    {
+        using var model = LoadModel("gqa-unshared");
+        var streams = Streams(model.Config.VocabSize);
+        var one = Run(model, 1, h => RunMixed(h, streams));
+        var three = Run(model, 0, h => RunMixed(h, streams));
+        foreach (var id in streams.Keys)
+        {
+            AssertSameBits(one, three, id);
+        }
+    }
+
+    [Theory]
+    [InlineData("stories260K")]
+    [InlineData("gqa-unshared")]
+    [InlineData("gqa-head16")]
+    public void Prefix_hits_and_forks_read_shared_blocks_correctly(string name)
+    {
+        using var model = LoadModel(name);
+        var vocab = model.Config.VocabSize;
+        var parent = RandomTokens(vocab, 45, seed: 21);
+        var sharer = parent[..(2 * BlockSize)].Concat(RandomTokens(vocab, 10, seed: 22)).ToArray();
+        var child = parent[..20].Concat(RandomTokens(vocab, 8, seed: 23)).ToArray();
+
+        var logits = Run(model, 1, h =>
+        {
+            h.Start(0, parent, 20);
+            h.Step((0, 20));
+
+            // fork mid-block: the first append of each side copies the shared, partly filled tail block
+            h.Fork(0, 2, child);
+            for (var i = 0; i < 8; i++)
+            {
+                h.Step((0, 1), (2, 1));
+            }
+
+            h.Step((0, parent.Length - h.Computed(0)));
+
+            // a later prompt sharing two full blocks is served from the prefix cache and computes only the rest
+            Assert.Equal(2 * BlockSize, h.Start(1, sharer, sharer.Length));
+            h.Step((1, sharer.Length - (2 * BlockSize)));
+        });
+
+        var expected = new Dictionary<long, float[][]>
+        {
+            [0] = SingleSequenceLogits(model, parent),
+            [1] = SingleSequenceLogits(model, sharer),
+            [2] = SingleSequenceLogits(model, child),
+        };
+        AssertMatchesTransformer(logits, expected);
+        Assert.Equal(parent.Length + child.Length - 20 + sharer.Length - (2 * BlockSize), logits.Count);
+    }
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    internal LoadedModel LoadModel(string name)
+    {
+        if (name == "stories260K")
+        {
+            return Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin"));
+        }
+
+        var config = name == "gqa-unshared"
+            // 6 query heads over 2 KV heads (3 per group), head size 8, odd hidden width, separate classifier
+            ? new ModelConfig(48, 37, 2, 6, 2, 67, 96, SharedClassifier: false)
+            // head size 16: attention takes the 512-bit paged kernel (where the machine has it)
+            : new ModelConfig(64, 96, 2, 4, 2, 67, 96, SharedClassifier: false);
+        var path = Path.Combine(_directory, $"{name}.bin");
+        if (!File.Exists(path))
+        {
+            Llama2cCheckpointWriter.WriteSynthetic(path, config, seed: 5);
+        }
+
+        return Llama2cCheckpoint.Load(path);
+    }
+
+    /// <summary>Four teacher-forced token streams; sequence 0 is the one every schedule runs.</summary>
+    private static Dictionary<long, int[]> Streams(int vocab) => new()
+    {
+        [0] = RandomTokens(vocab, 50, seed: 1),
+        [1] = RandomTokens(vocab, 40, seed: 2),
+        [2] = RandomTokens(vocab, 35, seed: 3),
+        [3] = RandomTokens(vocab, 24, seed: 4),
+    };
+
+    private static void RunMixed(RunnerHarness h, Dictionary<long, int[]> streams)
+    {
+        h.Start(1, streams[1], 25);
+        h.Start(0, streams[0], 30);
+        h.Step((1, 25), (0, 7));
+        h.Start(2, streams[2], 5);
+        h.Step((2, 5), (0, 10), (1, 1));
+        h.Start(3, streams[3], 20);
+        h.Step((0, 13), (1, 1), (2, 1), (3, 20));
+        h.Step((3, 1), (2, 2), (0, 1), (1, 1)); // a two-token "decode" too (speculative-style append)
+        while (true)
+        {
+            var work = new List<(long, int)>();
+            foreach (var id in new long[] { 2, 0, 3, 1 })
+            {
+                if (h.Computed(id) < streams[id].Length)
+                {
+                    work.Add((id, 1));
+                }
+            }
+
+            if (work.Count == 0)
+            {
+                return;
+            }
+
+            h.Step([.. work]);
+        }
+    }
+
+    private static void DecodeUntilDone(RunnerHarness h, Dictionary<long, int[]> streams, long id)
+    {
+        while (h.Computed(id) < streams[id].Length)
+        {
+            h.Step((id, 1));
+        }
+    }
+
+    private static Dictionary<(long Id, int Position), float[]> Run(
+        LoadedModel model, int threads, Action<RunnerHarness> schedule)
+    {
+        using var runner = new CpuModelRunner(model, threads == 0 ? 3 : threads);
+        if (threads == 0)
+        {
+            runner.ParallelThreshold = 0;
+        }
+
+        var harness = new RunnerHarness(runner, numBlocks: 48, BlockSize, maxTokens: 64);
+        schedule(harness);
+        harness.Blocks.CheckInvariants();
+        return harness.Logits;
+    }
+
+    internal static float[][] SingleSequenceLogits(LoadedModel model, int[] tokens)
+    {
+        using var transformer = new CpuTransformer(model, 1);
+        var kv = transformer.CreateKvCache(tokens.Length);
+        var logits = new float[tokens.Length][];
+        for (var p = 0; p < tokens.Length; p++)
+        {
+            logits[p] = transformer.Forward(tokens[p], p, kv).ToArray();
+        }
+
+        return logits;
+    }
+
+    private static void AssertMatchesTransformer(
+        Dictionary<(long Id, int Position), float[]> actual, Dictionary<long, float[][]> expected)
+    {
+        foreach (var ((id, position), logits) in actual)
+        {
+            var reference = expected[id][position];
+            var scale = 1f;
+            foreach (var value in reference)
+            {
+                scale = Math.Max(scale, Math.Abs(value));
+            }
+
+            // Same kernels except the matrix products' summation order (CpuTransformer's 512-bit matrix-vector
+            // kernel splits each dot product over two accumulators): a few ulps per product, grown through the
+            // layers. Bound: 1e-5 relative to the row's largest logit.
+            var tolerance = 1e-5f * scale;
+            for (var i = 0; i < reference.Length; i++)
+            {
+                Assert.True(
+                    Math.Abs(logits[i] - reference[i]) <= tolerance,
+                    $"sequence {id}, position {position}, logit {i}: transformer {reference[i]:R}, runner {logits[i]:R}, bound {tolerance:R}");
+            }
+        }
+    }
+
+    private static void AssertSameBits(
+        Dictionary<(long Id, int Position), float[]> a, Dictionary<(long Id, int Position), float[]> b, long id)
+    {
+        var positions = 0;
+        foreach (var ((sequence, position), logits) in a)
+        {
+            if (sequence == id)
+            {
+                Assert.True(b.TryGetValue((id, position), out var other), $"sequence {id} position {position} missing");
+                Assert.True(
+                    MemoryMarshal.AsBytes(logits.AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(other.AsSpan())),
+                    $"sequence {id}, position {position}: logits differ in bits");
+                positions++;
+            }
+        }
+
+        Assert.True(positions > 0);
+    }
+
+    internal static int[] RandomTokens(int vocab, int count, int seed)
+    {
+        var random = new Random(seed);
+        var tokens = new int[count];
+        for (var i = 0; i < count; i++)
+        {
+            tokens[i] = random.Next(vocab);
+        }
+
+        return tokens;
+    }
+}

@@ -1,0 +1,131 @@
+using RawInfer.Cpu.Kernels;
+using static RawInfer.Cpu.Tests.Kernels.KernelTestData;
+
+namespace RawInfer.Cpu.Tests.Runner;
+
+/// <summary>
+/// Paged attention of one row for one KV head group against a naive double-precision reference on a contiguous
+/// cache, with the sequence's blocks scattered over a shuffled pool.
+/// </summary>
+public class PagedAttentionTests
+{
+    public static TheoryData<int, int, int, int> Cases()
+    {
+        var data = new TheoryData<int, int, int, int>();
+        foreach (var headDim in new[] { 2, 16, 17, 64 })
+        {
+            foreach (var group in new[] { 1, 3 })
+            {
+                foreach (var context in new[] { 1, 17, 40 })
+                {
+                    foreach (var blockSize in new[] { 1, 4, 16 })
+                    {
+                        data.Add(headDim, group, context, blockSize);
+                    }
+                }
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Matches_the_reference_through_shuffled_blocks(int headDim, int group, int context, int blockSize)
+    {
+        const int KvHeads = 2;
+        const int KvHead = 1; // the second head of each slot row, so the head offset matters
+        var kvDim = KvHeads * headDim;
+        var seed = (headDim * 1000) + (group * 100) + context + blockSize;
+
+        // the sequence's K/V by position, contiguous: (context, kvDim); scaled so softmax is far from uniform
+        var keys = Random(context * kvDim, seed, -2f, 2f);
+        var values = Random(context * kvDim, seed + 1);
+        var query = Random(group * headDim, seed + 2, -2f, 2f);
+
+        // scatter the positions over a pool three times the size needed, through a shuffled block table
+        var blocks = (context + blockSize - 1) / blockSize;
+        var poolBlocks = 3 * blocks;
+        var table = Enumerable.Range(0, poolBlocks).ToArray();
+        new Random(seed).Shuffle(table);
+        table = table[..blocks];
+        var pooledKeys = Random(poolBlocks * blockSize * kvDim, seed + 3, 50f, 60f); // garbage that must not be read
+        var pooledValues = Random(poolBlocks * blockSize * kvDim, seed + 4, 50f, 60f);
+        for (var t = 0; t < context; t++)
+        {
+            var slot = (table[t / blockSize] * blockSize) + (t % blockSize);
+            keys.AsSpan(t * kvDim, kvDim).CopyTo(pooledKeys.AsSpan(slot * kvDim));
+            values.AsSpan(t * kvDim, kvDim).CopyTo(pooledValues.AsSpan(slot * kvDim));
+        }
+
+        var scoreStride = context + 3;
+        var scores = new float[group * scoreStride];
+        var output = new float[group * headDim];
+        PagedAttention.Compute(
+            query, pooledKeys, pooledValues, kvDim, KvHead, headDim, table, blockSize, context, scores, scoreStride, output);
+
+        var expected = Reference(query, keys, values, kvDim, KvHead, headDim, context);
+        AssertClose(expected, output, _ => 2e-6);
+
+        // the same cache laid out contiguously (identity table) gives the same bits: layout never changes a result
+        var contiguous = new float[group * headDim];
+        var identity = Enumerable.Range(0, blocks).ToArray();
+        var paddedKeys = new float[blocks * blockSize * kvDim];
+        var paddedValues = new float[blocks * blockSize * kvDim];
+        keys.CopyTo(paddedKeys, 0);
+        values.CopyTo(paddedValues, 0);
+        PagedAttention.Compute(
+            query, paddedKeys, paddedValues, kvDim, KvHead, headDim, identity, blockSize, context, scores, scoreStride, contiguous);
+        AssertSameBits(contiguous, output);
+
+        // the dispatched kernel (a 512-bit fast path where the head width allows) and the generic one agree in bits
+        var generic = new float[group * headDim];
+        PagedAttention.Generic(
+            query, pooledKeys, pooledValues, kvDim, KvHead, headDim, table, blockSize, context, scores, scoreStride, generic);
+        AssertSameBits(generic, output);
+    }
+
+    private static void AssertSameBits(float[] expected, float[] actual) =>
+        Assert.Equal(
+            expected.Select(BitConverter.SingleToInt32Bits).ToArray(), actual.Select(BitConverter.SingleToInt32Bits).ToArray());
+
+    private static double[] Reference(
+        float[] query, float[] keys, float[] values, int kvDim, int kvHead, int headDim, int context)
+    {
+        var group = query.Length / headDim;
+        var output = new double[group * headDim];
+        var weights = new double[context];
+        for (var h = 0; h < group; h++)
+        {
+            var max = double.NegativeInfinity;
+            for (var t = 0; t < context; t++)
+            {
+                double dot = 0;
+                for (var i = 0; i < headDim; i++)
+                {
+                    dot += (double)query[(h * headDim) + i] * keys[(t * kvDim) + (kvHead * headDim) + i];
+                }
+
+                weights[t] = dot / Math.Sqrt(headDim);
+                max = Math.Max(max, weights[t]);
+            }
+
+            double sum = 0;
+            for (var t = 0; t < context; t++)
+            {
+                weights[t] = Math.Exp(weights[t] - max);
+                sum += weights[t];
+            }
+
+            for (var t = 0; t < context; t++)
+            {
+                for (var i = 0; i < headDim; i++)
+                {
+                    output[(h * headDim) + i] += weights[t] / sum * values[(t * kvDim) + (kvHead * headDim) + i];
+                }
+            }
+        }
+
+        return output;
+    }
+}

@@ -1,0 +1,92 @@
+using RawInfer.Cpu.Runner;
+using RawInfer.Engine.Runner;
+using RawInfer.Models.Llama2c;
+using RawInfer.Tests;
+
+namespace RawInfer.Cpu.Tests.Runner;
+
+/// <summary>The runner checks a batch once at its edge and names the bad field; a good batch still runs after.</summary>
+public class RunnerValidationTests
+{
+    [Fact]
+    public void Execute_before_the_KV_cache_exists_is_refused()
+    {
+        using var model = Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin"));
+        using var runner = new CpuModelRunner(model, 1);
+        var batch = OneRow(runner);
+        Assert.Throws<InvalidOperationException>(() => runner.Execute(batch, new float[512]));
+        runner.AllocateKvCache(4, 16);
+        Assert.Throws<InvalidOperationException>(() => runner.AllocateKvCache(4, 16));
+        Assert.Equal(model.Config.KvBytesPerToken(), runner.KvBytesPerToken);
+    }
+
+    [Theory]
+    [InlineData("TokenIds")]
+    [InlineData("Positions")]
+    [InlineData("SlotMapping")]
+    [InlineData("BlockTables")]
+    [InlineData("LogitRows")]
+    [InlineData("QueryStart")]
+    [InlineData("logits")]
+    public void A_bad_batch_names_its_field(string field)
+    {
+        using var model = Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin"));
+        using var runner = new CpuModelRunner(model, 1);
+        runner.AllocateKvCache(4, 16);
+        var logits = new float[512];
+        var batch = OneRow(runner);
+        runner.Execute(batch, logits); // the good batch runs
+
+        switch (field)
+        {
+            case "TokenIds": batch.TokenIds[0] = 512; break;
+            case "Positions": batch.Positions[0] = 1; break; // beyond the context length of 1
+            case "SlotMapping": batch.SlotMapping[0] = 64; break;
+            case "BlockTables": batch.BlockTable(0)[0] = 4; break;
+            case "LogitRows": batch.LogitRows[0] = 1; break;
+            case "QueryStart": batch.QueryStart[1] = 2; break;
+            default: logits = new float[511]; break;
+        }
+
+        var error = Assert.ThrowsAny<ArgumentException>(() => runner.Execute(batch, logits));
+        Assert.Contains(field, error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void A_step_allocates_nothing_once_warm(int threads)
+    {
+        using var model = Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin"));
+        using var runner = new CpuModelRunner(model, threads) { ParallelThreshold = 0 };
+        runner.AllocateKvCache(4, 16);
+        var logits = new float[512];
+        var batch = OneRow(runner);
+        for (var i = 0; i < 50; i++)
+        {
+            runner.Execute(batch, logits); // sizes the buffers, then lets the JIT settle
+        }
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 20; i++)
+        {
+            runner.Execute(batch, logits);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    /// <summary>One sequence, one token (BOS) at position 0 in slot 0 of block 0.</summary>
+    private static ForwardBatch OneRow(CpuModelRunner runner)
+    {
+        var batch = new ForwardBatch(maxTokens: 4, maxSequences: 2, maxBlocksPerSequence: 2);
+        batch.TokenIds[0] = 1;
+        batch.QueryStart[1] = 1;
+        batch.ContextLengths[0] = 1;
+        batch.NumTokens = 1;
+        batch.NumSequences = 1;
+        batch.NumLogitRows = 1;
+        Assert.Equal(512, runner.Config.VocabSize);
+        return batch;
+    }
+}
