@@ -22,7 +22,9 @@ internal static class CliApp
         var root = new RootCommand("RawInfer: run Llama-architecture language models on the CPU.");
         root.Subcommands.Add(GenerateCommand.Create(output, error, context));
         root.Subcommands.Add(BatchCommand.Create(output, error, context));
-        root.Subcommands.Add(BenchCommand.Create(output, error));
+        root.Subcommands.Add(BenchCommand.Create(output, error, context));
+        root.Subcommands.Add(ServeCommand.Create(output, error, context));
+        root.Subcommands.Add(ClientCommand.Create(output, error, context));
         var model = new Command("model", "Download, create and inspect model files.");
         model.Subcommands.Add(PullCommand.Create(output, error, context));
         model.Subcommands.Add(ModelCreateCommand.Create(output, error));
@@ -31,7 +33,9 @@ internal static class CliApp
         root.Subcommands.Add(model);
         root.Subcommands.Add(AuditCommand.Create(output, error));
 
-        var invocation = new InvocationConfiguration { Output = output, Error = error };
+        // No forced exit after SIGTERM/Ctrl-C: `serve` drains within its own deadline and exits 0; the other
+        // commands keep the runtime's default (the signal ends the process).
+        var invocation = new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null };
         return await root.Parse(args).InvokeAsync(invocation).ConfigureAwait(false);
     }
 

@@ -12,11 +12,12 @@ namespace RawInfer.Cli.Commands;
 /// <summary>
 /// <c>rawinfer bench</c> (offline): on a synthetic checkpoint (random weights, so fixed output lengths with EOS
 /// ignored), Poisson arrivals with mixed prompt and output lengths through continuous and static batching, then
-/// batched decode throughput at several concurrencies.
+/// batched decode throughput at several concurrencies. With <c>--server</c>, a load generator against a running
+/// server instead (<see cref="ServerBench"/>).
 /// </summary>
 internal static class BenchCommand
 {
-    public static Command Create(TextWriter output, TextWriter error)
+    public static Command Create(TextWriter output, TextWriter error, CliContext context)
     {
         var shape = new Option<string>("--shape") { Description = "Synthetic model shape.", DefaultValueFactory = _ => "110m" };
         var modelPath = new Option<string?>("--model-path") { Description = "Where to write (or reuse) the synthetic checkpoint; default: a temp file." };
@@ -35,8 +36,15 @@ internal static class BenchCommand
             command.Options.Add(option);
         }
 
+        var serverBench = ServerBench.AddTo(command);
         command.SetAction((parse, ct) => CliApp.Guard(error, async () =>
         {
+            if (serverBench.IsRequested(parse))
+            {
+                return await serverBench.RunAsync(parse, parse.GetValue(requests), parse.GetValue(rate), parse.GetValue(prompt)!,
+                    parse.GetValue(outputs)!, output, error, context, ct).ConfigureAwait(false);
+            }
+
             var config = ModelShapes.Parse(parse.GetValue(shape)!);
             var path = parse.GetValue(modelPath) ?? Path.Combine(Path.GetTempPath(), $"rawinfer-bench-{parse.GetValue(shape)}.bin");
             if (!File.Exists(path))

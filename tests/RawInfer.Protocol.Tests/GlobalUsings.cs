@@ -1,0 +1,3 @@
+global using System.Buffers;
+global using RawInfer.Protocol;
+global using Xunit;

@@ -1,0 +1,4 @@
+global using RawInfer.Client;
+global using RawInfer.Protocol;
+global using RawInfer.Tests;
+global using Xunit;

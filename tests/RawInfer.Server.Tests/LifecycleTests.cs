@@ -1,0 +1,112 @@
+using RawInfer.Server;
+
+namespace RawInfer.Server.Tests;
+
+/// <summary>Shutdown drains, deadlines close stuck or idle clients, and a client that does not read slows nobody else.</summary>
+public class LifecycleTests
+{
+    [Fact]
+    public async Task Shutdown_sends_goaway_and_lets_in_flight_requests_finish()
+    {
+        var h = new ServerHarness();
+        await using var client = await h.ConnectAsync();
+        var streams = Enumerable.Range(0, 4).Select(i => client.CompleteAsync(
+            new SubmitFrame { Prompt = "Once upon a time", MaxTokens = 60, IgnoreEos = true }, ServerHarness.Timeout())).ToArray();
+        while (h.Engine.GetStats().GeneratedTokens == 0)
+        {
+            await Task.Delay(5, TestContext.Current.CancellationToken);
+        }
+
+        var cancelled = await h.Server.ShutdownAsync(TimeSpan.FromSeconds(60), ServerHarness.Timeout());
+        Assert.Equal(0, cancelled);
+        foreach (var completion in await Task.WhenAll(streams))
+        {
+            Assert.Equal(60, completion.Done.Usage.CompletionTokens);
+        }
+
+        Assert.NotNull(client.GoAway);
+        Assert.Equal(4u, client.GoAway.LastRequestId);
+        await client.Completion.WaitAsync(ServerHarness.Timeout());
+        Assert.False(client.IsConnected);
+        await Assert.ThrowsAnyAsync<Exception>(() => h.ConnectAsync());
+        await h.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Requests_still_running_at_the_drain_deadline_end_with_shutting_down()
+    {
+        var h = new ServerHarness();
+        await using var client = await h.ConnectAsync();
+        var running = client.CompleteAsync(new SubmitFrame { Prompt = "Once", MaxTokens = 450, IgnoreEos = true }, ServerHarness.Timeout());
+        while (h.Server.InFlightRequests == 0 || h.Engine.GetStats().GeneratedTokens == 0)
+        {
+            await Task.Delay(5, TestContext.Current.CancellationToken);
+        }
+
+        var cancelled = await h.Server.ShutdownAsync(TimeSpan.FromMilliseconds(1), ServerHarness.Timeout());
+        Assert.Equal(1, cancelled);
+        var e = await Assert.ThrowsAsync<RawInferException>(() => running);
+        Assert.Equal(ErrorCode.ShuttingDown, e.Code);
+        await h.WaitForIdleEngineAsync();
+        await h.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_client_that_never_says_hello_is_closed_at_the_handshake_deadline()
+    {
+        await using var h = new ServerHarness(new ServerOptions { HandshakeTimeout = TimeSpan.FromMilliseconds(200), HeartbeatInterval = TimeSpan.FromMilliseconds(20) });
+        using var raw = await h.RawAsync();
+        var error = Assert.IsType<ErrorFrame>(Assert.Single(await ServerHarness.ReadUntilClosedAsync(raw)).Payload);
+        Assert.Equal(ErrorCode.ProtocolViolation, error.Code);
+        Assert.Contains("no HELLO within", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_idle_connection_gets_goaway_and_is_closed()
+    {
+        await using var h = new ServerHarness(new ServerOptions { IdleTimeout = TimeSpan.FromMilliseconds(200), HeartbeatInterval = TimeSpan.FromMilliseconds(20) });
+        using var raw = await h.RawAsync(hello: true);
+        var goAway = Assert.IsType<GoAwayFrame>(Assert.Single(await ServerHarness.ReadUntilClosedAsync(raw)).Payload);
+        Assert.Equal("idle timeout", goAway.Reason);
+    }
+
+    [Fact]
+    public async Task A_slowloris_partial_frame_is_cut_off_by_the_minimum_data_rate()
+    {
+        await using var h = new ServerHarness(new ServerOptions
+        {
+            MinDataRateBytesPerSecond = 1000, MinDataRateGrace = TimeSpan.FromMilliseconds(200), HeartbeatInterval = TimeSpan.FromMilliseconds(20),
+        });
+        using var raw = await h.RawAsync(hello: true);
+        var submit = FrameWriter.ToArray(1, new SubmitFrame { Prompt = "Once upon a time there was", MaxTokens = 4 });
+        var closed = ServerHarness.ReadUntilClosedAsync(raw);
+        for (var i = 0; i < submit.Length && !closed.IsCompleted; i++)
+        {
+            try
+            {
+                await ServerHarness.SendAsync(raw, submit[i..(i + 1)]);
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                break; // already closed by the server
+            }
+
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+
+        var error = Assert.IsType<ErrorFrame>(Assert.Single(await closed).Payload);
+        Assert.Contains("slower than 1000 bytes/s", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Over_max_connections_the_newcomer_gets_overloaded()
+    {
+        await using var h = new ServerHarness(new ServerOptions { MaxConnections = 2 });
+        await using var a = await h.ConnectAsync();
+        await using var b = await h.ConnectAsync();
+        var e = await Assert.ThrowsAsync<RawInferException>(() => h.ConnectAsync());
+        Assert.Equal(ErrorCode.Overloaded, e.Code);
+        Assert.NotNull(e.RetryAfter);
+        Assert.Equal(2, (await a.CompleteAsync(new SubmitFrame { Prompt = "Hi", MaxTokens = 2 }, ServerHarness.Timeout())).Done.Usage.CompletionTokens);
+    }
+}
