@@ -12,7 +12,10 @@ public class LifecycleTests
         await using var client = await h.ConnectAsync();
         var streams = Enumerable.Range(0, 4).Select(i => client.CompleteAsync(
             new SubmitFrame { Prompt = "Once upon a time", MaxTokens = 60, IgnoreEos = true }, ServerHarness.Timeout())).ToArray();
-        while (h.Engine.GetStats().GeneratedTokens == 0)
+        // All four SUBMITs must have reached the server before shutdown starts: one generating is not enough, the
+        // others may still be in the socket and would rightly be refused with SHUTTING_DOWN. (A request the engine
+        // finished is counted there before the server drops it from its in-flight count, so the sum never undercounts.)
+        while (h.Server.InFlightRequests + h.Engine.GetStats().RequestsFinished < 4 || h.Engine.GetStats().GeneratedTokens == 0)
         {
             await Task.Delay(5, TestContext.Current.CancellationToken);
         }
