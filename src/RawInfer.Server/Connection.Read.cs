@@ -131,7 +131,7 @@ internal sealed partial class Connection
         _principal = principal;
         var version = Math.Min(hello.Version, ProtocolConstants.Version);
         Enqueue(0, new WelcomeFrame(
-            version, _options.MaxFrameBytes, _options.MaxInFlightPerConnection, _server.NewSessionId(Id),
+            version, _options.MaxFrameBytes, _options.MaxInFlightPerConnection, RawInferServer.NewSessionId(Id),
             _options.MaxPromptTokens, _options.MaxTokens));
         _options.Events.OnEvent(new ConnectionAuthenticated(Id, Remote, _server.Time.GetUtcNow(), principal.KeyId));
         ServerLog.Authenticated(Logger, Id, principal.KeyId);
@@ -142,7 +142,7 @@ internal sealed partial class Connection
     {
         if (detailed && !_principal!.IsAdmin)
         {
-            Enqueue(requestId, new ErrorFrame(ErrorCode.Forbidden, "detailed STATS needs an admin key"));
+            _ = ForbidAsync(requestId, "stats-detailed", "detailed STATS needs an admin key");
             return;
         }
 
@@ -155,6 +155,21 @@ internal sealed partial class Connection
             Preemptions = detailed ? s.Preemptions : 0, PrefixCacheHitRate = detailed ? s.PrefixCacheHitRate : 0,
             EngineSteps = detailed ? s.Steps : 0, ServerInFlight = detailed ? _server.InFlightRequests : 0,
         });
+    }
+
+    /// <summary>An admin-only frame from a client key: FORBIDDEN, once the refusal's audit record is on disk.</summary>
+    private async Task ForbidAsync(uint requestId, string action, string message)
+    {
+        try
+        {
+            await _options.Audit.RecordAdminAsync(Id, _principal!, action, allowed: false, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            ServerLog.AuditFailed(Logger, Id, action, e); // refused either way
+        }
+
+        Enqueue(requestId, new ErrorFrame(ErrorCode.Forbidden, message));
     }
 
     private string Violation(string detail)

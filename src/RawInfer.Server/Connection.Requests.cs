@@ -42,17 +42,17 @@ internal sealed partial class Connection
             return Violation("SUBMIT needs a nonzero request id");
         }
 
+        var principal = _principal!;
         if (_draining)
         {
-            Enqueue(requestId, new ErrorFrame(ErrorCode.ShuttingDown, "the server is shutting down"));
+            RefuseRequest(requestId, RequestMapping.RequestIdOf(Id, requestId), new ErrorFrame(ErrorCode.ShuttingDown, "the server is shutting down"), record: true);
             return null;
         }
 
-        var principal = _principal!;
         var request = RequestMapping.ToGenerationRequest(submit, principal, _options, _server.Tokenizer, Id, requestId, out var invalid);
         if (request is null)
         {
-            Enqueue(requestId, new ErrorFrame(ErrorCode.BadRequest, invalid!));
+            RefuseRequest(requestId, RequestMapping.RequestIdOf(Id, requestId), new ErrorFrame(ErrorCode.BadRequest, invalid!), record: true);
             return null;
         }
 
@@ -66,23 +66,24 @@ internal sealed partial class Connection
 
             if (_requests.Count >= _options.MaxInFlightPerConnection)
             {
-                Enqueue(requestId, new ErrorFrame(ErrorCode.Overloaded,
-                    $"this connection already has its maximum of {_options.MaxInFlightPerConnection} requests in flight", TimeSpan.FromSeconds(1)));
+                RefuseRequest(requestId, request.RequestId!, new ErrorFrame(ErrorCode.Overloaded,
+                    $"this connection already has its maximum of {_options.MaxInFlightPerConnection} requests in flight", TimeSpan.FromSeconds(1)), record: true);
                 return null;
             }
 
             if (!_server.TryEnterKey(principal))
             {
-                Enqueue(requestId, new ErrorFrame(ErrorCode.Overloaded,
-                    $"key {principal.KeyId} already has its maximum of requests in flight", TimeSpan.FromSeconds(1)));
+                RefuseRequest(requestId, request.RequestId!, new ErrorFrame(ErrorCode.Overloaded,
+                    $"key {principal.KeyId} already has its maximum of requests in flight", TimeSpan.FromSeconds(1)), record: true);
                 return null;
             }
 
             var decision = _options.Admission.TryAdmit(principal, request);
             if (!decision.IsAllowed)
             {
+                // The admission control recorded its own refusal (which check, why).
                 _server.ExitKey(principal);
-                Enqueue(requestId, new ErrorFrame(decision.Code, decision.Message ?? "refused", decision.RetryAfter));
+                RefuseRequest(requestId, request.RequestId!, new ErrorFrame(decision.Code, decision.Message ?? "refused", decision.RetryAfter), record: false);
                 return null;
             }
 
@@ -135,6 +136,15 @@ internal sealed partial class Connection
         }
         finally
         {
+            // The durability barrier: the request's records reach the disk before its final frame is queued. Only this
+            // request's task waits; the writer loop and the other streams go on. Still in the table meanwhile, so a
+            // closing connection waits for it.
+            var auditId = active.Request.RequestId!;
+            if (last is not null)
+            {
+                last = await DurableAsync(auditId, last).ConfigureAwait(false);
+            }
+
             // Out of the table before the last frame goes out, so the client may reuse the id once it sees it.
             lock (_requests)
             {
@@ -148,7 +158,43 @@ internal sealed partial class Connection
                 Enqueue(active.Id, last);
             }
 
+            _options.Audit.Release(auditId);
             active.Cancellation.Dispose();
+        }
+    }
+
+    /// <summary>A request refused before it started: its ERROR is queued once its audit record is on disk.</summary>
+    private void RefuseRequest(uint requestId, string auditId, ErrorFrame error, bool record)
+    {
+        if (record)
+        {
+            _options.Audit.RecordRefusal(Id, _principal!, auditId, error.Code, error.Message);
+        }
+
+        _ = SendWhenDurableAsync(requestId, auditId, error); // completes at once when there is nothing to wait for
+    }
+
+    private async Task SendWhenDurableAsync(uint requestId, string auditId, FramePayload frame)
+    {
+        Enqueue(requestId, await DurableAsync(auditId, frame).ConfigureAwait(false));
+        _options.Audit.Release(auditId);
+    }
+
+    /// <summary>
+    /// Waits until the request's audit records are durable. A final frame whose records could not be written is not
+    /// sent as it was: the client gets ERROR INTERNAL instead.
+    /// </summary>
+    private async Task<FramePayload> DurableAsync(string auditId, FramePayload frame)
+    {
+        try
+        {
+            await _options.Audit.WaitDurableAsync(auditId, CancellationToken.None).ConfigureAwait(false);
+            return frame;
+        }
+        catch (Exception e) when (e is IOException or ArgumentOutOfRangeException or ObjectDisposedException)
+        {
+            ServerLog.AuditFailed(Logger, Id, auditId, e);
+            return new ErrorFrame(ErrorCode.Internal, "the request's audit record could not be written");
         }
     }
 

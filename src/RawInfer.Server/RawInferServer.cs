@@ -21,11 +21,12 @@ public sealed class RawInferServer : IAsyncDisposable
     private readonly ConcurrentDictionary<long, Connection> _connections = new();
     private readonly ConcurrentDictionary<string, StrongBox> _keyInFlight = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopAccepting = new();
-    private readonly ulong _sessionBase = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
     private Socket? _listener;
     private Task _acceptLoop = Task.CompletedTask;
     private ITimer? _heartbeat;
-    private long _nextConnectionId;
+    // Connection ids (= WELCOME session ids, and part of every request id in the audit trail) start at a random
+    // 52-bit base, so ids from different server runs on one audit log do not collide.
+    private long _nextConnectionId = (long)(BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8)) >> 12);
     private int _shutdown;
 
     /// <summary>Creates a server; nothing listens until <see cref="Start"/>.</summary>
@@ -175,7 +176,7 @@ public sealed class RawInferServer : IAsyncDisposable
         _stopAccepting.Dispose();
     }
 
-    internal ulong NewSessionId(long connectionId) => _sessionBase ^ (ulong)connectionId;
+    internal static ulong NewSessionId(long connectionId) => (ulong)connectionId;
 
     /// <summary>Counts a request against its key's in-flight limit; false when the limit is reached.</summary>
     internal bool TryEnterKey(Principal principal)
@@ -226,7 +227,15 @@ public sealed class RawInferServer : IAsyncDisposable
             var id = Interlocked.Increment(ref _nextConnectionId);
             if (_connections.Count >= Options.MaxConnections)
             {
-                RefuseOverCapacity(socket, id);
+                RefuseAtAccept(socket, id, ErrorCode.Overloaded, $"the server holds its maximum of {Options.MaxConnections} connections", TimeSpan.FromSeconds(1));
+                continue;
+            }
+
+            // An address that failed authentication or sent malformed frames waits before it is served again.
+            var wait = Options.Audit.ConnectionDelay(socket.RemoteEndPoint);
+            if (wait > TimeSpan.Zero)
+            {
+                RefuseAtAccept(socket, id, ErrorCode.RateLimited, "too many failed attempts from this address", wait);
                 continue;
             }
 
@@ -236,14 +245,13 @@ public sealed class RawInferServer : IAsyncDisposable
         }
     }
 
-    private void RefuseOverCapacity(Socket socket, long id)
+    private void RefuseAtAccept(Socket socket, long id, ErrorCode code, string message, TimeSpan retryAfter)
     {
-        var message = $"the server holds its maximum of {Options.MaxConnections} connections";
-        Options.Events.OnEvent(new ConnectionRefused(id, socket.RemoteEndPoint, Time.GetUtcNow(), ErrorCode.Overloaded, message));
-        ServerLog.Refused(Logger, id, ErrorCode.Overloaded, message);
+        Options.Events.OnEvent(new ConnectionRefused(id, socket.RemoteEndPoint, Time.GetUtcNow(), code, message));
+        ServerLog.Refused(Logger, id, code, message);
         try
         {
-            socket.Send(FrameWriter.ToArray(0, new ErrorFrame(ErrorCode.Overloaded, message, TimeSpan.FromSeconds(1))), SocketFlags.None);
+            socket.Send(FrameWriter.ToArray(0, new ErrorFrame(code, message, retryAfter)), SocketFlags.None);
             socket.Shutdown(SocketShutdown.Both);
         }
         catch (SocketException)

@@ -86,10 +86,17 @@ internal static class RequestMapping
             TopLogprobs = s.TopLogprobs,
             Priority = s.Priority,
             TotalTimeout = s.Deadline,
-            RequestId = Invariant($"c{connectionId}-r{requestId}"),
+            RequestId = RequestIdOf(connectionId, requestId),
             KeyId = principal.KeyId,
         };
     }
+
+    /// <summary>
+    /// The engine and audit id of a request: <c>c{connection}-r{request}</c>. The connection id is also the session id
+    /// the client got in WELCOME, and connection ids start at a random base in each server process, so a client can
+    /// name its requests in the audit trail and ids do not repeat across restarts.
+    /// </summary>
+    public static string RequestIdOf(long connectionId, uint requestId) => Invariant($"c{connectionId}-r{requestId}");
 
     public static TokensFrame ToTokensFrame(TokenChunk chunk) =>
         new(chunk.TokenIds, chunk.Text, chunk.Logprobs is { } lp ? ToEntries(lp) : null);

@@ -34,4 +34,7 @@ internal static partial class ServerLog
 
     [LoggerMessage(10, LogLevel.Error, "Accept loop failed")]
     public static partial void AcceptFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(11, LogLevel.Error, "Connection {ConnectionId} request {RequestId}: its audit records could not be written; answering INTERNAL")]
+    public static partial void AuditFailed(ILogger logger, long connectionId, string requestId, Exception exception);
 }

@@ -71,6 +71,9 @@ public sealed record ServerOptions
     /// <summary>Connection events (audit); dropped by default.</summary>
     public IConnectionEventSink Events { get; init; } = NullConnectionEventSink.Instance;
 
+    /// <summary>Audit hooks: the durability barrier before final frames, admin decisions, the per-address wait.</summary>
+    public IRequestAudit Audit { get; init; } = NullRequestAudit.Instance;
+
     /// <summary>Clock for deadlines (tests may substitute one).</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
@@ -92,6 +95,7 @@ public sealed record ServerOptions
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(HeartbeatInterval, TimeSpan.Zero, nameof(HeartbeatInterval));
         ArgumentNullException.ThrowIfNull(Admission, nameof(Admission));
         ArgumentNullException.ThrowIfNull(Events, nameof(Events));
+        ArgumentNullException.ThrowIfNull(Audit, nameof(Audit));
         ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
     }
 }

@@ -57,10 +57,12 @@ public class ServerCommandTests
     public async Task Serve_answers_clients_and_exits_0_after_sigterm()
     {
         var dll = typeof(CliApp).Assembly.Location;
+        var audit = Directory.CreateTempSubdirectory("rawinfer-serve-audit-");
         var start = new ProcessStartInfo("dotnet")
         {
             ArgumentList = { "exec", dll, "serve", "--model", TestPaths.Model("stories260K.bin"), "--tokenizer", TestPaths.Model("tok512.bin"),
-                "--listen", "127.0.0.1:0", "--api-key", Key, "--threads", "1", "--kv-mib", "16", "--log-level", "Warning" },
+                "--listen", "127.0.0.1:0", "--api-key", Key, "--threads", "1", "--kv-mib", "16", "--log-level", "Warning",
+                "--audit-dir", audit.FullName },
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
@@ -86,6 +88,8 @@ public class ServerCommandTests
             var rest = await process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
             Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {await process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken)}");
             Assert.Contains("shut down (0 requests cancelled", rest, StringComparison.Ordinal);
+            Assert.True(RawInfer.Safety.Audit.AuditReader.Verify(audit.FullName).IsValid);
+            Assert.Contains(RawInfer.Safety.Audit.AuditReader.Query(audit.FullName, new()), r => r.Type == RawInfer.Safety.Audit.AuditEventType.RequestFinished);
         }
         finally
         {
@@ -93,6 +97,8 @@ public class ServerCommandTests
             {
                 process.Kill();
             }
+
+            audit.Delete(recursive: true);
         }
     }
 

@@ -6,13 +6,16 @@ using Microsoft.Extensions.Logging;
 using RawInfer.Cpu.Runner;
 using RawInfer.Engine;
 using RawInfer.Safety.Access;
+using RawInfer.Safety.Limits;
 using RawInfer.Server;
+using RawInfer.Server.Safety;
 
 namespace RawInfer.Cli.Commands;
 
 /// <summary>
-/// <c>rawinfer serve --model … --listen 127.0.0.1:PORT</c>: the binary protocol server (docs/protocol.md). SIGTERM or
-/// Ctrl-C: GOAWAY, stop accepting, drain, flush the logs, exit 0.
+/// <c>rawinfer serve --model … --listen 127.0.0.1:PORT --keys keys.json --deny-list deny.txt --audit-dir DIR</c>: the
+/// binary protocol server (docs/protocol.md) with its safety checks (keys, rate limits, deny-list, audit log). SIGTERM
+/// or Ctrl-C: GOAWAY, stop accepting, drain, flush the logs, exit 0.
 /// </summary>
 internal static class ServeCommand
 {
@@ -33,8 +36,18 @@ internal static class ServeCommand
         var kvMiB = new Option<int>("--kv-mib") { Description = "KV-cache budget in MiB.", DefaultValueFactory = _ => 256 };
         var threads = new Option<int>("--threads") { Description = "CPU threads; 0 = all cores.", DefaultValueFactory = _ => 0 };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Information };
+        var keysFile = new Option<string?>("--keys") { Description = "API key file (JSON: id, role, salt, SHA-256 hash, limits per key); instead of --api-key/--admin-key." };
+        var denyList = new Option<string?>("--deny-list") { Description = "Deny-list file: one phrase a line, '#' comments; checked on prompts and on the output stream." };
+        var auditDir = new Option<string?>("--audit-dir") { Description = "Audit log directory (default $XDG_STATE_HOME/rawinfer/audit or ~/.local/state/rawinfer/audit)." };
+        var keyRpm = new Option<int?>("--key-requests-per-minute") { Description = "Requests per minute per key (keys without their own limit); default unlimited." };
+        var keyInput = new Option<int?>("--key-input-tokens-per-minute") { Description = "Prompt tokens per minute per key; default unlimited." };
+        var keyOutput = new Option<int?>("--key-output-tokens-per-minute") { Description = "Output tokens per minute per key (max tokens reserved at admission, unused part refunded); default unlimited." };
         var command = new Command("serve", "Serve a model over the RawInfer binary protocol.");
-        foreach (var option in new Option[] { model, tokenizer, listen, apiKeys, adminKeys, maxConnections, maxInFlight, maxTokens, drain, kvMiB, threads, logLevel })
+        foreach (var option in new Option[]
+        {
+            model, tokenizer, listen, apiKeys, adminKeys, maxConnections, maxInFlight, maxTokens, drain, kvMiB, threads, logLevel,
+            keysFile, denyList, auditDir, keyRpm, keyInput, keyOutput,
+        })
         {
             command.Options.Add(option);
         }
@@ -42,20 +55,25 @@ internal static class ServeCommand
         command.SetAction((parse, ct) => CliApp.Guard(error, async () =>
         {
             var endpoint = ParseEndpoint(parse.GetValue(listen)!, "--listen");
-            var keys = Keys(parse.GetValue(apiKeys), parse.GetValue(adminKeys), context);
+            var keys = KeyStore(parse.GetValue(keysFile), parse.GetValue(apiKeys), parse.GetValue(adminKeys), context);
             var modelPath = ModelLocator.ResolveModel(parse.GetValue(model), context);
             using var loaded = ModelFiles.Load(modelPath);
             var tok = ModelFiles.LoadTokenizer(parse.GetValue(tokenizer), modelPath, loaded.Config, context);
             using var runner = new CpuModelRunner(loaded, parse.GetValue(threads));
             using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(parse.GetValue(logLevel)));
-            var engine = new InferenceEngine(runner, tok, new EngineOptions { KvCacheBytes = (long)parse.GetValue(kvMiB) << 20 });
-            var server = new RawInferServer(engine, tok, new StaticApiKeyAuthenticator(keys), new ServerOptions
+
+            // Every check sits on the request path: keys, limits, deny-list at the edge, in the engine and on the
+            // output stream, and the audit log every final frame waits for.
+            await using var safety = OpenSafety(parse.GetValue(auditDir), parse.GetValue(denyList), keys, tok, context,
+                new RateLimitOptions(parse.GetValue(keyRpm), parse.GetValue(keyInput), parse.GetValue(keyOutput)));
+            var engine = new InferenceEngine(runner, tok, safety.ApplyTo(new EngineOptions { KvCacheBytes = (long)parse.GetValue(kvMiB) << 20 }));
+            var server = new RawInferServer(engine, tok, safety.Authenticator, safety.ApplyTo(new ServerOptions
             {
                 Endpoint = endpoint,
                 MaxConnections = parse.GetValue(maxConnections),
                 MaxInFlightPerConnection = parse.GetValue(maxInFlight),
                 MaxTokens = parse.GetValue(maxTokens),
-            }, loggerFactory);
+            }), loggerFactory);
 
             var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
@@ -100,21 +118,68 @@ internal static class ServeCommand
             : throw new CliException($"{option}: '{host}' is not an IP address");
     }
 
-    private static List<(string Key, Principal Principal)> Keys(string[]? clientKeys, string[]? adminKeys, CliContext context)
+    /// <summary>Keys from --keys, or from --api-key/--admin-key (hashed in memory, never kept in plain text).</summary>
+    private static ApiKeyStore KeyStore(string? keysFile, string[]? clientKeys, string[]? adminKeys, CliContext context)
     {
+        if (keysFile is not null)
+        {
+            if (clientKeys is { Length: > 0 } || adminKeys is { Length: > 0 })
+            {
+                throw new CliException("give either --keys or --api-key/--admin-key, not both");
+            }
+
+            try
+            {
+                return new ApiKeyStore(keysFile);
+            }
+            catch (Exception e) when (e is FormatException or IOException or UnauthorizedAccessException)
+            {
+                throw new CliException($"--keys: {e.Message}");
+            }
+        }
+
         var client = clientKeys is { Length: > 0 } ? clientKeys
             : context.GetEnvironmentVariable(ApiKeyVariable)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
-        var keys = new List<(string, Principal)>();
+        var entries = new List<ApiKeyEntry>();
         for (var i = 0; i < client.Length; i++)
         {
-            keys.Add((client[i], new Principal($"client-{i + 1}", KeyRole.Client, new KeyLimits())));
+            entries.Add(ApiKeyStore.CreateEntry($"client-{i + 1}", KeyRole.Client, client[i]));
         }
 
         for (var i = 0; i < (adminKeys?.Length ?? 0); i++)
         {
-            keys.Add((adminKeys![i], new Principal($"admin-{i + 1}", KeyRole.Admin, new KeyLimits())));
+            entries.Add(ApiKeyStore.CreateEntry($"admin-{i + 1}", KeyRole.Admin, adminKeys![i]));
         }
 
-        return keys.Count > 0 ? keys : throw new CliException($"serve needs at least one --api-key (or ${ApiKeyVariable})");
+        return entries.Count > 0 ? new ApiKeyStore(entries) : throw new CliException($"serve needs --keys FILE or at least one --api-key (or ${ApiKeyVariable})");
+    }
+
+    private static ServerSafety OpenSafety(
+        string? auditDir, string? denyList, ApiKeyStore keys, Tokenizers.ITokenizer tokenizer, CliContext context, RateLimitOptions keyLimits)
+    {
+        auditDir ??= DefaultAuditDirectory(context) ?? throw new CliException("no home folder to keep the audit log in: pass --audit-dir");
+        if (denyList is not null && !File.Exists(denyList))
+        {
+            throw new CliException($"--deny-list: {denyList} does not exist");
+        }
+
+        try
+        {
+            return ServerSafety.Open(new ServerSafetyOptions { AuditDirectory = auditDir, DenyListFile = denyList, KeyLimits = keyLimits }.WithTokenizer(tokenizer), keys);
+        }
+        catch (IOException e)
+        {
+            throw new CliException($"audit log {auditDir}: {e.Message}");
+        }
+    }
+
+    /// <summary>$XDG_STATE_HOME/rawinfer/audit, else ~/.local/state/rawinfer/audit; null when neither is known.</summary>
+    private static string? DefaultAuditDirectory(CliContext context)
+    {
+        var xdg = context.GetEnvironmentVariable("XDG_STATE_HOME");
+        var root = !string.IsNullOrEmpty(xdg) && Path.IsPathRooted(xdg) ? xdg
+            : Path.IsPathRooted(context.HomeDirectory) ? Path.Combine(context.HomeDirectory, ".local", "state")
+            : null;
+        return root is null ? null : Path.Combine(root, "rawinfer", "audit");
     }
 }
