@@ -108,6 +108,7 @@ public sealed partial class InferenceEngine
             }
 
             text = request.Output.Push(token);
+            WithholdIdsIfReplaced(request);
         }
 
         switch (request.Output.State)
@@ -122,6 +123,7 @@ public sealed partial class InferenceEngine
         if (reason is not null)
         {
             request.FinalText = text + request.Output.Finish();
+            WithholdIdsIfReplaced(request);
             return request.Output.State == PipelineState.Denied ? FinishReason.DeniedByPolicy : reason;
         }
 
@@ -161,7 +163,21 @@ public sealed partial class InferenceEngine
         request.Chunks.Writer.TryWrite(final);
         request.Chunks.Writer.TryComplete();
         _metrics.OnFinished(usage);
-        _options.EventSink.OnEvent(new RequestFinished(request.Context, _time.GetUtcNow(), reason, detail, usage));
+        _options.EventSink.OnEvent(new RequestFinished(
+            request.Context, _time.GetUtcNow(), reason, detail, usage, request.Output.Replacements));
+    }
+
+    /// <summary>
+    /// After a guard replaced (redacted) text, the ids and logprobs of every token not yet delivered are dropped: the
+    /// replaced text came from some of them, and its ids must not let a caller rebuild it.
+    /// </summary>
+    private static void WithholdIdsIfReplaced(EngineRequest request)
+    {
+        if (request.Output.TakeReplaced())
+        {
+            request.UndeliveredIds.Clear();
+            request.UndeliveredLogprobs?.Clear();
+        }
     }
 
     private static int[] TakeIds(EngineRequest request, bool release)

@@ -64,4 +64,111 @@ public sealed class StoriesGuardTests : IDisposable
         Assert.Equal("prompt matched deny-list pattern #1", refusal.Field("reason"));
         Assert.Equal("alice", refusal.KeyId);
     }
+
+    [Fact]
+    public async Task In_redact_mode_the_phrase_becomes_the_marker_the_output_goes_on_and_its_token_ids_are_withheld()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var model = Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin"));
+        var tokenizer = LlamaTokenizer.Load(TestPaths.Model("tok512.bin"), model.Config.VocabSize);
+        using var plainRunner = new CpuModelRunner(model, threads: 1);
+        using var runner = new CpuModelRunner(model, threads: 1);
+        var request = new GenerationRequest { Prompt = "Once upon a time", MaxTokens = 200, RequestId = "gen", KeyId = "alice" };
+
+        var plainEngine = new InferenceEngine(plainRunner, tokenizer, new EngineOptions { NumKvBlocks = 64 });
+        var plain = await plainEngine.GenerateAsync(request, ct);
+        await plainEngine.DisposeAsync();
+        Assert.Contains("she saw a big, red ball.", plain.Text, StringComparison.Ordinal);
+
+        var policy = new DenyListPolicy(["ＲＥＤ  Ball"], action: DenyAction.Redact);
+        var sink = new EventRecorder();
+        var engine = new InferenceEngine(runner, tokenizer, new EngineOptions
+        {
+            NumKvBlocks = 64, OutputGuards = [DenyListOutputGuard.Factory(() => policy)], EventSink = sink,
+        });
+        var streamed = "";
+        var ids = new List<int>();
+        TokenChunk? last = null;
+        await foreach (var chunk in engine.StreamAsync(request, ct))
+        {
+            streamed += chunk.Text;
+            ids.AddRange(chunk.TokenIds);
+            last = chunk;
+            Assert.DoesNotContain("red ball", streamed, StringComparison.OrdinalIgnoreCase);
+        }
+
+        await engine.DisposeAsync();
+        Assert.Null(engine.Fault);
+
+        // Greedy decoding is not steered by the guard: the text is the plain text redacted as a whole.
+        Assert.Equal(FinishReason.Length, last!.FinishReason);
+        var whole = policy.CreateStream();
+        Assert.Equal(whole.Push(plain.Text) + whole.Finish(), streamed);
+        Assert.Contains("she saw a big, [redacted].", streamed, StringComparison.Ordinal);
+        var after = streamed[(streamed.IndexOf("[redacted]", StringComparison.Ordinal) + "[redacted]".Length)..];
+        Assert.True(after.Length > 20, $"the output goes on after the marker: '{after}'");
+
+        // The delivered ids are the plain ids less the ones withheld; those include every token that held the phrase.
+        Assert.Equal(plain.TokenIds.Count, last.Usage!.CompletionTokens);
+        Assert.True(IsSubsequence(ids, plain.TokenIds), "delivered ids are generated ids, in order");
+        var phraseTokens = TokensCovering(tokenizer, request, plain.TokenIds, "red ball");
+        Assert.True(phraseTokens.Count >= 2, "the phrase spans tokens");
+        Assert.True(ids.Count <= plain.TokenIds.Count - phraseTokens.Count, "the phrase's token ids are withheld");
+        Assert.DoesNotContain("red ball", Decode(tokenizer, request, ids), StringComparison.Ordinal);
+        var finished = Assert.Single(sink.Events.OfType<RequestFinished>());
+        Assert.Equal(whole.Redactions, finished.OutputReplacements);
+    }
+
+    private static bool IsSubsequence(List<int> sub, IReadOnlyList<int> of)
+    {
+        var j = 0;
+        foreach (var id in of)
+        {
+            if (j < sub.Count && sub[j] == id)
+            {
+                j++;
+            }
+        }
+
+        return j == sub.Count;
+    }
+
+    /// <summary>Positions of the generated tokens whose text overlaps the first occurrence of <paramref name="phrase"/>.</summary>
+    private static List<int> TokensCovering(LlamaTokenizer tokenizer, GenerationRequest request, IReadOnlyList<int> ids, string phrase)
+    {
+        var detokenizer = new IncrementalDetokenizer(tokenizer, tokenizer.Encode(request.Prompt!, true, false)[^1]);
+        var ends = new List<int>();
+        var text = "";
+        foreach (var id in ids)
+        {
+            text += detokenizer.Push(id);
+            ends.Add(text.Length);
+        }
+
+        var at = text.IndexOf(phrase, StringComparison.Ordinal);
+        var covering = new List<int>();
+        for (var i = 0; i < ids.Count; i++)
+        {
+            var start = i == 0 ? 0 : ends[i - 1];
+            if (start < at + phrase.Length && ends[i] > at)
+            {
+                covering.Add(i);
+            }
+        }
+
+        return covering;
+    }
+
+    private static string Decode(LlamaTokenizer tokenizer, GenerationRequest request, List<int> ids)
+    {
+        var detokenizer = new IncrementalDetokenizer(tokenizer, tokenizer.Encode(request.Prompt!, true, false)[^1]);
+        return string.Concat(ids.Select(detokenizer.Push)) + detokenizer.Flush();
+    }
+
+    private sealed class EventRecorder : IEngineEventSink
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<EngineEvent> Events { get; } = new();
+
+        public void OnEvent(EngineEvent engineEvent) => Events.Enqueue(engineEvent);
+    }
 }

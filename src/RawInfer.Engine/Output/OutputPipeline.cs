@@ -19,7 +19,9 @@ internal enum PipelineState
 /// <summary>
 /// One request's delivery path: detokenizer (whole UTF-8 characters only) → stop-string matcher → output guards →
 /// released text. Every stage keeps its own pending text and releases a prefix of it, so the hold-backs compose: a
-/// character reaches the caller only when every stage has let it go. Runs on the engine thread.
+/// character reaches the caller only when every stage has let it go. A guard may replace a pending prefix instead
+/// (a redaction): the replacement goes on to the next guard, and the engine withholds the ids of the tokens not yet
+/// delivered (<see cref="TakeReplaced"/>). Runs on the engine thread.
 /// </summary>
 internal sealed class OutputPipeline
 {
@@ -28,6 +30,7 @@ internal sealed class OutputPipeline
     private readonly IOutputGuard[] _guards;
     private readonly StringBuilder[] _pending; // (1 + guards) text each stage holds; [0] is the stop matcher's
     private char[] _scratch = new char[64];
+    private bool _replacedSinceTaken;
 
     public OutputPipeline(ITokenizer tokenizer, int previousTokenId, IReadOnlyList<string> stopStrings, IOutputGuard[] guards)
     {
@@ -45,6 +48,9 @@ internal sealed class OutputPipeline
 
     /// <summary>Reason given by the denying guard.</summary>
     public string? DenyReason { get; private set; }
+
+    /// <summary>Replacements (redactions) the guards made so far.</summary>
+    public int Replacements { get; private set; }
 
     /// <summary>True when some text (or an incomplete character) is held back in a stage.</summary>
     public bool IsHoldingBack
@@ -66,6 +72,17 @@ internal sealed class OutputPipeline
 
             return false;
         }
+    }
+
+    /// <summary>
+    /// True once after a push or flush in which a guard replaced text; the caller then withholds every undelivered
+    /// token id, since those tokens may hold the replaced text.
+    /// </summary>
+    public bool TakeReplaced()
+    {
+        var replaced = _replacedSinceTaken;
+        _replacedSinceTaken = false;
+        return replaced;
     }
 
     /// <summary>Feeds a generated token; returns the text every stage released (often empty).</summary>
@@ -107,13 +124,47 @@ internal sealed class OutputPipeline
 
         for (var g = 0; g < _guards.Length; g++)
         {
-            var pending = _pending[g + 1].Append(carry);
+            var released = RunGuard(g, carry, isFinal);
+            if (released is null)
+            {
+                return string.Empty;
+            }
+
+            carry = released;
+        }
+
+        return carry;
+    }
+
+    /// <summary>One guard stage: returns the text it lets go on, or null when it denied.</summary>
+    private string? RunGuard(int g, string received, bool isFinal)
+    {
+        var pending = _pending[g + 1].Append(received);
+        StringBuilder? replaced = null; // only allocated when the guard replaces text
+        while (true)
+        {
             var verdict = _guards[g].Inspect(View(pending), isFinal);
             if (verdict.IsDenied)
             {
                 State = PipelineState.Denied;
                 DenyReason = verdict.DenyReason;
-                return string.Empty;
+                return null;
+            }
+
+            if (verdict.IsReplacement)
+            {
+                // Each replacement consumes at least one character, so this loop ends within pending.Length rounds.
+                var consumed = Math.Clamp(verdict.ReleaseChars, Math.Min(1, pending.Length), pending.Length);
+                (replaced ??= new StringBuilder()).Append(verdict.Replacement);
+                pending.Remove(0, consumed);
+                Replacements++;
+                _replacedSinceTaken = true;
+                if (pending.Length > 0)
+                {
+                    continue;
+                }
+
+                return replaced.ToString();
             }
 
             var n = Math.Clamp(verdict.ReleaseChars, 0, pending.Length);
@@ -122,11 +173,10 @@ internal sealed class OutputPipeline
                 n = pending.Length; // a guard that did not deny at the end lets the rest go
             }
 
-            carry = pending.ToString(0, n);
+            var text = pending.ToString(0, n);
             pending.Remove(0, n);
+            return replaced is null ? text : replaced.Append(text).ToString();
         }
-
-        return carry;
     }
 
     /// <summary>The builder's text as a span (copied into a reused buffer; guards see a contiguous span).</summary>

@@ -39,7 +39,8 @@ public sealed record RequestCancelled(RequestContext Request, DateTimeOffset Tim
 public sealed record RequestPreempted(RequestContext Request, DateTimeOffset Timestamp, int ComputedTokensDropped)
     : EngineEvent(Request, Timestamp);
 
-/// <summary>The request ended.</summary>
+/// <summary>The request ended. <paramref name="OutputReplacements"/>: how many times an output guard redacted text.</summary>
 public sealed record RequestFinished(
-    RequestContext Request, DateTimeOffset Timestamp, FinishReason Reason, string? Detail, RequestUsage Usage)
+    RequestContext Request, DateTimeOffset Timestamp, FinishReason Reason, string? Detail, RequestUsage Usage,
+    int OutputReplacements = 0)
     : EngineEvent(Request, Timestamp);

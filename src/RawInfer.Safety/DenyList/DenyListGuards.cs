@@ -41,21 +41,35 @@ public sealed class DenyListRequestGuard : IRequestGuard
 /// <summary>
 /// The engine's per-request output hook: holds back the raw tail whose normalized form could still start a denied
 /// phrase (at most the longest pattern − 1 normalized characters, plus a piece that normalization may still change,
-/// such as a character a combining mark could join or half a surrogate pair); a match denies, which ends the stream
-/// with denied-by-policy and releases nothing pending. The engine's guard interface releases a prefix of the text
-/// unchanged, so this hook always ends the stream; redaction is done by <see cref="DenyListStream"/> on a path that
-/// may rewrite text.
+/// such as a character a combining mark could join or half a surrogate pair). On a match the policy's
+/// <see cref="DenyListPolicy.Action"/> decides: <see cref="DenyAction.End"/> denies, which ends the stream with
+/// denied-by-policy and releases nothing pending; <see cref="DenyAction.Redact"/> replaces the raw text holding the
+/// phrase with <see cref="DenyListPolicy.RedactionMarker"/> (<see cref="OutputVerdict.Replace"/>), releases the text
+/// before it, and scans on after it. Either way no character of a matched phrase is ever released, and the engine
+/// withholds the token ids of redacted text. One instance per request; not thread-safe.
 /// </summary>
 public sealed class DenyListOutputGuard : IOutputGuard
 {
     private readonly PatternMatcher _matcher;
+    private readonly DenyAction _action;
     private bool _endsWithSpace;
 
+    /// <summary>A guard for one request, with the patterns of <paramref name="keyId"/> and the policy's action.</summary>
     public DenyListOutputGuard(DenyListPolicy policy, string? keyId)
     {
         ArgumentNullException.ThrowIfNull(policy);
         _matcher = policy.MatcherFor(keyId);
+        _action = policy.Action;
     }
+
+    internal DenyListOutputGuard(PatternMatcher matcher, DenyAction action)
+    {
+        _matcher = matcher;
+        _action = action;
+    }
+
+    /// <summary>Number of phrases redacted so far (<see cref="DenyAction.Redact"/> mode).</summary>
+    public int Redactions { get; private set; }
 
     /// <summary>A factory for <see cref="EngineOptions.OutputGuards"/>, reading the current policy per request.</summary>
     public static Func<RequestContext, IOutputGuard> Factory(Func<DenyListPolicy> policy) =>
@@ -66,7 +80,19 @@ public sealed class DenyListOutputGuard : IOutputGuard
         var scan = DenyListScanner.Scan(_matcher, pending, isFinal, _endsWithSpace);
         if (scan.IsMatch)
         {
-            return OutputVerdict.Deny(DenyListPolicy.Reason("output", scan.PatternIndex));
+            if (_action == DenyAction.End)
+            {
+                return OutputVerdict.Deny(DenyListPolicy.Reason("output", scan.PatternIndex));
+            }
+
+            // Redact: the text before the pieces holding the phrase goes on unchanged (it holds no match, and a phrase
+            // starting in it would have to run through the marker); those pieces become the marker. The pipeline
+            // consumes exactly MatchRawEnd characters, a safe boundary, and asks again about the rest with a fresh
+            // whitespace state (the marker does not end with a space).
+            _endsWithSpace = false;
+            Redactions++;
+            return OutputVerdict.Replace(
+                scan.MatchRawEnd, string.Concat(pending[..scan.MatchRawStart], DenyListPolicy.RedactionMarker));
         }
 
         // The pipeline removes exactly what we release, so the next pending text starts at this safe boundary.

@@ -1,4 +1,5 @@
 using System.Text;
+using RawInfer.Engine;
 
 namespace RawInfer.Safety.DenyList;
 
@@ -6,19 +7,18 @@ namespace RawInfer.Safety.DenyList;
 /// One output stream through the deny-list, holding its own pending text: push chunks (any split, even inside a
 /// surrogate pair), get back the text that may be delivered. In <see cref="DenyAction.End"/> mode a match ends the
 /// stream (<see cref="IsDenied"/>) and nothing pending is released; in <see cref="DenyAction.Redact"/> mode the raw
-/// text holding the phrase is replaced by <see cref="DenyListPolicy.RedactionMarker"/>. Not thread-safe.
+/// text holding the phrase is replaced by <see cref="DenyListPolicy.RedactionMarker"/>. It runs the same
+/// <see cref="DenyListOutputGuard"/> the engine uses, driven the way the engine's output pipeline drives a guard, so
+/// both paths deliver the same text. Not thread-safe.
 /// </summary>
 public sealed class DenyListStream
 {
-    private readonly PatternMatcher _matcher;
-    private readonly DenyAction _action;
+    private readonly DenyListOutputGuard _guard;
     private readonly StringBuilder _pending = new();
-    private bool _endsWithSpace;
 
     internal DenyListStream(PatternMatcher matcher, DenyAction action)
     {
-        _matcher = matcher;
-        _action = action;
+        _guard = new DenyListOutputGuard(matcher, action);
     }
 
     /// <summary>True once a match ended the stream (End mode).</summary>
@@ -28,7 +28,7 @@ public sealed class DenyListStream
     public string? DenyReason { get; private set; }
 
     /// <summary>Number of phrases redacted so far (Redact mode).</summary>
-    public int Redactions { get; private set; }
+    public int Redactions => _guard.Redactions;
 
     /// <summary>Adds a chunk; returns the text that may now be delivered (often empty).</summary>
     public string Push(ReadOnlySpan<char> chunk) => Run(chunk, isFinal: false);
@@ -47,29 +47,32 @@ public sealed class DenyListStream
         var released = new StringBuilder();
         while (true)
         {
-            var text = _pending.ToString();
-            var scan = DenyListScanner.Scan(_matcher, text, isFinal, _endsWithSpace);
-            if (!scan.IsMatch)
-            {
-                released.Append(text, 0, scan.ReleaseChars);
-                _pending.Remove(0, scan.ReleaseChars);
-                _endsWithSpace = scan.EndsWithSpaceAtRelease;
-                return released.ToString();
-            }
-
-            if (_action == DenyAction.End)
+            var verdict = _guard.Inspect(_pending.ToString(), isFinal);
+            if (verdict.IsDenied)
             {
                 IsDenied = true;
-                DenyReason = DenyListPolicy.Reason("output", scan.PatternIndex);
+                DenyReason = verdict.DenyReason;
                 _pending.Clear();
                 return released.ToString();
             }
 
-            // Redact: the raw pieces holding the phrase become the marker; scanning resumes after them (a safe boundary).
-            released.Append(text, 0, scan.MatchRawStart).Append(DenyListPolicy.RedactionMarker);
-            _pending.Remove(0, scan.MatchRawEnd);
-            _endsWithSpace = false;
-            Redactions++;
+            if (verdict.IsReplacement)
+            {
+                // The phrase's pieces become the marker; scanning resumes after them (a safe boundary).
+                released.Append(verdict.Replacement);
+                _pending.Remove(0, verdict.ReleaseChars);
+                if (_pending.Length > 0)
+                {
+                    continue;
+                }
+
+                return released.ToString();
+            }
+
+            var n = isFinal ? _pending.Length : verdict.ReleaseChars;
+            released.Append(_pending, 0, n);
+            _pending.Remove(0, n);
+            return released.ToString();
         }
     }
 }

@@ -14,7 +14,7 @@ namespace RawInfer.Safety.Tests.DenyList;
 /// </summary>
 public sealed class DenyListStreamProperties
 {
-    private static readonly string[] Patterns = ["red ball", "fire", "café", "가나"];
+    internal static readonly string[] Patterns = ["red ball", "fire", "café", "가나"];
 
     // Fragments mixing the patterns' disguises (case, full width, zero-width, whitespace, ligatures, decomposed
     // accents, compatibility jamo) with noise that normalization must not join wrongly.
@@ -31,7 +31,7 @@ public sealed class DenyListStreamProperties
     private static Gen<string> Texts() =>
         Gen.Elements(Fragments).ListOf().Select(parts => string.Concat(parts));
 
-    private static Gen<(string Text, int[] Cuts)> Cases() =>
+    internal static Gen<(string Text, int[] Cuts)> Cases() =>
         from text in Texts()
         from cuts in Gen.Choose(0, Math.Max(0, text.Length)).ListOf()
         select (text, cuts.Distinct().Order().ToArray());
@@ -102,7 +102,10 @@ public sealed class DenyListStreamProperties
         yield return text[from..];
     }
 
-    /// <summary>Mirrors the engine's OutputPipeline guard stage: pending = held back + new; remove what is released.</summary>
+    /// <summary>
+    /// Mirrors the engine's OutputPipeline guard stage: pending = held back + new; remove what is released; after a
+    /// replacement, ask again about the rest until the guard releases or denies.
+    /// </summary>
     internal static (string Released, bool Denied) RunLikeThePipeline(IOutputGuard guard, IEnumerable<string> chunks)
     {
         var pending = new System.Text.StringBuilder();
@@ -111,15 +114,32 @@ public sealed class DenyListStreamProperties
         {
             var isFinal = chunk is null;
             pending.Append(chunk);
-            var verdict = guard.Inspect(pending.ToString(), isFinal);
-            if (verdict.IsDenied)
+            while (true)
             {
-                return (released.ToString(), true);
-            }
+                var verdict = guard.Inspect(pending.ToString(), isFinal);
+                if (verdict.IsDenied)
+                {
+                    return (released.ToString(), true);
+                }
 
-            var n = isFinal ? pending.Length : Math.Clamp(verdict.ReleaseChars, 0, pending.Length);
-            released.Append(pending.ToString(0, n));
-            pending.Remove(0, n);
+                if (verdict.IsReplacement)
+                {
+                    Assert.InRange(verdict.ReleaseChars, 1, pending.Length);
+                    released.Append(verdict.Replacement);
+                    pending.Remove(0, verdict.ReleaseChars);
+                    if (pending.Length > 0)
+                    {
+                        continue;
+                    }
+
+                    break;
+                }
+
+                var n = isFinal ? pending.Length : Math.Clamp(verdict.ReleaseChars, 0, pending.Length);
+                released.Append(pending.ToString(0, n));
+                pending.Remove(0, n);
+                break;
+            }
         }
 
         return (released.ToString(), false);
