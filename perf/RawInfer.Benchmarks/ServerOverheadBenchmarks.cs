@@ -32,7 +32,7 @@ public class ServerOverheadBenchmarks
     private RawInferServer? _server;
     private RawInferClient? _client;
 
-    [Params("260k", "15m")]
+    [Params("260k", "15m", "110m")]
     public string Shape { get; set; } = "260k";
 
     [GlobalSetup]

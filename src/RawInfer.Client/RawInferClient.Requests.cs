@@ -231,7 +231,7 @@ public sealed partial class RawInferClient
             return; // a request this client gave up on
         }
 
-        var terminal = frame is DoneFrame or ErrorFrame or StatsFrame or PingFrame;
+        var terminal = frame is DoneFrame or ErrorFrame or StatsFrame or AdminResultFrame or PingFrame;
         if (pending.Abandoned)
         {
             if (terminal)

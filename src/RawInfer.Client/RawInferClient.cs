@@ -102,7 +102,10 @@ public sealed partial class RawInferClient : IAsyncDisposable, IDisposable
         return client;
     }
 
-    /// <summary>Asks for the server's counters; <paramref name="detailed"/> needs an admin key (else FORBIDDEN).</summary>
+    /// <summary>
+    /// Asks for the server's counters; <paramref name="detailed"/> needs an admin key (else FORBIDDEN).
+    /// <see cref="StatsFrame.Suspensions"/> lists every key suspension to a detailed request, else this key's own.
+    /// </summary>
     public async Task<StatsFrame> GetStatsAsync(bool detailed = false, CancellationToken cancellationToken = default)
     {
         var reply = await RoundTripAsync(new EmptyFrame(FrameType.Stats, detailed ? EmptyFrame.StatsDetailed : (byte)0), cancellationToken).ConfigureAwait(false);

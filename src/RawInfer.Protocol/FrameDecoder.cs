@@ -6,11 +6,11 @@ namespace RawInfer.Protocol;
 /// <summary>Turns a <see cref="RawFrame"/> into its typed payload; throws <see cref="ProtocolException"/> on bad bytes.</summary>
 public static class FrameDecoder
 {
-    /// <summary>Decodes a frame a server received (HELLO, SUBMIT, CANCEL, STATS request, PING, PONG).</summary>
+    /// <summary>Decodes a frame a server received (HELLO, SUBMIT, CANCEL, STATS request, ADMIN, PING, PONG).</summary>
     /// <exception cref="ProtocolException">The payload or the type breaks the contract.</exception>
     public static FramePayload DecodeFromClient(in RawFrame frame) => Decode(frame, fromServer: false);
 
-    /// <summary>Decodes a frame a client received (WELCOME, TOKENS, DONE, ERROR, STATS reply, PING, PONG, GOAWAY).</summary>
+    /// <summary>Decodes a frame a client received (WELCOME, TOKENS, DONE, ERROR, STATS reply, ADMIN_RESULT, PING, PONG, GOAWAY).</summary>
     /// <exception cref="ProtocolException">The payload or the type breaks the contract.</exception>
     public static FramePayload DecodeFromServer(in RawFrame frame) => Decode(frame, fromServer: true);
 
@@ -44,12 +44,14 @@ public static class FrameDecoder
             (FrameType.Submit, false) => SubmitFrame.Read(ref reader, flags),
             (FrameType.Cancel, false) => new EmptyFrame(FrameType.Cancel),
             (FrameType.Stats, false) => new EmptyFrame(FrameType.Stats, flags),
+            (FrameType.Admin, false) => AdminFrame.Read(ref reader),
             (FrameType.Welcome, true) => WelcomeFrame.Read(ref reader),
             (FrameType.Tokens, true) => TokensFrame.Read(ref reader, flags),
             (FrameType.Done, true) => DoneFrame.Read(ref reader),
             (FrameType.Error, true) => ErrorFrame.Read(ref reader),
             (FrameType.Stats, true) => StatsFrame.Read(ref reader),
             (FrameType.GoAway, true) => GoAwayFrame.Read(ref reader),
+            (FrameType.AdminResult, true) => AdminResultFrame.Read(ref reader, flags),
             (FrameType.Ping or FrameType.Pong, _) => new PingFrame(type, reader.U64("opaque")),
             _ => throw WrongDirection(type, fromServer),
         };

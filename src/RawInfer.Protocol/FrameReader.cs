@@ -63,13 +63,13 @@ public static class FrameReader
     public static byte AllowedFlags(FrameType type) => type switch
     {
         FrameType.Submit => 0x1F,
-        FrameType.Tokens or FrameType.Stats => 0x01,
+        FrameType.Tokens or FrameType.Stats or FrameType.AdminResult => 0x01,
         _ => 0,
     };
 
     private static string? CheckHeader(uint length, FrameType type, byte flags, ushort reserved, int maxPayloadBytes)
     {
-        if (type is < FrameType.Hello or > FrameType.GoAway)
+        if (type is < FrameType.Hello or > FrameType.AdminResult)
         {
             return string.Create(CultureInfo.InvariantCulture, $"unknown frame type {(byte)type}");
         }

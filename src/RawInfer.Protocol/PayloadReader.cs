@@ -26,6 +26,9 @@ public ref struct PayloadReader
 
     public readonly int Remaining => _payload.Length - _position;
 
+    /// <summary>Bytes read so far (for error offsets).</summary>
+    internal readonly int Position => _position;
+
     public byte U8(string field) => Take(1, field)[0];
 
     public ushort U16(string field) => BinaryPrimitives.ReadUInt16LittleEndian(Take(2, field));

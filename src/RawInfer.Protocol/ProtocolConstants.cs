@@ -39,6 +39,24 @@ public enum FrameType : byte
     Ping = 9,
     Pong = 10,
     GoAway = 11,
+    Admin = 12,
+    AdminResult = 13,
+}
+
+/// <summary>What an ADMIN frame asks for (its first payload byte). Admin keys only; client keys get FORBIDDEN.</summary>
+public enum AdminOperation : byte
+{
+    /// <summary>Audit records by key id, request id and time range.</summary>
+    AuditQuery = 1,
+
+    /// <summary>Re-read the API key file.</summary>
+    ReloadKeys = 2,
+
+    /// <summary>Re-read the deny-list file.</summary>
+    ReloadDenyList = 3,
+
+    /// <summary>End a key's suspension now.</summary>
+    LiftSuspension = 4,
 }
 
 /// <summary>Error codes a client can act on (ERROR frames).</summary>

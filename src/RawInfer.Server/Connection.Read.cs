@@ -105,6 +105,9 @@ internal sealed partial class Connection
             case EmptyFrame { FrameKind: FrameType.Stats } stats:
                 SendStats(frame.RequestId, (stats.Flags & EmptyFrame.StatsDetailed) != 0);
                 return null;
+            case AdminFrame admin:
+                _ = AdminAsync(frame.RequestId, admin);
+                return null;
             case PingFrame { FrameKind: FrameType.Ping } ping:
                 Enqueue(frame.RequestId, new PingFrame(FrameType.Pong, ping.Opaque));
                 return null;
@@ -136,40 +139,6 @@ internal sealed partial class Connection
         _options.Events.OnEvent(new ConnectionAuthenticated(Id, Remote, _server.Time.GetUtcNow(), principal.KeyId));
         ServerLog.Authenticated(Logger, Id, principal.KeyId);
         return null;
-    }
-
-    private void SendStats(uint requestId, bool detailed)
-    {
-        if (detailed && !_principal!.IsAdmin)
-        {
-            _ = ForbidAsync(requestId, "stats-detailed", "detailed STATS needs an admin key");
-            return;
-        }
-
-        var s = _server.Engine.GetStats();
-        Enqueue(requestId, new StatsFrame
-        {
-            RunningRequests = s.RunningRequests, WaitingRequests = s.WaitingRequests, KvBlocksUsed = s.KvBlocksUsed,
-            KvBlocksTotal = s.KvBlocksTotal, RequestsFinished = s.RequestsFinished, PromptTokens = s.PromptTokens,
-            GeneratedTokens = s.GeneratedTokens, Uptime = s.Uptime, Connections = _server.ConnectionCount, ConnectionInFlight = InFlight,
-            Preemptions = detailed ? s.Preemptions : 0, PrefixCacheHitRate = detailed ? s.PrefixCacheHitRate : 0,
-            EngineSteps = detailed ? s.Steps : 0, ServerInFlight = detailed ? _server.InFlightRequests : 0,
-        });
-    }
-
-    /// <summary>An admin-only frame from a client key: FORBIDDEN, once the refusal's audit record is on disk.</summary>
-    private async Task ForbidAsync(uint requestId, string action, string message)
-    {
-        try
-        {
-            await _options.Audit.RecordAdminAsync(Id, _principal!, action, allowed: false, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is IOException or ObjectDisposedException)
-        {
-            ServerLog.AuditFailed(Logger, Id, action, e); // refused either way
-        }
-
-        Enqueue(requestId, new ErrorFrame(ErrorCode.Forbidden, message));
     }
 
     private string Violation(string detail)

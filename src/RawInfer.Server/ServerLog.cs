@@ -37,4 +37,7 @@ internal static partial class ServerLog
 
     [LoggerMessage(11, LogLevel.Error, "Connection {ConnectionId} request {RequestId}: its audit records could not be written; answering INTERNAL")]
     public static partial void AuditFailed(ILogger logger, long connectionId, string requestId, Exception exception);
+
+    [LoggerMessage(12, LogLevel.Error, "Connection {ConnectionId}: admin action {Action} failed; answering INTERNAL")]
+    public static partial void AdminFailed(ILogger logger, long connectionId, string action, Exception exception);
 }

@@ -74,6 +74,9 @@ public sealed record ServerOptions
     /// <summary>Audit hooks: the durability barrier before final frames, admin decisions, the per-address wait.</summary>
     public IRequestAudit Audit { get; init; } = NullRequestAudit.Instance;
 
+    /// <summary>Admin operations (ADMIN frames) and the suspensions STATS shows; none by default.</summary>
+    public IAdminOperations Admin { get; init; } = NullAdminOperations.Instance;
+
     /// <summary>Clock for deadlines (tests may substitute one).</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
@@ -96,6 +99,7 @@ public sealed record ServerOptions
         ArgumentNullException.ThrowIfNull(Admission, nameof(Admission));
         ArgumentNullException.ThrowIfNull(Events, nameof(Events));
         ArgumentNullException.ThrowIfNull(Audit, nameof(Audit));
+        ArgumentNullException.ThrowIfNull(Admin, nameof(Admin));
         ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
     }
 }

@@ -30,7 +30,7 @@ public class MalformedFrameTests
 
     [Theory]
     [InlineData((byte)0)]
-    [InlineData((byte)12)]
+    [InlineData((byte)14)]
     [InlineData((byte)255)]
     public void An_unknown_type_is_invalid(byte type)
     {

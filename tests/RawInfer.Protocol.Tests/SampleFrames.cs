@@ -29,6 +29,28 @@ internal static class SampleFrames
         ("ping", 0, new PingFrame(FrameType.Ping, 77), false),
         ("pong", 0, new PingFrame(FrameType.Pong, 77), true),
         ("goaway", 0, new GoAwayFrame(12, TimeSpan.FromSeconds(10), "shutting down"), true),
+        ("stats-reply-suspensions", 12, new StatsFrame
+        {
+            Connections = 2, Suspensions = [new SuspensionEntry("client-1", new DateTimeOffset(2026, 11, 28, 1, 5, 0, TimeSpan.Zero), "PolicyDenial=3")],
+        }, true),
+        ("admin-audit-query", 13, AdminFrame.QueryAudit(
+            "client-1", "c7-r1", new DateTimeOffset(2026, 11, 28, 0, 0, 0, TimeSpan.Zero), new DateTimeOffset(2026, 11, 28, 1, 0, 0, TimeSpan.Zero), 50), false),
+        ("admin-reload-keys", 14, AdminFrame.ReloadKeys(), false),
+        ("admin-lift", 15, AdminFrame.LiftSuspension("client-1"), false),
+        ("admin-result-audit", 13, new AdminResultFrame
+        {
+            Operation = AdminOperation.AuditQuery, MatchedRecords = 5, Truncated = true,
+            Records =
+            [
+                new AuditRecordEntry(41, new DateTimeOffset(2026, 11, 28, 0, 30, 0, TimeSpan.Zero).AddTicks(12340), "RequestAdmitted", "client-1", "127.0.0.1", "c7-r1", "prompt_tokens=4; max_tokens=16"),
+                new AuditRecordEntry(42, new DateTimeOffset(2026, 11, 28, 0, 30, 1, TimeSpan.Zero), "LogOpened", null, null, null, ""),
+            ],
+        }, true),
+        ("admin-result-reload-failed", 14, new AdminResultFrame
+        {
+            Operation = AdminOperation.ReloadDenyList, Succeeded = false, Message = "no deny-list file was configured", Count = -1,
+        }, true),
+        ("admin-result-lift", 15, new AdminResultFrame { Operation = AdminOperation.LiftSuspension, Lifted = true }, true),
     ];
 
     public static TheoryData<string> Names()

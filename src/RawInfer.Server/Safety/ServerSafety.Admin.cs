@@ -45,39 +45,51 @@ public sealed partial class ServerSafety
     }
 
     /// <summary>Admin: re-reads the key file (the old keys stay on error). Audited as <see cref="AuditEventType.KeysReloaded"/>.</summary>
-    public ApiKeyReloadResult ReloadKeys(Principal admin, long connectionId = 0)
-    {
-        RequireAdmin(admin);
-        var result = Keys.Reload();
-        RecordAdmin(AuditEventType.KeysReloaded, admin.KeyId, connectionId,
-            ("result", result.Succeeded ? "ok" : result.Error ?? "failed"), ("keys", result.KeyCount.ToString(CultureInfo.InvariantCulture)));
-        return result;
-    }
+    public ApiKeyReloadResult ReloadKeys(Principal admin, long connectionId = 0) => ReloadKeysCore(admin, connectionId, out _);
 
     /// <summary>Admin: ends <paramref name="keyId"/>'s suspension now. Audited as <see cref="AuditEventType.SuspensionLifted"/>.</summary>
-    public bool LiftSuspension(Principal admin, string keyId, long connectionId = 0)
-    {
-        RequireAdmin(admin);
-        ArgumentException.ThrowIfNullOrEmpty(keyId);
-        var lifted = Abuse.Lift(keyId);
-        RecordAdmin(AuditEventType.SuspensionLifted, admin.KeyId, connectionId,
-            ("target_key", keyId), ("was_suspended", lifted ? "true" : "false"));
-        return lifted;
-    }
+    public bool LiftSuspension(Principal admin, string keyId, long connectionId = 0) => LiftSuspensionCore(admin, keyId, connectionId, out _);
 
     /// <summary>Admin: audit records matching <paramref name="query"/> (at most <paramref name="limit"/>, newest last). Audited.</summary>
     public IReadOnlyList<AuditRecord> QueryAudit(Principal admin, AuditQuery query, int limit = 1000, long connectionId = 0)
     {
-        RequireAdmin(admin);
-        ArgumentNullException.ThrowIfNull(query);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
-        RecordAdmin(AuditEventType.AdminAction, admin.KeyId, connectionId,
-            ("action", "audit-query"), ("key", query.KeyId ?? ""), ("request", query.RequestId ?? ""));
-        var records = AuditReader.Query(Log.Directory, query);
+        var records = QueryAuditCore(admin, query, connectionId, out _);
         return records.Count <= limit ? records : [.. records.Skip(records.Count - limit)];
     }
 
-    /// <summary>Suspensions in force (for detailed stats).</summary>
+    private ApiKeyReloadResult ReloadKeysCore(Principal admin, long connectionId, out long sequence)
+    {
+        RequireAdmin(admin);
+        var result = Keys.Reload();
+        sequence = RecordAdmin(AuditEventType.KeysReloaded, admin.KeyId, connectionId,
+            ("result", result.Succeeded ? "ok" : result.Error ?? "failed"), ("keys", result.KeyCount.ToString(CultureInfo.InvariantCulture)));
+        return result;
+    }
+
+    private bool LiftSuspensionCore(Principal admin, string keyId, long connectionId, out long sequence)
+    {
+        RequireAdmin(admin);
+        ArgumentException.ThrowIfNullOrEmpty(keyId);
+        var lifted = Abuse.Lift(keyId);
+        sequence = RecordAdmin(AuditEventType.SuspensionLifted, admin.KeyId, connectionId,
+            ("target_key", keyId), ("was_suspended", lifted ? "true" : "false"));
+        return lifted;
+    }
+
+    /// <summary>Every match, in sequence order; the query itself is audited first.</summary>
+    private IReadOnlyList<AuditRecord> QueryAuditCore(Principal admin, AuditQuery query, long connectionId, out long sequence)
+    {
+        RequireAdmin(admin);
+        ArgumentNullException.ThrowIfNull(query);
+        sequence = RecordAdmin(AuditEventType.AdminAction, admin.KeyId, connectionId,
+            ("action", "audit-query"), ("key", query.KeyId ?? ""), ("request", query.RequestId ?? ""),
+            ("since", query.Since?.ToString("O", CultureInfo.InvariantCulture) ?? ""),
+            ("until", query.Until?.ToString("O", CultureInfo.InvariantCulture) ?? ""));
+        return AuditReader.Query(Log.Directory, query);
+    }
+
+    /// <summary>Suspensions in force (for STATS).</summary>
     public IReadOnlyList<Suspension> ActiveSuspensions() => Abuse.ActiveSuspensions();
 
     private static void RequireAdmin(Principal admin)

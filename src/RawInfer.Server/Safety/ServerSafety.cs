@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Text;
 using RawInfer.Engine;
@@ -21,12 +22,14 @@ public sealed partial class ServerSafety : IRequestAudit, IAsyncDisposable
     private readonly ServerSafetyOptions _options;
     private readonly RequestAuditTracker _tracker;
     private volatile DenyListPolicy _denyList;
+    private volatile int _denyListPatterns;
 
-    private ServerSafety(ServerSafetyOptions options, ApiKeyStore keys, DenyListPolicy denyList, AuditLog log)
+    private ServerSafety(ServerSafetyOptions options, ApiKeyStore keys, DenyListPolicy denyList, int denyListPatterns, AuditLog log)
     {
         _options = options;
         Keys = keys;
         _denyList = denyList;
+        _denyListPatterns = denyListPatterns;
         Log = log;
         var time = options.TimeProvider;
         Limits = new AdmissionController(options.KeyLimits, options.GlobalLimits, time);
@@ -76,6 +79,9 @@ public sealed partial class ServerSafety : IRequestAudit, IAsyncDisposable
     /// <summary>The deny-list in force.</summary>
     public DenyListPolicy DenyList => _denyList;
 
+    /// <summary>Patterns of the deny-list in force when it came from a file (or is empty); −1 for a policy passed to Open.</summary>
+    public int DenyListPatternCount => _denyListPatterns;
+
     /// <summary>Requests whose durability bookkeeping is still held (released after their final frame).</summary>
     internal int TrackedRequests => _tracker.TrackedRequests;
 
@@ -91,9 +97,14 @@ public sealed partial class ServerSafety : IRequestAudit, IAsyncDisposable
         keys ??= options.KeysFile is { } keysFile
             ? new ApiKeyStore(keysFile)
             : throw new ArgumentException("ServerSafetyOptions.KeysFile is required when no key store is given", nameof(options));
-        denyList ??= options.DenyListFile is { } denyFile ? DenyListPolicy.LoadFile(denyFile) : DenyListPolicy.Empty;
+        var patterns = -1;
+        if (denyList is null)
+        {
+            (denyList, patterns) = options.DenyListFile is { } denyFile ? LoadDenyList(denyFile) : (DenyListPolicy.Empty, 0);
+        }
+
         var log = AuditLog.Open(options.AuditDirectory, options.Audit with { TimeProvider = options.TimeProvider });
-        return new ServerSafety(options, keys, denyList, log);
+        return new ServerSafety(options, keys, denyList, patterns, log);
     }
 
     /// <summary>A token-id → text function over <paramref name="tokenizer"/> (invalid UTF-8 becomes U+FFFD).</summary>
@@ -130,11 +141,11 @@ public sealed partial class ServerSafety : IRequestAudit, IAsyncDisposable
         };
     }
 
-    /// <summary>The server options with this admission control, connection event sink and audit hooks.</summary>
+    /// <summary>The server options with this admission control, connection event sink, audit hooks and admin operations.</summary>
     public ServerOptions ApplyTo(ServerOptions server)
     {
         ArgumentNullException.ThrowIfNull(server);
-        return server with { Admission = Admission, Events = ConnectionEvents, Audit = this };
+        return server with { Admission = Admission, Events = ConnectionEvents, Audit = this, Admin = this };
     }
 
     /// <summary>
@@ -172,10 +183,14 @@ public sealed partial class ServerSafety : IRequestAudit, IAsyncDisposable
     public TimeSpan ConnectionDelay(EndPoint? remote) =>
         ConnectionDirectory.AddressOf(remote) is { } address ? Throttle.DelayFor(address) : TimeSpan.Zero;
 
-    /// <summary>Re-reads the deny-list file; the old list stays on error (which is returned, and audited either way).</summary>
-    public string? ReloadDenyList(Principal admin)
+    /// <summary>
+    /// Admin: re-reads the deny-list file; the old list stays on error (returned in the result, and audited either way).
+    /// </summary>
+    public DenyListReloadResult ReloadDenyList(Principal admin, long connectionId = 0) => ReloadDenyListCore(admin, connectionId, out _);
+
+    private DenyListReloadResult ReloadDenyListCore(Principal admin, long connectionId, out long sequence)
     {
-        ArgumentNullException.ThrowIfNull(admin);
+        RequireAdmin(admin);
         string? error = null;
         if (_options.DenyListFile is not { } path)
         {
@@ -185,7 +200,9 @@ public sealed partial class ServerSafety : IRequestAudit, IAsyncDisposable
         {
             try
             {
-                _denyList = DenyListPolicy.LoadFile(path);
+                var (policy, patterns) = LoadDenyList(path);
+                _denyList = policy;
+                _denyListPatterns = patterns;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -193,10 +210,34 @@ public sealed partial class ServerSafety : IRequestAudit, IAsyncDisposable
             }
         }
 
-        RecordAdmin(AuditEventType.AdminAction, admin.KeyId, null, ("action", "reload-deny-list"), ("result", error ?? "ok"));
-        return error;
+        var count = _denyListPatterns;
+        sequence = RecordAdmin(AuditEventType.AdminAction, admin.KeyId, connectionId,
+            ("action", "reload-deny-list"), ("result", error ?? "ok"), ("patterns", count.ToString(CultureInfo.InvariantCulture)));
+        return new DenyListReloadResult(error is null, count, error);
+    }
+
+    /// <summary>
+    /// The deny-list file read as <see cref="DenyListPolicy.LoadFile"/> reads it (one phrase a line, '#' comments,
+    /// blanks skipped), here so the number of phrases is known: the policy does not expose it.
+    /// </summary>
+    private static (DenyListPolicy Policy, int Patterns) LoadDenyList(string path)
+    {
+        var patterns = new List<string>();
+        foreach (var line in File.ReadLines(path))
+        {
+            var trimmed = line.Trim();
+            if (trimmed.Length != 0 && !trimmed.StartsWith('#'))
+            {
+                patterns.Add(trimmed);
+            }
+        }
+
+        return (new DenyListPolicy(patterns), patterns.Count);
     }
 
     /// <summary>Closes the audit log after writing what is queued.</summary>
     public async ValueTask DisposeAsync() => await Log.DisposeAsync().ConfigureAwait(false);
 }
+
+/// <summary>The outcome of a deny-list reload: the patterns now in force (−1: unknown), or why the old list stayed.</summary>
+public sealed record DenyListReloadResult(bool Succeeded, int PatternCount, string? Error);

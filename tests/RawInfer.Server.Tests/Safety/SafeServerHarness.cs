@@ -15,7 +15,8 @@ namespace RawInfer.Server.Tests.Safety;
 /// <summary>
 /// A real server on 127.0.0.1 over stories260K with every safety check wired in through <see cref="ServerSafety"/>:
 /// keys (client, admin, and a client with a small output budget), the deny-list "red ball" and "forbidden prompt",
-/// and an audit log in a temporary directory.
+/// and an audit log in a temporary directory. With <c>keysFromFile</c> the keys live in <see cref="KeysFile"/>
+/// (so a reload can pick up new ones, see <see cref="WriteKeys"/>).
 /// </summary>
 internal sealed class SafeServerHarness : IAsyncDisposable
 {
@@ -28,17 +29,23 @@ internal sealed class SafeServerHarness : IAsyncDisposable
     private readonly LoadedModel _model;
     private readonly CpuModelRunner _runner;
 
-    public SafeServerHarness(Func<ServerSafetyOptions, ServerSafetyOptions>? configure = null)
+    public SafeServerHarness(Func<ServerSafetyOptions, ServerSafetyOptions>? configure = null, bool keysFromFile = false)
     {
         _model = Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin"));
         Tokenizer = LlamaTokenizer.Load(TestPaths.Model("tok512.bin"), _model.Config.VocabSize);
         _runner = new CpuModelRunner(_model, threads: 1);
         var options = new ServerSafetyOptions { AuditDirectory = AuditDirectory }.WithTokenizer(Tokenizer);
-        var keys = new ApiKeyStore([
-            ApiKeyStore.CreateEntry("client-1", KeyRole.Client, ClientKey),
-            ApiKeyStore.CreateEntry("admin-1", KeyRole.Admin, AdminKey),
-            ApiKeyStore.CreateEntry("budget-1", KeyRole.Client, BudgetKey, new KeyLimits(OutputTokensPerMinute: BudgetOutputTokensPerMinute)),
-        ]);
+        ApiKeyStore? keys = null;
+        if (keysFromFile)
+        {
+            WriteKeys();
+            options = options with { KeysFile = KeysFile };
+        }
+        else
+        {
+            keys = new ApiKeyStore(BaseKeys);
+        }
+
         Safety = ServerSafety.Open(configure?.Invoke(options) ?? options, keys, new DenyListPolicy(["red ball", "forbidden prompt"]));
         Engine = new InferenceEngine(_runner, Tokenizer, Safety.ApplyTo(new EngineOptions { MaxRunningSequences = 64, CheckInvariantsWhenIdle = true }));
         Server = new RawInferServer(Engine, Tokenizer, Safety.Authenticator, Safety.ApplyTo(new ServerOptions
@@ -49,6 +56,19 @@ internal sealed class SafeServerHarness : IAsyncDisposable
     }
 
     public string AuditDirectory => _dir.File("audit");
+
+    /// <summary>The key file when the harness was built with <c>keysFromFile</c>.</summary>
+    public string KeysFile => _dir.File("keys.json");
+
+    private static ApiKeyEntry[] BaseKeys =>
+    [
+        ApiKeyStore.CreateEntry("client-1", KeyRole.Client, ClientKey),
+        ApiKeyStore.CreateEntry("admin-1", KeyRole.Admin, AdminKey),
+        ApiKeyStore.CreateEntry("budget-1", KeyRole.Client, BudgetKey, new KeyLimits(OutputTokensPerMinute: BudgetOutputTokensPerMinute)),
+    ];
+
+    /// <summary>Writes the three base keys plus <paramref name="extra"/> to <see cref="KeysFile"/> (a reload picks them up).</summary>
+    public void WriteKeys(params ApiKeyEntry[] extra) => ApiKeyStore.WriteConfig(KeysFile, [.. BaseKeys, .. extra]);
 
     public ServerSafety Safety { get; }
 

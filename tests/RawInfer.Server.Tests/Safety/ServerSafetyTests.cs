@@ -134,7 +134,9 @@ public sealed class ServerSafetyTests : IDisposable
         File.WriteAllLines(denyFile, ["blue ball"]);
         Assert.Equal(2, safety.ReloadKeys(ops).KeyCount);
         Assert.NotNull(safety.Authenticator.Authenticate("new-secret"u8));
-        Assert.Null(safety.ReloadDenyList(ops));
+        var reloaded = safety.ReloadDenyList(ops);
+        Assert.True(reloaded.Succeeded, reloaded.Error);
+        Assert.Equal(1, reloaded.PatternCount);
         Assert.Null(safety.DenyList.Check("a red ball"));
         Assert.NotNull(safety.DenyList.Check("a blue ball"));
 
