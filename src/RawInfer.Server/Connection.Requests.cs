@@ -152,7 +152,12 @@ internal sealed partial class Connection
             }
 
             _server.ExitKey(_principal!);
-            _options.Admission.Complete(_principal!, active.Request, usage);
+            if (active.Reason == CancelReason.Client)
+            {
+                _options.Admission.ClientCancelled(_principal!, active.Request);
+            }
+
+            _options.Admission.Complete(_principal!, active.Request, usage, active.DeliveredTokens);
             if (last is not null)
             {
                 Enqueue(active.Id, last);
@@ -207,6 +212,7 @@ internal sealed partial class Connection
         {
             if (chunk.TokenIds.Count > 0 || chunk.Text.Length > 0 || chunk.Logprobs is { Count: > 0 })
             {
+                active.DeliveredTokens += chunk.TokenIds.Count;
                 if (collected is not null)
                 {
                     collected.Add(chunk);
@@ -274,6 +280,9 @@ internal sealed partial class Connection
         public CancellationTokenSource Cancellation { get; } = new();
 
         public Task Task { get; set; } = Task.CompletedTask;
+
+        /// <summary>Token ids streamed (or collected) for the client so far; written by the request's own task only.</summary>
+        public int DeliveredTokens { get; set; }
 
         public CancelReason Reason => (CancelReason)Volatile.Read(ref _reason);
 

@@ -23,8 +23,17 @@ public interface IAdmissionControl
 {
     AdmissionDecision TryAdmit(Principal principal, GenerationRequest request);
 
-    /// <summary>An admitted request ended; <paramref name="usage"/> is null when it never ran (refunds).</summary>
-    void Complete(Principal principal, GenerationRequest request, RequestUsage? usage);
+    /// <summary>
+    /// An admitted request ended; <paramref name="usage"/> is null when the engine reported none (the request never
+    /// ran, or ended early), and <paramref name="deliveredTokens"/> is how many tokens it streamed to the client — what
+    /// a cancelled request is charged for (refunds).
+    /// </summary>
+    void Complete(Principal principal, GenerationRequest request, RequestUsage? usage, int deliveredTokens = 0);
+
+    /// <summary>The client cancelled an admitted request (frequent cancels are an abuse signal). Default: ignored.</summary>
+    void ClientCancelled(Principal principal, GenerationRequest request)
+    {
+    }
 }
 
 /// <summary>The default: admits everything.</summary>
@@ -34,7 +43,7 @@ public sealed class PermissiveAdmissionControl : IAdmissionControl
 
     public AdmissionDecision TryAdmit(Principal principal, GenerationRequest request) => AdmissionDecision.Allow;
 
-    public void Complete(Principal principal, GenerationRequest request, RequestUsage? usage)
+    public void Complete(Principal principal, GenerationRequest request, RequestUsage? usage, int deliveredTokens = 0)
     {
     }
 }

@@ -115,14 +115,23 @@ public sealed class SafetyAdmissionControl : IAdmissionControl
         return AdmissionDecision.Allow;
     }
 
-    public void Complete(Principal principal, GenerationRequest request, RequestUsage? usage)
+    public void Complete(Principal principal, GenerationRequest request, RequestUsage? usage, int deliveredTokens = 0)
     {
         ArgumentNullException.ThrowIfNull(request);
         if (_tickets.TryRemove(request, out var ticket))
         {
-            // A request that never ran used none of its reservation.
-            _limits.Complete(ticket, usage?.CompletionTokens ?? 0);
+            // Charged what the engine reports, or, for a request that ended without a report (cancelled mid-stream),
+            // what reached the client: streaming and then cancelling must not make output free.
+            _limits.Complete(ticket, Math.Max(usage?.CompletionTokens ?? 0, deliveredTokens));
         }
+    }
+
+    /// <summary>A client cancel counts toward the key's cancel-churn signal; crossing the threshold suspends the key.</summary>
+    public void ClientCancelled(Principal principal, GenerationRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(principal);
+        ArgumentNullException.ThrowIfNull(request);
+        Signal(request, principal.KeyId, AbuseSignal.CancelChurn);
     }
 
     /// <summary>A prompt not yet tokenized: about four UTF-8 bytes per token, at least one.</summary>
