@@ -61,8 +61,8 @@ internal static class BenchCommand
             var (oMin, oMax) = Range(parse.GetValue(outputs)!, "--output-lengths");
             var workload = Workload(parse.GetValue(requests), parse.GetValue(rate), pMin, pMax, oMin, oMax, model.Config);
 
-            await output.WriteLineAsync("| mode | requests/s | tokens/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms |").ConfigureAwait(false);
-            await output.WriteLineAsync("|---|---|---|---|---|---|---|").ConfigureAwait(false);
+            await output.WriteLineAsync("| mode | requests/s | tokens/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | latency p50 ms | latency p99 ms |").ConfigureAwait(false);
+            await output.WriteLineAsync("|---|---|---|---|---|---|---|---|---|").ConfigureAwait(false);
             foreach (var mode in new[] { BatchingMode.Continuous, BatchingMode.Static })
             {
                 var options = new EngineOptions
@@ -73,7 +73,7 @@ internal static class BenchCommand
                 };
                 var s = await RunArrivals(model, threadCount, tokenizer, options, workload, ct).ConfigureAwait(false);
                 await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                    $"| {mode} | {s.RequestsPerSecond:F2} | {s.TokensPerSecond:F1} | {s.TtftP50Ms:F0} | {s.TtftP99Ms:F0} | {s.TpotP50Ms:F1} | {s.TpotP99Ms:F1} |")).ConfigureAwait(false);
+                    $"| {mode} | {s.RequestsPerSecond:F2} | {s.TokensPerSecond:F1} | {s.TtftP50Ms:F0} | {s.TtftP99Ms:F0} | {s.TpotP50Ms:F1} | {s.TpotP99Ms:F1} | {s.LatencyP50Ms:F0} | {s.LatencyP99Ms:F0} |")).ConfigureAwait(false);
             }
 
             await output.WriteLineAsync().ConfigureAwait(false);

@@ -5,7 +5,8 @@ namespace RawInfer.Cli.Commands;
 
 /// <summary>Throughput and latency percentiles over a set of finished requests (batch and bench summaries).</summary>
 internal sealed record EngineRunSummary(
-    int Requests, long GeneratedTokens, TimeSpan Wall, double TtftP50Ms, double TtftP99Ms, double TpotP50Ms, double TpotP99Ms)
+    int Requests, long GeneratedTokens, TimeSpan Wall, double TtftP50Ms, double TtftP99Ms, double TpotP50Ms, double TpotP99Ms,
+    double LatencyP50Ms, double LatencyP99Ms)
 {
     public double RequestsPerSecond => Requests / Wall.TotalSeconds;
 
@@ -15,10 +16,12 @@ internal sealed record EngineRunSummary(
     {
         var ttft = new List<double>();
         var tpot = new List<double>();
+        var latency = new List<double>(); // whole request, arrival to last token
         long tokens = 0;
         foreach (var r in results)
         {
             tokens += r.Usage.CompletionTokens;
+            latency.Add(r.Usage.TotalTime.TotalMilliseconds);
             if (r.Usage.TimeToFirstToken is { } first)
             {
                 ttft.Add(first.TotalMilliseconds);
@@ -30,7 +33,8 @@ internal sealed record EngineRunSummary(
         }
 
         return new EngineRunSummary(results.Count, tokens, wall,
-            Percentile(ttft, 0.50), Percentile(ttft, 0.99), Percentile(tpot, 0.50), Percentile(tpot, 0.99));
+            Percentile(ttft, 0.50), Percentile(ttft, 0.99), Percentile(tpot, 0.50), Percentile(tpot, 0.99),
+            Percentile(latency, 0.50), Percentile(latency, 0.99));
     }
 
     /// <summary>Nearest-rank percentile; 0 for an empty set.</summary>
@@ -48,5 +52,6 @@ internal sealed record EngineRunSummary(
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"{Requests} requests in {Wall.TotalSeconds:F1} s: {RequestsPerSecond:F2} requests/s, {TokensPerSecond:F1} tokens/s; " +
-        $"TTFT p50 {TtftP50Ms:F0} ms p99 {TtftP99Ms:F0} ms; TPOT p50 {TpotP50Ms:F1} ms p99 {TpotP99Ms:F1} ms");
+        $"TTFT p50 {TtftP50Ms:F0} ms p99 {TtftP99Ms:F0} ms; TPOT p50 {TpotP50Ms:F1} ms p99 {TpotP99Ms:F1} ms; " +
+        $"latency p50 {LatencyP50Ms:F0} ms p99 {LatencyP99Ms:F0} ms");
 }
