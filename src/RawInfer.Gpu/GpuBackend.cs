@@ -1,0 +1,6 @@
+namespace RawInfer.Gpu;
+
+/// <summary>Marker for the GPU backend assembly.</summary>
+internal static class GpuBackend
+{
+}
