@@ -1,0 +1,2 @@
+global using RawInfer.Native;
+global using Xunit;
