@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using RawInfer.Cpu.Runner;
 using RawInfer.Engine;
 using RawInfer.Engine.Sampling;
 using RawInfer.Tokenizers;
@@ -24,10 +23,11 @@ internal static class BatchCommand
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer file (default: as for generate)." };
         var maxRunning = new Option<int>("--max-running") { Description = "Most sequences per step.", DefaultValueFactory = _ => 100 };
         var threads = new Option<int>("--threads") { Description = "CPU threads; 0 = all cores.", DefaultValueFactory = _ => 0 };
+        var device = DeviceOption.Create();
         var command = new Command("batch", "Run a JSONL file of requests through the continuous-batching engine.");
         command.Arguments.Add(input);
         command.Arguments.Add(outPath);
-        foreach (var option in new Option[] { model, tokenizer, maxRunning, threads })
+        foreach (var option in new Option[] { model, tokenizer, maxRunning, threads, device })
         {
             command.Options.Add(option);
         }
@@ -39,11 +39,18 @@ internal static class BatchCommand
             using var loaded = ModelFiles.Load(modelPath);
             var tok = LlamaTokenizer.Load(
                 ModelLocator.ResolveTokenizer(parse.GetValue(tokenizer), modelPath, loaded.Config.VocabSize, context), loaded.Config.VocabSize);
-            using var runner = new CpuModelRunner(loaded, parse.GetValue(threads));
-            await using var engine = new InferenceEngine(runner, tok, new EngineOptions
+            var engineOptions = new EngineOptions
             {
                 MaxRunningSequences = parse.GetValue(maxRunning), MaxQueuedRequests = Math.Max(requests.Count, 1),
-            });
+            };
+            using var runner = ModelRunnerFactory.Create(
+                loaded, DeviceOption.Parse(parse.GetValue(device)), parse.GetValue(threads), engineOptions, out var notice);
+            if (notice is not null)
+            {
+                await error.WriteLineAsync(notice).ConfigureAwait(false);
+            }
+
+            await using var engine = new InferenceEngine(runner, tok, ModelRunnerFactory.WithKvCache(runner, engineOptions));
 
             var clock = Stopwatch.StartNew();
             var done = 0;

@@ -1,7 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
 using RawInfer.Cpu;
+using RawInfer.Engine;
+using RawInfer.Engine.Runner;
 using RawInfer.Engine.Sampling;
+using RawInfer.Gpu.Device;
 using RawInfer.Tokenizers;
 
 namespace RawInfer.Cli.Commands;
@@ -23,10 +26,11 @@ internal static class GenerateCommand
         var topK = new Option<int>("--top-k") { Description = "Sample among the K most likely tokens only; 0 = off.", DefaultValueFactory = _ => 0 };
         var seed = new Option<ulong?>("--seed", "-s") { Description = "Random seed (default: random, printed to stderr)." };
         var threads = new Option<int>("--threads") { Description = "CPU threads; 0 = all cores.", DefaultValueFactory = _ => 0 };
+        var device = DeviceOption.Create();
 
         var command = new Command("generate", "Continue a prompt with a model, streaming the text.");
         command.Arguments.Add(prompt);
-        foreach (var option in new Option[] { model, tokenizer, maxTokens, temperature, topP, topK, seed, threads })
+        foreach (var option in new Option[] { model, tokenizer, maxTokens, temperature, topP, topK, seed, threads, device })
         {
             command.Options.Add(option);
         }
@@ -45,7 +49,8 @@ internal static class GenerateCommand
                     TopK = parse.GetValue(topK),
                     Seed = parse.GetValue(seed),
                 },
-                parse.GetValue(threads));
+                parse.GetValue(threads),
+                DeviceOption.Parse(parse.GetValue(device)));
             Run(settings, output, error, context);
             return Task.FromResult(0);
         }));
@@ -79,6 +84,21 @@ internal static class GenerateCommand
         using var model = ModelFiles.Load(modelPath);
         var config = model.Config;
         var tok = ModelFiles.LoadTokenizer(s.TokenizerPath, modelPath, config, context);
+        using (var cuda = ModelRunnerFactory.TryCreateCuda(model, s.Device, EngineLimits, out var notice))
+        {
+            if (notice is not null)
+            {
+                error.WriteLine(notice);
+            }
+
+            if (cuda is not null)
+            {
+                // CpuTransformer is the CPU's single-sequence path; the CUDA runner runs behind the engine
+                RunOnEngine(cuda, tok, s, output, error);
+                return;
+            }
+        }
+
         using var transformer = new CpuTransformer(model, s.Threads);
         var sampler = new Sampler(s.Sampling, config.VocabSize);
         if (!s.Sampling.IsGreedy && s.Sampling.Seed is null)
@@ -93,6 +113,82 @@ internal static class GenerateCommand
             $"{transformer.Threads} threads"));
     }
 
+    /// <summary>One sequence: a small step budget (prompt chunks of 512 rows) keeps the activation buffers small.</summary>
+    private static readonly EngineOptions EngineLimits = new() { MaxRunningSequences = 1, MaxBatchedTokens = 512, MaxQueuedRequests = 1 };
+
+    /// <summary>
+    /// The same output as the CPU path (prompt echoed, continuation streamed, one summary line on stderr), with the
+    /// model behind the engine. Like TextGenerator, BOS ends the text as EOS does, and the continuation stops at
+    /// the model's context.
+    /// </summary>
+    private static void RunOnEngine(IModelRunner runner, ITokenizer tok, GenerateSettings s, TextWriter output, TextWriter error)
+    {
+        var promptTokens = tok.Encode(s.Prompt, addBos: true, addEos: false);
+        if (promptTokens.Length == 0)
+        {
+            throw new CliException("the tokenizer has no BOS token and the prompt is empty: nothing to start from");
+        }
+
+        var room = runner.Config.MaxSeqLen - promptTokens.Length;
+        if (room < 0)
+        {
+            throw new CliException($"the prompt is {promptTokens.Length} tokens; the model's context is {runner.Config.MaxSeqLen}");
+        }
+
+        var detokenizer = new IncrementalDetokenizer(tok);
+        foreach (var token in promptTokens)
+        {
+            output.Write(detokenizer.Push(token));
+        }
+
+        output.Flush();
+        var generated = 0;
+        RequestUsage? usage = null;
+        if (s.MaxTokens > 0 && room > 0)
+        {
+            var engine = new InferenceEngine(runner, tok, ModelRunnerFactory.WithKvCache(runner, EngineLimits));
+            try
+            {
+                var request = new GenerationRequest
+                {
+                    PromptTokenIds = promptTokens,
+                    MaxTokens = Math.Min(s.MaxTokens, room),
+                    Sampling = s.Sampling,
+                    StopTokenIds = [tok.BosId],
+                };
+                var stream = engine.StreamAsync(request).GetAsyncEnumerator();
+                try
+                {
+                    while (stream.MoveNextAsync().AsTask().GetAwaiter().GetResult())
+                    {
+                        var chunk = stream.Current;
+                        output.Write(chunk.Text);
+                        output.Flush();
+                        generated += chunk.TokenIds.Count;
+                        usage = chunk.Usage ?? usage;
+                    }
+                }
+                finally
+                {
+                    stream.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                }
+            }
+            finally
+            {
+                engine.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+        }
+
+        output.WriteLine();
+        output.Flush();
+        var firstToken = usage?.TimeToFirstToken ?? TimeSpan.Zero;
+        var decodeTime = usage is null ? TimeSpan.Zero : usage.TotalTime - firstToken;
+        error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"prompt: {promptTokens.Length} tokens in {firstToken.TotalMilliseconds:F1} ms ({PerSecond(promptTokens.Length, firstToken):F1} tokens/s); " +
+            $"decode: {generated} tokens in {decodeTime.TotalMilliseconds:F1} ms ({PerSecond(Math.Max(generated - 1, 0), decodeTime):F1} tokens/s); " +
+            $"{ModelRunnerFactory.Describe(runner)}"));
+    }
+
     private static double PerSecond(int tokens, TimeSpan time) => time > TimeSpan.Zero ? tokens / time.TotalSeconds : 0;
 
     private static string ToOptionName(string? parameter) => parameter switch
@@ -104,5 +200,5 @@ internal static class GenerateCommand
     };
 
     private sealed record GenerateSettings(
-        string Prompt, string? ModelPath, string? TokenizerPath, int MaxTokens, SamplingParams Sampling, int Threads);
+        string Prompt, string? ModelPath, string? TokenizerPath, int MaxTokens, SamplingParams Sampling, int Threads, DeviceChoice Device);
 }

@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Net;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
-using RawInfer.Cpu.Runner;
 using RawInfer.Engine;
 using RawInfer.Safety.Access;
 using RawInfer.Safety.Limits;
@@ -33,8 +32,9 @@ internal static class ServeCommand
         var maxInFlight = new Option<int>("--max-in-flight") { Description = "Requests in flight per connection.", DefaultValueFactory = _ => new ServerOptions().MaxInFlightPerConnection };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Largest max tokens a request may ask for.", DefaultValueFactory = _ => new ServerOptions().MaxTokens };
         var drain = new Option<double>("--drain-seconds") { Description = "Time in-flight requests get to finish on shutdown.", DefaultValueFactory = _ => 30 };
-        var kvMiB = new Option<int>("--kv-mib") { Description = "KV-cache budget in MiB.", DefaultValueFactory = _ => 256 };
+        var kvMiB = new Option<int>("--kv-mib") { Description = "KV-cache budget in MiB (default 256 on the CPU; on CUDA the device memory left after the weights).", DefaultValueFactory = _ => 256 };
         var threads = new Option<int>("--threads") { Description = "CPU threads; 0 = all cores.", DefaultValueFactory = _ => 0 };
+        var device = DeviceOption.Create();
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Information };
         var keysFile = new Option<string?>("--keys") { Description = "API key file (JSON: id, role, salt, SHA-256 hash, limits per key); instead of --api-key/--admin-key." };
         var denyList = new Option<string?>("--deny-list") { Description = "Deny-list file: one phrase a line, '#' comments; checked on prompts and on the output stream." };
@@ -45,7 +45,7 @@ internal static class ServeCommand
         var command = new Command("serve", "Serve a model over the RawInfer binary protocol.");
         foreach (var option in new Option[]
         {
-            model, tokenizer, listen, apiKeys, adminKeys, maxConnections, maxInFlight, maxTokens, drain, kvMiB, threads, logLevel,
+            model, tokenizer, listen, apiKeys, adminKeys, maxConnections, maxInFlight, maxTokens, drain, kvMiB, threads, device, logLevel,
             keysFile, denyList, auditDir, keyRpm, keyInput, keyOutput,
         })
         {
@@ -59,14 +59,23 @@ internal static class ServeCommand
             var modelPath = ModelLocator.ResolveModel(parse.GetValue(model), context);
             using var loaded = ModelFiles.Load(modelPath);
             var tok = ModelFiles.LoadTokenizer(parse.GetValue(tokenizer), modelPath, loaded.Config, context);
-            using var runner = new CpuModelRunner(loaded, parse.GetValue(threads));
+            var limits = new EngineOptions { KvCacheBytes = (long)parse.GetValue(kvMiB) << 20 };
+            using var runner = ModelRunnerFactory.Create(
+                loaded, DeviceOption.Parse(parse.GetValue(device)), parse.GetValue(threads), limits, out var notice);
+            if (notice is not null)
+            {
+                await error.WriteLineAsync(notice).ConfigureAwait(false);
+            }
+
+            // on CUDA the KV cache takes the device memory left after weights and activations, unless --kv-mib was given
+            limits = ModelRunnerFactory.WithKvCache(runner, limits, budgetGiven: parse.GetResult(kvMiB) is { Implicit: false });
             using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(parse.GetValue(logLevel)));
 
             // Every check sits on the request path: keys, limits, deny-list at the edge, in the engine and on the
             // output stream, and the audit log every final frame waits for.
             await using var safety = OpenSafety(parse.GetValue(auditDir), parse.GetValue(denyList), keys, tok, context,
                 new RateLimitOptions(parse.GetValue(keyRpm), parse.GetValue(keyInput), parse.GetValue(keyOutput)));
-            var engine = new InferenceEngine(runner, tok, safety.ApplyTo(new EngineOptions { KvCacheBytes = (long)parse.GetValue(kvMiB) << 20 }));
+            var engine = new InferenceEngine(runner, tok, safety.ApplyTo(limits));
             var server = new RawInferServer(engine, tok, safety.Authenticator, safety.ApplyTo(new ServerOptions
             {
                 Endpoint = endpoint,
