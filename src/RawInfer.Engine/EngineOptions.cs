@@ -41,6 +41,28 @@ public sealed record EngineOptions
     /// <summary>Sequences one step may run: the batch size the hardware serves.</summary>
     public int MaxRunningSequences { get; init; } = 100;
 
+    /// <summary>
+    /// Prefill tokens (prompt chunks, and recomputation after a preemption) one step may carry besides its decode
+    /// tokens; 0 = only <see cref="MaxBatchedTokens"/> limits them. Every running decode gets its token first, so
+    /// this bounds how much a step that admits prompts delays the decodes sharing it (Sarathi-style chunked prefill).
+    /// The default suits CPUs, where a step's time grows with its token count from a few dozen rows on; a GPU, which
+    /// runs hundreds of rows for the price of one, can take 0. Continuous batching only.
+    /// </summary>
+    public int MaxPrefillTokensPerStep { get; init; } = 256;
+
+    /// <summary>
+    /// Most prefill tokens one request may compute in a step (vLLM's long_prefill_token_threshold), so that a long
+    /// prompt shares the prefill budget with shorter ones; 0 = no per-request cap. Continuous batching only.
+    /// </summary>
+    public int LongPrefillTokenThreshold { get; init; }
+
+    /// <summary>
+    /// Priority policy: a waiting request may preempt running requests of strictly lower
+    /// <see cref="GenerationRequest.Priority"/> (recompute, lowest priority and latest arrival first) when KV blocks
+    /// or <see cref="MaxRunningSequences"/> keep it out. Aging orders the waiting queue but never preempts.
+    /// </summary>
+    public bool PriorityPreemption { get; init; } = true;
+
     /// <summary>KV-cache blocks; when 0, <see cref="KvCacheBytes"/> decides.</summary>
     public int NumKvBlocks { get; init; }
 
@@ -89,6 +111,8 @@ public sealed record EngineOptions
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxBatchedTokens, nameof(MaxBatchedTokens));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxRunningSequences, nameof(MaxRunningSequences));
+        ArgumentOutOfRangeException.ThrowIfNegative(MaxPrefillTokensPerStep, nameof(MaxPrefillTokensPerStep));
+        ArgumentOutOfRangeException.ThrowIfNegative(LongPrefillTokenThreshold, nameof(LongPrefillTokenThreshold));
         ArgumentOutOfRangeException.ThrowIfNegative(NumKvBlocks, nameof(NumKvBlocks));
         ArgumentOutOfRangeException.ThrowIfNegative(KvCacheBytes, nameof(KvCacheBytes));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(BlockSize, nameof(BlockSize));

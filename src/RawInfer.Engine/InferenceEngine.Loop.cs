@@ -110,8 +110,9 @@ public sealed partial class InferenceEngine
 
     private void CollectEnding(IReadOnlyList<EngineRequest> requests, long now)
     {
-        foreach (var request in requests)
+        for (var i = 0; i < requests.Count; i++) // indexed: foreach over the interface would box an enumerator per step
         {
+            var request = requests[i];
             if (request.CancelRequested
                 || now >= request.TotalDeadline
                 || (request.FirstTokenTimestamp == 0 && now >= request.FirstTokenDeadline))
@@ -213,7 +214,7 @@ public sealed partial class InferenceEngine
             catch (Exception)
 #pragma warning restore CA1031
             {
-                request.Chunks.Writer.TryComplete();
+                request.Outbox.Abandon();
             }
         }
     }

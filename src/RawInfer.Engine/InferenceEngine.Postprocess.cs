@@ -87,8 +87,9 @@ public sealed partial class InferenceEngine
     }
 
     /// <summary>
-    /// Runs a new token through the output pipeline and streams what it releases. Returns the finish reason when the
-    /// token ends the request (its final chunk is written by <see cref="Finish"/>).
+    /// Runs a new token through the output pipeline and commits what it releases to the request's reader. Returns the
+    /// finish reason when the token ends the request (its final chunk is committed by <see cref="Finish"/>). Allocates
+    /// nothing: text and ids go into the request's reused buffers.
     /// </summary>
     private FinishReason? Deliver(EngineRequest request, int token, PositionLogprobs? logprobs)
     {
@@ -98,20 +99,15 @@ public sealed partial class InferenceEngine
             : request.NumGenerated >= request.MaxTokens ? FinishReason.Length
             : null;
 
-        var text = string.Empty;
+        var output = request.Output;
         if (!isStopToken)
         {
-            request.UndeliveredIds.Add(token);
-            if (logprobs is not null)
-            {
-                (request.UndeliveredLogprobs ??= []).Add(logprobs);
-            }
-
-            text = request.Output.Push(token);
+            request.Outbox.StageId(token, logprobs);
+            output.Feed(token);
             WithholdIdsIfReplaced(request);
         }
 
-        switch (request.Output.State)
+        switch (output.State)
         {
             case PipelineState.StopString:
                 reason = FinishReason.StopString;
@@ -122,22 +118,23 @@ public sealed partial class InferenceEngine
 
         if (reason is not null)
         {
-            request.FinalText = text + request.Output.Finish();
+            output.Flush(); // the released text stays in the pipeline until Finish commits (or drops) it
             WithholdIdsIfReplaced(request);
-            return request.Output.State == PipelineState.Denied ? FinishReason.DeniedByPolicy : reason;
+            return output.State == PipelineState.Denied ? FinishReason.DeniedByPolicy : reason;
         }
 
         // Token ids leave no earlier than their text: while a stage holds text back, so are the ids.
-        var releaseIds = !request.Output.IsHoldingBack;
-        if (text.Length > 0 || releaseIds)
+        var releaseIds = !output.IsHoldingBack;
+        if (output.Released.Length > 0 || releaseIds)
         {
-            request.Chunks.Writer.TryWrite(new TokenChunk(text, TakeIds(request, releaseIds), TakeLogprobs(request, releaseIds)));
+            request.Outbox.Commit(output.Released, releaseIds);
+            output.ClearReleased();
         }
 
         return null;
     }
 
-    /// <summary>Ends a request: frees its blocks, writes its final chunk, reports it.</summary>
+    /// <summary>Ends a request: frees its blocks, commits its final chunk, reports it.</summary>
     private void Finish(EngineRequest request, FinishReason reason, string? detail)
     {
         _scheduler.Remove(request);
@@ -149,7 +146,6 @@ public sealed partial class InferenceEngine
 
         // Denied, cancelled, timed-out and aborted requests deliver nothing more; held text and ids are dropped.
         var completes = reason is FinishReason.Stop or FinishReason.StopString or FinishReason.Length;
-        var text = completes ? request.FinalText ?? string.Empty : string.Empty;
         var now = _time.GetTimestamp();
         var usage = new RequestUsage(
             request.PromptLength,
@@ -159,9 +155,8 @@ public sealed partial class InferenceEngine
             _time.GetElapsedTime(request.ArrivalTimestamp, request.FirstScheduledTimestamp != 0 ? request.FirstScheduledTimestamp : now),
             request.FirstTokenTimestamp != 0 ? _time.GetElapsedTime(request.ArrivalTimestamp, request.FirstTokenTimestamp) : null,
             _time.GetElapsedTime(request.ArrivalTimestamp, now));
-        var final = new TokenChunk(text, TakeIds(request, completes), TakeLogprobs(request, completes), reason, detail, usage);
-        request.Chunks.Writer.TryWrite(final);
-        request.Chunks.Writer.TryComplete();
+        request.Outbox.Complete(request.Output.Released, completes, reason, detail, usage);
+        request.Output.ClearReleased();
         _metrics.OnFinished(usage);
         _options.EventSink.OnEvent(new RequestFinished(
             request.Context, _time.GetUtcNow(), reason, detail, usage, request.Output.Replacements));
@@ -175,38 +170,8 @@ public sealed partial class InferenceEngine
     {
         if (request.Output.TakeReplaced())
         {
-            request.UndeliveredIds.Clear();
-            request.UndeliveredLogprobs?.Clear();
+            request.Outbox.WithholdStaged();
         }
-    }
-
-    private static int[] TakeIds(EngineRequest request, bool release)
-    {
-        if (!release || request.UndeliveredIds.Count == 0)
-        {
-            return [];
-        }
-
-        var ids = request.UndeliveredIds.ToArray();
-        request.UndeliveredIds.Clear();
-        return ids;
-    }
-
-    private static PositionLogprobs[]? TakeLogprobs(EngineRequest request, bool release)
-    {
-        if (request.UndeliveredLogprobs is not { } pending)
-        {
-            return null;
-        }
-
-        if (!release || pending.Count == 0)
-        {
-            return [];
-        }
-
-        var logprobs = pending.ToArray();
-        pending.Clear();
-        return logprobs;
     }
 
     private PositionLogprobs ComputeLogprobs(ReadOnlySpan<float> rawLogits, int token, int n)

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Threading.Channels;
 using RawInfer.Engine.Output;
 using RawInfer.Engine.Sampling;
 using RawInfer.Engine.Scheduling;
@@ -11,7 +10,8 @@ public sealed partial class InferenceEngine
 {
     private long _nextRequestNumber;
 
-    private async Task<(EngineRequest? Request, ChannelReader<TokenChunk> Chunks, string RequestId)> SubmitAsync(
+    /// <summary>Queues the request; or, when it is over before it starts (denied, nothing to generate), its final chunk.</summary>
+    private async Task<(EngineRequest? Request, TokenChunk? Done, string RequestId)> SubmitAsync(
         GenerationRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -65,7 +65,7 @@ public sealed partial class InferenceEngine
             throw new InvalidOperationException("the engine is shut down");
         }
 
-        return (engineRequest, engineRequest.Chunks.Reader, requestId);
+        return (engineRequest, null, requestId);
     }
 
     /// <summary>The prompt must fit the model's context, and prompt plus output must fit the KV pool on its own.</summary>
@@ -163,13 +163,7 @@ public sealed partial class InferenceEngine
     private void Refuse(RequestContext context, string check, string reason) =>
         _options.EventSink.OnEvent(new RequestRefused(context, _time.GetUtcNow(), check, reason));
 
-    /// <summary>A stream that is over before it started (denied by a guard, or nothing to generate).</summary>
-    private static ChannelReader<TokenChunk> Completed(FinishReason reason, string? detail, int promptTokens)
-    {
-        var channel = Channel.CreateBounded<TokenChunk>(1);
-        var usage = new RequestUsage(promptTokens, 0, 0, 0, TimeSpan.Zero, null, TimeSpan.Zero);
-        channel.Writer.TryWrite(new TokenChunk(string.Empty, [], null, reason, detail, usage));
-        channel.Writer.Complete();
-        return channel.Reader;
-    }
+    /// <summary>The only chunk of a stream that is over before it started (denied by a guard, or nothing to generate).</summary>
+    private static TokenChunk Completed(FinishReason reason, string? detail, int promptTokens) =>
+        new(string.Empty, [], null, reason, detail, new RequestUsage(promptTokens, 0, 0, 0, TimeSpan.Zero, null, TimeSpan.Zero));
 }

@@ -186,19 +186,24 @@ public sealed partial class InferenceEngine : IAsyncDisposable
         [EnumeratorCancellation] CancellationToken cancellationToken,
         Action<string>? onId)
     {
-        var (engineRequest, chunks, requestId) = await SubmitAsync(request, cancellationToken).ConfigureAwait(false);
+        var (engineRequest, done, requestId) = await SubmitAsync(request, cancellationToken).ConfigureAwait(false);
         onId?.Invoke(requestId);
+        if (engineRequest is null)
+        {
+            yield return done!;
+            yield break;
+        }
+
+        var outbox = engineRequest.Outbox;
         var completed = false;
-        var registration = engineRequest is null
-            ? default
-            : cancellationToken.UnsafeRegister(static state => ((EngineRequest)state!).RequestCancel(), engineRequest);
+        var registration = cancellationToken.UnsafeRegister(static state => ((EngineRequest)state!).RequestCancel(), engineRequest);
         try
         {
             // Reading does not observe the token: after a cancel the engine ends the stream within a step, with its
             // blocks freed, and only then is the cancellation reported.
-            while (await chunks.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
+            while (true)
             {
-                while (chunks.TryRead(out var chunk))
+                while (outbox.TryRead(out var chunk))
                 {
                     if (chunk.IsFinal)
                     {
@@ -210,6 +215,15 @@ public sealed partial class InferenceEngine : IAsyncDisposable
                     }
 
                     yield return chunk;
+                    if (completed)
+                    {
+                        yield break;
+                    }
+                }
+
+                if (!await outbox.WaitToReadAsync().ConfigureAwait(false) && !outbox.HasChunks)
+                {
+                    yield break; // abandoned: the engine stopped without a final chunk
                 }
             }
         }
@@ -218,7 +232,7 @@ public sealed partial class InferenceEngine : IAsyncDisposable
             await registration.DisposeAsync().ConfigureAwait(false);
             if (!completed)
             {
-                engineRequest?.RequestCancel(); // the caller stopped reading early
+                engineRequest.RequestCancel(); // the caller stopped reading early
             }
         }
     }

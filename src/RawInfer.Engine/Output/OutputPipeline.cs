@@ -1,4 +1,3 @@
-using System.Text;
 using RawInfer.Tokenizers;
 
 namespace RawInfer.Engine.Output;
@@ -17,30 +16,31 @@ internal enum PipelineState
 }
 
 /// <summary>
-/// One request's delivery path: detokenizer (whole UTF-8 characters only) → stop-string matcher → output guards →
-/// released text. Every stage keeps its own pending text and releases a prefix of it, so the hold-backs compose: a
-/// character reaches the caller only when every stage has let it go. A guard may replace a pending prefix instead
-/// (a redaction): the replacement goes on to the next guard, and the engine withholds the ids of the tokens not yet
-/// delivered (<see cref="TakeReplaced"/>). Runs on the engine thread.
+/// One request's delivery path: decoder (whole UTF-8 characters only) → stop-string matcher → output guards →
+/// <see cref="Released"/>. Every stage keeps its own pending text and releases a prefix of it into the next stage's,
+/// so the hold-backs compose: a character reaches <see cref="Released"/> only when every stage has let it go. A guard
+/// may replace a pending prefix instead (a redaction): the replacement goes on to the next stage, and the engine
+/// withholds the ids of the tokens not yet delivered (<see cref="TakeReplaced"/>). Every stage is a reused buffer,
+/// so a push allocates nothing once the buffers have grown to the request's working size. Runs on the engine thread.
 /// </summary>
 internal sealed class OutputPipeline
 {
-    private readonly IncrementalDetokenizer _detokenizer;
+    private readonly StreamingTextDecoder _decoder;
     private readonly StopStringMatcher? _stops;
     private readonly IOutputGuard[] _guards;
-    private readonly StringBuilder[] _pending; // (1 + guards) text each stage holds; [0] is the stop matcher's
-    private char[] _scratch = new char[64];
+    private readonly SpanBuffer<char>[] _pending; // (1 + guards) text each stage holds; [0] is the stop matcher's
+    private readonly SpanBuffer<char> _released = new();
     private bool _replacedSinceTaken;
 
     public OutputPipeline(ITokenizer tokenizer, int previousTokenId, IReadOnlyList<string> stopStrings, IOutputGuard[] guards)
     {
-        _detokenizer = new IncrementalDetokenizer(tokenizer, previousTokenId);
+        _decoder = new StreamingTextDecoder(tokenizer, previousTokenId);
         _stops = stopStrings.Count > 0 ? new StopStringMatcher(stopStrings) : null;
         _guards = guards;
-        _pending = new StringBuilder[1 + guards.Length];
+        _pending = new SpanBuffer<char>[1 + guards.Length];
         for (var i = 0; i < _pending.Length; i++)
         {
-            _pending[i] = new StringBuilder();
+            _pending[i] = new SpanBuffer<char>();
         }
     }
 
@@ -52,19 +52,22 @@ internal sealed class OutputPipeline
     /// <summary>Replacements (redactions) the guards made so far.</summary>
     public int Replacements { get; private set; }
 
+    /// <summary>Text every stage has let go and the caller has not taken yet (<see cref="ClearReleased"/>).</summary>
+    public ReadOnlySpan<char> Released => _released.Span;
+
     /// <summary>True when some text (or an incomplete character) is held back in a stage.</summary>
     public bool IsHoldingBack
     {
         get
         {
-            if (_detokenizer.PendingByteCount > 0)
+            if (_decoder.PendingByteCount > 0)
             {
                 return true;
             }
 
             foreach (var pending in _pending)
             {
-                if (pending.Length > 0)
+                if (pending.Count > 0)
                 {
                     return true;
                 }
@@ -73,6 +76,9 @@ internal sealed class OutputPipeline
             return false;
         }
     }
+
+    /// <summary>The caller has taken <see cref="Released"/>.</summary>
+    public void ClearReleased() => _released.Clear();
 
     /// <summary>
     /// True once after a push or flush in which a guard replaced text; the caller then withholds every undelivered
@@ -85,109 +91,112 @@ internal sealed class OutputPipeline
         return replaced;
     }
 
-    /// <summary>Feeds a generated token; returns the text every stage released (often empty).</summary>
-    public string Push(int tokenId) => Run(_detokenizer.Push(tokenId), isFinal: false);
-
-    /// <summary>The request is ending: flushes every stage (unless a stop string or a guard ended it first).</summary>
-    public string Finish() => State == PipelineState.Open ? Run(_detokenizer.Flush(), isFinal: true) : string.Empty;
-
-    private string Run(string text, bool isFinal)
+    /// <summary>Feeds a generated token; what every stage lets go is appended to <see cref="Released"/> (often nothing).</summary>
+    public void Feed(int tokenId)
     {
         if (State != PipelineState.Open)
         {
-            return string.Empty;
+            return;
         }
 
-        var stage0 = _pending[0].Append(text);
+        _decoder.Push(tokenId, _pending[0]);
+        Run(isFinal: false);
+    }
+
+    /// <summary>The request is ending: flushes every stage (unless a stop string or a guard ended it first).</summary>
+    public void Flush()
+    {
+        if (State != PipelineState.Open)
+        {
+            return;
+        }
+
+        _decoder.Flush(_pending[0]);
+        Run(isFinal: true);
+    }
+
+    private void Run(bool isFinal)
+    {
+        var releasedBefore = _released.Count;
+        var stage0 = _pending[0];
         int release;
         if (_stops is null)
         {
-            release = stage0.Length;
+            release = stage0.Count;
         }
-        else if (_stops.Find(View(stage0), out release) >= 0)
+        else if (_stops.Find(stage0.Span, out release) >= 0)
         {
             State = PipelineState.StopString;
             isFinal = true; // nothing after the stop string is ever looked at
-            stage0.Length = release;
         }
         else if (isFinal)
         {
-            release = stage0.Length;
+            release = stage0.Count;
         }
 
-        var carry = stage0.ToString(0, release);
-        stage0.Remove(0, release);
+        NextOf(0).Append(stage0.Span[..release]);
         if (State == PipelineState.StopString)
         {
             stage0.Clear();
         }
+        else
+        {
+            stage0.RemovePrefix(release);
+        }
 
         for (var g = 0; g < _guards.Length; g++)
         {
-            var released = RunGuard(g, carry, isFinal);
-            if (released is null)
+            if (!RunGuard(g, isFinal))
             {
-                return string.Empty;
+                _released.Truncate(releasedBefore); // a denial releases nothing of this push
+                return;
             }
-
-            carry = released;
         }
-
-        return carry;
     }
 
-    /// <summary>One guard stage: returns the text it lets go on, or null when it denied.</summary>
-    private string? RunGuard(int g, string received, bool isFinal)
+    /// <summary>One guard stage: passes on what it lets go (or its replacements); false when it denied.</summary>
+    private bool RunGuard(int g, bool isFinal)
     {
-        var pending = _pending[g + 1].Append(received);
-        StringBuilder? replaced = null; // only allocated when the guard replaces text
+        var pending = _pending[g + 1];
+        var next = NextOf(g + 1);
         while (true)
         {
-            var verdict = _guards[g].Inspect(View(pending), isFinal);
+            var verdict = _guards[g].Inspect(pending.Span, isFinal);
             if (verdict.IsDenied)
             {
                 State = PipelineState.Denied;
                 DenyReason = verdict.DenyReason;
-                return null;
+                return false;
             }
 
             if (verdict.IsReplacement)
             {
-                // Each replacement consumes at least one character, so this loop ends within pending.Length rounds.
-                var consumed = Math.Clamp(verdict.ReleaseChars, Math.Min(1, pending.Length), pending.Length);
-                (replaced ??= new StringBuilder()).Append(verdict.Replacement);
-                pending.Remove(0, consumed);
+                // Each replacement consumes at least one character, so this loop ends within pending.Count rounds.
+                var consumed = Math.Clamp(verdict.ReleaseChars, Math.Min(1, pending.Count), pending.Count);
+                next.Append(verdict.Replacement.AsSpan());
+                pending.RemovePrefix(consumed);
                 Replacements++;
                 _replacedSinceTaken = true;
-                if (pending.Length > 0)
+                if (pending.Count > 0)
                 {
                     continue;
                 }
 
-                return replaced.ToString();
+                return true;
             }
 
-            var n = Math.Clamp(verdict.ReleaseChars, 0, pending.Length);
+            var n = Math.Clamp(verdict.ReleaseChars, 0, pending.Count);
             if (isFinal)
             {
-                n = pending.Length; // a guard that did not deny at the end lets the rest go
+                n = pending.Count; // a guard that did not deny at the end lets the rest go
             }
 
-            var text = pending.ToString(0, n);
-            pending.Remove(0, n);
-            return replaced is null ? text : replaced.Append(text).ToString();
+            next.Append(pending.Span[..n]);
+            pending.RemovePrefix(n);
+            return true;
         }
     }
 
-    /// <summary>The builder's text as a span (copied into a reused buffer; guards see a contiguous span).</summary>
-    private ReadOnlySpan<char> View(StringBuilder text)
-    {
-        if (_scratch.Length < text.Length)
-        {
-            _scratch = new char[Math.Max(text.Length, _scratch.Length * 2)];
-        }
-
-        text.CopyTo(0, _scratch, text.Length);
-        return _scratch.AsSpan(0, text.Length);
-    }
+    /// <summary>Where stage <paramref name="stage"/> releases to: the next guard's pending text, or the caller.</summary>
+    private SpanBuffer<char> NextOf(int stage) => stage + 1 < _pending.Length ? _pending[stage + 1] : _released;
 }

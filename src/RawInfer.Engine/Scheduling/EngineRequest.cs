@@ -1,4 +1,3 @@
-using System.Threading.Channels;
 using RawInfer.Engine.Output;
 using RawInfer.Engine.Sampling;
 
@@ -42,6 +41,7 @@ internal sealed class EngineRequest
         Output = output;
         ArrivalTimestamp = arrivalTimestamp;
         StopTokenIds = [.. request.StopTokenIds];
+        Outbox = new RequestOutbox(maxTokens, request.TopLogprobs > 0);
     }
 
     /// <summary>Id of the sequence in the block manager (kept across preemptions).</summary>
@@ -97,19 +97,11 @@ internal sealed class EngineRequest
 
     public long TotalDeadline { get; set; } = long.MaxValue;
 
-    /// <summary>Tokens sampled but not yet delivered (their text is still held back somewhere in the pipeline).</summary>
-    public List<int> UndeliveredIds { get; } = [];
-
-    public List<PositionLogprobs>? UndeliveredLogprobs { get; set; }
-
     /// <summary>Set in postprocess when the step's token ends the request; acted on after the batch is walked.</summary>
     public FinishReason? PendingFinish { get; set; }
 
-    /// <summary>Text released by the last push and the final flush, delivered with the final chunk.</summary>
-    public string? FinalText { get; set; }
-
-    public Channel<TokenChunk> Chunks { get; } = Channel.CreateUnbounded<TokenChunk>(
-        new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = false });
+    /// <summary>Where the request's chunks go to its reader (ids staged until their text is released).</summary>
+    public RequestOutbox Outbox { get; }
 
     public bool CancelRequested => _cancelRequested;
 

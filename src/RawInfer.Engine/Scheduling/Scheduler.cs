@@ -6,15 +6,20 @@ namespace RawInfer.Engine.Scheduling;
 /// <summary>
 /// Decides, at every step, which requests run and how many tokens each computes (Orca iteration-level scheduling,
 /// vLLM v1 style): running requests first, then waiting ones, within a token budget and a sequence budget. Decode
-/// tokens and prefill chunks share a step; long prompts are split across steps. When blocks run out, the lowest
-/// priority, latest arrival running request is preempted (recompute: blocks freed, requeued at the front).
-/// Owned by the engine thread.
+/// tokens and prefill chunks share a step; long prompts are split across steps. Every running decode is served
+/// before any prefill chunk, and prefill chunks share a smaller budget of their own (Sarathi-style), so a step that
+/// takes in prompts delays the decodes in it by a bounded amount. When blocks run out, the lowest priority, latest
+/// arrival running request is preempted (recompute: blocks freed, requeued at the front); under the priority policy a
+/// waiting request may also preempt running ones of lower priority. Owned by the engine thread.
 /// </summary>
 internal sealed partial class Scheduler
 {
     private readonly BlockManager _blocks;
     private readonly int _maxBatchedTokens;
     private readonly int _maxRunning;
+    private readonly int _maxPrefillTokens; // 0: no budget of its own
+    private readonly int _longPrefillThreshold; // 0: no per-request cap
+    private readonly bool _priorityPreemption;
     private readonly SchedulingPolicy _policy;
     private readonly BatchingMode _batching;
     private readonly double _agingPerSecond;
@@ -32,6 +37,9 @@ internal sealed partial class Scheduler
         _blocks = blocks;
         _maxBatchedTokens = options.MaxBatchedTokens;
         _maxRunning = options.MaxRunningSequences;
+        _maxPrefillTokens = options.MaxPrefillTokensPerStep;
+        _longPrefillThreshold = options.LongPrefillTokenThreshold;
+        _priorityPreemption = options.PriorityPreemption;
         _policy = options.Policy;
         _batching = options.Batching;
         _agingPerSecond = options.AgingPerSecond;
@@ -74,15 +82,37 @@ internal sealed partial class Scheduler
         Scheduled.Clear();
         Preempted.Clear();
         Copies.Clear();
-        var budget = _maxBatchedTokens;
+        _preemptedForMemory = false;
         SortRunning();
+        var continuous = _batching == BatchingMode.Continuous;
+        var admitFirst = continuous && _priorityPreemption && _policy == SchedulingPolicy.Priority ? PreemptForPriority() : null;
+        var budget = _maxBatchedTokens;
+        var prefillBudget = continuous && _maxPrefillTokens > 0 ? _maxPrefillTokens : int.MaxValue;
+        _decodesAhead = CountDecodes();
 
-        // Running requests first: a decode token each, or the next chunk of an unfinished prompt.
+        // Running requests first, in rank order. A decode takes its one token; a prefill chunk takes what is left
+        // after the prefill budget and the tokens kept for the decodes ranked below it.
         for (var i = 0; i < _running.Count && budget > 0;)
         {
             var request = _running[i];
-            var numTokens = Math.Min(request.NumTokens - request.NumComputedTokens, budget);
-            Debug.Assert(numTokens > 0, "a running request always has a token to compute");
+            var remaining = request.NumTokens - request.NumComputedTokens;
+            Debug.Assert(remaining > 0, "a running request always has a token to compute");
+            int numTokens;
+            if (remaining == 1)
+            {
+                _decodesAhead--;
+                numTokens = 1;
+            }
+            else
+            {
+                numTokens = ChunkSize(remaining, Math.Min(prefillBudget, budget - _decodesAhead), continuous);
+                if (numTokens <= 0)
+                {
+                    i++;
+                    continue; // no room this step; it keeps its blocks and its rank
+                }
+            }
+
             if (!ReserveSlots(request, request.NumComputedTokens + numTokens))
             {
                 continue; // the request preempted itself; the list shifted under i
@@ -90,18 +120,20 @@ internal sealed partial class Scheduler
 
             Scheduled.Add(new ScheduledSequence(request, request.NumComputedTokens, numTokens));
             budget -= numTokens;
+            prefillBudget -= remaining > 1 ? numTokens : 0;
             i++;
         }
 
         // Then waiting requests, unless this step had to preempt (memory is short) or a static batch is in flight.
-        if (Preempted.Count > 0 || (_batching == BatchingMode.Static && _running.Count > 0))
+        if (_preemptedForMemory || (_batching == BatchingMode.Static && _running.Count > 0))
         {
             return;
         }
 
-        while (budget > 0 && _running.Count < _maxRunning && _waiting.Count > 0)
+        while (budget > 0 && prefillBudget > 0 && _running.Count < _maxRunning && _waiting.Count > 0)
         {
-            var index = NextWaitingIndex();
+            var index = admitFirst is null ? NextWaitingIndex() : _waiting.IndexOf(admitFirst);
+            admitFirst = null;
             var request = _waiting[index];
             if (!_blocks.CanAllocate(request.History))
             {
@@ -110,9 +142,11 @@ internal sealed partial class Scheduler
 
             _waiting.RemoveAt(index);
             Admit(request);
-            var numTokens = Math.Min(request.NumTokens - request.NumComputedTokens, budget);
+            var remaining = request.NumTokens - request.NumComputedTokens;
+            var numTokens = remaining == 1 ? 1 : ChunkSize(remaining, Math.Min(prefillBudget, budget), continuous);
             Scheduled.Add(new ScheduledSequence(request, request.NumComputedTokens, numTokens));
             budget -= numTokens;
+            prefillBudget -= remaining > 1 ? numTokens : 0;
         }
     }
 
@@ -198,6 +232,12 @@ internal sealed partial class Scheduler
         while (!_blocks.CanAppend(request.SequenceId, missing))
         {
             var victim = _running[^1]; // running is sorted best first; the last has not been scheduled yet
+            if (!ReferenceEquals(victim, request) && victim.NumTokens - victim.NumComputedTokens == 1)
+            {
+                _decodesAhead--; // its reserved token is free again
+            }
+
+            _preemptedForMemory = true;
             Preempt(victim);
             if (ReferenceEquals(victim, request))
             {
