@@ -19,7 +19,7 @@ internal static class CliApp
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CliContext context)
     {
         ArgumentNullException.ThrowIfNull(args);
-        var root = new RootCommand("RawInfer: run Llama-architecture language models on the CPU.");
+        var root = new RootCommand("RawInfer: run Llama-architecture language models on the CPU or a CUDA GPU.");
         root.Subcommands.Add(GenerateCommand.Create(output, error, context));
         root.Subcommands.Add(BatchCommand.Create(output, error, context));
         root.Subcommands.Add(BenchCommand.Create(output, error, context));
@@ -32,6 +32,7 @@ internal static class CliApp
         model.Subcommands.Add(ModelConvertCommand.Create(output, error));
         root.Subcommands.Add(model);
         root.Subcommands.Add(AuditCommand.Create(output, error));
+        root.Subcommands.Add(GpuKernelsCommand.CreateGroup(output, error));
 
         // No forced exit after SIGTERM/Ctrl-C: `serve` drains within its own deadline and exits 0; the other
         // commands keep the runtime's default (the signal ends the process).

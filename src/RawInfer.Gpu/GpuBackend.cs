@@ -1,6 +1,0 @@
-namespace RawInfer.Gpu;
-
-/// <summary>Marker for the GPU backend assembly.</summary>
-internal static class GpuBackend
-{
-}
