@@ -26,9 +26,14 @@ public class CpuRunnerBenchmarks
     [Params(1, 4, 16, 64)]
     public int Sequences { get; set; } = 1;
 
+    /// <summary>The F32 GEMM: "tiled3x8" (current) or "baseline4x4" (the earlier kernel, for a same-run comparison).</summary>
+    [Params("tiled3x8", "baseline4x4")]
+    public string Gemm { get; set; } = "tiled3x8";
+
     [GlobalSetup]
     public void Setup()
     {
+        RawInfer.Cpu.Kernels.GemmF32.UseTiled512 = Gemm == "tiled3x8";
         var blocksPerSequence = (Context / CpuRunnerFixture.BlockSize) + 1;
         var f = _fixture = new CpuRunnerFixture(
             maxTokens: 4 * Context, maxSequences: Sequences, numBlocks: Sequences * blocksPerSequence, threads: Threads);
@@ -69,7 +74,11 @@ public class CpuRunnerBenchmarks
     }
 
     [GlobalCleanup]
-    public void Cleanup() => _fixture?.Dispose();
+    public void Cleanup()
+    {
+        _fixture?.Dispose();
+        RawInfer.Cpu.Kernels.GemmF32.UseTiled512 = true;
+    }
 
     private sealed class ColumnConfig : ManualConfig
     {

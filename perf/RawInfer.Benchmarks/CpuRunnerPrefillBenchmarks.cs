@@ -23,9 +23,14 @@ public class CpuRunnerPrefillBenchmarks
     [Params(1, 2)]
     public int Threads { get; set; } = 2;
 
+    /// <summary>The F32 GEMM: "tiled3x8" (current) or "baseline4x4" (the earlier kernel, for a same-run comparison).</summary>
+    [Params("tiled3x8", "baseline4x4")]
+    public string Gemm { get; set; } = "tiled3x8";
+
     [GlobalSetup]
     public void Setup()
     {
+        RawInfer.Cpu.Kernels.GemmF32.UseTiled512 = Gemm == "tiled3x8";
         var f = _fixture = new CpuRunnerFixture(
             maxTokens: PromptTokens, maxSequences: 1, numBlocks: PromptTokens / CpuRunnerFixture.BlockSize, threads: Threads);
         var prompt = f.Tokens(PromptTokens, seed: 1);
@@ -43,7 +48,11 @@ public class CpuRunnerPrefillBenchmarks
     }
 
     [GlobalCleanup]
-    public void Cleanup() => _fixture?.Dispose();
+    public void Cleanup()
+    {
+        _fixture?.Dispose();
+        RawInfer.Cpu.Kernels.GemmF32.UseTiled512 = true;
+    }
 
     private sealed class ColumnConfig : ManualConfig
     {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace RawInfer.Cpu.Kernels;
 
@@ -15,9 +16,11 @@ namespace RawInfer.Cpu.Kernels;
 /// The width is chosen from <c>cols</c> alone, so the same matrix always takes the same path.
 /// </para>
 /// <para>
-/// Blocking: the W rows of a share are walked in blocks that fit in L2 (<see cref="BlockRows"/>); within a block
-/// a tile of four X rows stays in L1 while every four-row W tile of the block passes it (a 4×4 register tile of
-/// accumulators, 16 FMA per 8 loads). With one X row this is a matrix-vector product over four W rows at a time.
+/// Blocking: with AVX-512 the product runs <see cref="Tiled512"/> (a 3×8 register tile, X blocked for L2, the
+/// eight sums of a tile reduced together). The other widths, and the earlier 512-bit 4×4 kernel kept as a
+/// baseline for the benchmarks, use <see cref="Blocked{TKernel}"/>: the W rows of a share are walked in blocks
+/// that fit in L2 (<see cref="BlockRows"/>); within a block a tile of four X rows stays in L1 while every
+/// four-row W tile of the block passes it (a 4×4 register tile of accumulators, 16 FMA per 8 loads).
 /// </para>
 /// </summary>
 internal static unsafe partial class GemmF32
@@ -32,9 +35,16 @@ internal static unsafe partial class GemmF32
     public static void Rows(float* w, int cols, float* x, int xRows, float* y, int yStride, int rowStart, int rowEnd)
     {
         Debug.Assert(cols > 0 && xRows >= 0 && rowStart >= 0 && rowStart <= rowEnd && rowEnd <= yStride);
-        if (Vector512.IsHardwareAccelerated && cols >= Vector512<float>.Count)
+        if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported && cols >= Vector512<float>.Count)
         {
-            Blocked<Vector512Kernel>(w, cols, x, xRows, y, yStride, rowStart, rowEnd);
+            if (UseTiled512)
+            {
+                Tiled512(w, cols, x, xRows, y, yStride, rowStart, rowEnd);
+            }
+            else
+            {
+                Blocked<Vector512Kernel>(w, cols, x, xRows, y, yStride, rowStart, rowEnd);
+            }
         }
         else if (Vector256.IsHardwareAccelerated && cols >= Vector256<float>.Count)
         {
@@ -49,6 +59,12 @@ internal static unsafe partial class GemmF32
             Blocked<ScalarKernel>(w, cols, x, xRows, y, yStride, rowStart, rowEnd);
         }
     }
+
+    /// <summary>
+    /// False routes the 512-bit path to the earlier 4×4 kernel. Only for benchmarks that compare old and new in
+    /// one run (both sum every pair in the same order, so the bits do not change); never set while products run.
+    /// </summary>
+    internal static bool UseTiled512 { get; set; } = true;
 
     /// <summary>W rows per L2 block: a multiple of 4, at least 4.</summary>
     internal static int BlockRows(int cols) => Math.Max(4, (BlockBytes / (cols * sizeof(float))) & ~3);

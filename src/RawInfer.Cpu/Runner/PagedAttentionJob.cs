@@ -7,12 +7,15 @@ using RawInfer.Models;
 namespace RawInfer.Cpu.Runner;
 
 /// <summary>
-/// One layer's attention for every row of a batch. The work items are (row, KV head) pairs; rows attend over
-/// different context lengths (a prefill chunk's later rows see more), so workers take items from a shared
-/// counter instead of fixed shares. Each item writes only its own output heads, so the result is the same
-/// whichever worker runs it.
+/// One layer's attention for every row of a batch. The work items are (run, KV head) pairs, a run being up to
+/// <see cref="PrefillAttention.MaxRows"/> consecutive rows of one sequence at consecutive positions (a piece of a
+/// prefill chunk; a decode row is a run of one). A longer run goes through <see cref="PrefillAttention"/>, which
+/// loads each cached K/V row once for all its rows and query heads; a run of one through
+/// <see cref="PagedAttention"/>; both give a row the same bits. Rows attend over different context lengths, so
+/// workers take items from a shared counter instead of fixed shares. Each item writes only its own output
+/// heads, so the result is the same whichever worker runs it.
 /// </summary>
-internal sealed class PagedAttentionJob : CpuJob
+internal sealed unsafe class PagedAttentionJob : CpuJob
 {
     private readonly int _numKvHeads;
     private readonly int _headDim;
@@ -20,7 +23,10 @@ internal sealed class PagedAttentionJob : CpuJob
     private readonly int _dim;
     private readonly int _kvDim;
     private readonly int _scoreStride;    // MaxSeqLen: the longest context a row can attend over
-    private readonly float[][] _scores;   // (workers) × (queriesPerKvHead, scoreStride) per-worker scratch
+    private readonly float[][] _scores;   // (workers) × (MaxRows · queriesPerKvHead, scoreStride) per-worker scratch
+    private readonly bool _runs;          // the machine and head width take PrefillAttention
+    private int[] _runStart = [];         // (runs + 1) first row of each run, then the row count
+    private int _runCount;
     private ForwardBatch? _batch;
     private PagedKvStorage? _storage;
     private float[] _q = [];              // (rows, nHeads × headDim) rotated queries
@@ -39,10 +45,11 @@ internal sealed class PagedAttentionJob : CpuJob
         _dim = config.Dim;
         _kvDim = config.KvDim;
         _scoreStride = config.MaxSeqLen;
+        _runs = PrefillAttention.Supports(_headDim);
         _scores = new float[workers][];
         for (var k = 0; k < workers; k++)
         {
-            _scores[k] = new float[checked(_queriesPerKvHead * _scoreStride)];
+            _scores[k] = GC.AllocateArray<float>(checked(PrefillAttention.MaxRows * _queriesPerKvHead * _scoreStride), pinned: true);
         }
     }
 
@@ -54,13 +61,35 @@ internal sealed class PagedAttentionJob : CpuJob
         _q = q;
         _output = output;
         _rowSequence = rowSequence;
+
+        // runs: consecutive rows of one sequence at consecutive positions, at most MaxRows each
+        var rows = batch.NumTokens;
+        if (_runStart.Length < rows + 1)
+        {
+            _runStart = new int[rows + 1];
+        }
+
+        var runs = 0;
+        for (var r = 0; r < rows; r++)
+        {
+            var start = runs == 0 ? -1 : _runStart[runs - 1];
+            var extends = _runs && start >= 0 && r - start < PrefillAttention.MaxRows
+                && rowSequence[r] == rowSequence[r - 1] && batch.Positions[r] == batch.Positions[r - 1] + 1;
+            if (!extends)
+            {
+                _runStart[runs++] = r;
+            }
+        }
+
+        _runStart[runs] = rows;
+        _runCount = runs;
     }
 
     /// <summary>Prepares a run over every row of the bound batch at <paramref name="layer"/>.</summary>
     public void Prepare(int layer, int workerCount)
     {
         _layer = layer;
-        _items = _batch!.NumTokens * _numKvHeads;
+        _items = _runCount * _numKvHeads;
         _itemsPerGrab = Math.Max(1, _items / (workerCount * 16)); // a few grabs per worker keep the tail short
         _next = 0;
     }
@@ -100,9 +129,27 @@ internal sealed class PagedAttentionJob : CpuJob
             var last = Math.Min(first + _itemsPerGrab, _items);
             for (var item = first; item < last; item++)
             {
-                var row = item / _numKvHeads;
+                var run = item / _numKvHeads;
                 var kvHead = item % _numKvHeads;
+                var row = _runStart[run];
+                var runRows = _runStart[run + 1] - row;
                 var rowOffset = (row * _dim) + (kvHead * groupWidth);
+                if (runRows > 1)
+                {
+                    fixed (float* q = _q)
+                    fixed (float* output = _output)
+                    fixed (float* k = keys)
+                    fixed (float* v = values)
+                    fixed (float* s = scores)
+                    {
+                        PrefillAttention.Compute(
+                            q + rowOffset, output + rowOffset, _dim, runRows, _queriesPerKvHead, _headDim, k, v, _kvDim, kvHead,
+                            batch.BlockTable(_rowSequence[row]), storage.BlockSize, batch.Positions[row] + 1, s, _scoreStride);
+                    }
+
+                    continue;
+                }
+
                 PagedAttention.Compute(
                     _q.AsSpan(rowOffset, groupWidth),
                     keys,

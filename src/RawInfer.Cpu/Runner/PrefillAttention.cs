@@ -1,0 +1,190 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using RawInfer.Cpu.Kernels;
+
+namespace RawInfer.Cpu.Runner;
+
+/// <summary>
+/// Causal attention for a run of consecutive rows of one sequence (part of a prefill chunk) and one KV head:
+/// every query head of the KV head's group, for every row of the run, against each cached key and value row
+/// loaded once. Scores are taken eight query vectors at a time and their eight sums reduced together
+/// (<see cref="GemmF32.Reduce8"/>) instead of one horizontal sum per score.
+/// <para>
+/// The arithmetic per (row, head) is exactly <see cref="PagedAttention"/>'s 512-bit path: a score is one
+/// accumulator over the head's 16-float chunks in order with its lanes summed in Vector512.Sum's tree, divided
+/// by sqrt(headDim); a max-shifted <see cref="Softmax"/> over the row's own context; each output element one
+/// fused multiply-add per position in position order. So a row's output has the same bits whether it is
+/// attended here, alone in a decode step, or in a chunk split elsewhere. AVX-512 only; headDim a multiple of 16.
+/// </para>
+/// </summary>
+internal static unsafe class PrefillAttention
+{
+    /// <summary>Rows a run takes at most: with one query head per KV head, one 8-vector score tile.</summary>
+    public const int MaxRows = 8;
+
+    /// <summary>True when the machine and head width suit <see cref="Compute"/>.</summary>
+    public static bool Supports(int headDim) =>
+        Vector512.IsHardwareAccelerated && Avx512F.IsSupported && headDim % Vector512<float>.Count == 0;
+
+    /// <summary>
+    /// output[r, h] = Σ_t softmax_t(q[r, h]·k_t / sqrt(headDim)) · v_t over t in [0, firstContext + r).
+    /// </summary>
+    /// <param name="q">Row r's group at q + r·rowStride: (group, headDim) rotated query heads of this KV head.</param>
+    /// <param name="output">Same layout as <paramref name="q"/>.</param>
+    /// <param name="rowStride">Floats between rows of q and output (the model dim).</param>
+    /// <param name="rows">Rows of the run, at consecutive positions, 1 ≤ rows ≤ <see cref="MaxRows"/>.</param>
+    /// <param name="group">Query heads per KV head.</param>
+    /// <param name="headDim">Head width, a multiple of 16.</param>
+    /// <param name="keys">(slots, kvDim) one layer's keys.</param>
+    /// <param name="values">(slots, kvDim) one layer's values.</param>
+    /// <param name="kvDim">Floats per slot.</param>
+    /// <param name="kvHead">Which KV head of a slot row to read.</param>
+    /// <param name="blockTable">Logical → physical block of the sequence.</param>
+    /// <param name="blockSize">Slots per block.</param>
+    /// <param name="firstContext">Positions the first row attends (its position + 1).</param>
+    /// <param name="scores">(rows·group, scoreStride) scratch, scoreStride ≥ firstContext + rows − 1.</param>
+    /// <param name="scoreStride">Row stride of <paramref name="scores"/>.</param>
+    public static void Compute(
+        float* q, float* output, int rowStride, int rows, int group, int headDim,
+        float* keys, float* values, int kvDim, int kvHead, ReadOnlySpan<int> blockTable, int blockSize,
+        int firstContext, float* scores, int scoreStride)
+    {
+        Debug.Assert(Supports(headDim) && rows >= 1 && rows <= MaxRows && firstContext >= 1);
+        var vectors = rows * group;
+        var contextEnd = firstContext + rows - 1;
+        Debug.Assert(contextEnd <= scoreStride && blockTable.Length * blockSize >= contextEnd);
+        var headOffset = kvHead * headDim;
+        var sqrtHeadDim = Vector256.Create(MathF.Sqrt(headDim));
+
+        // scores[v, t] = q_v · k_t / sqrt(headDim) for every vector v = r·group + h, up to the last row's context
+        // (a row's positions past its own context are computed but never read)
+        for (int block = 0, t = 0; t < contextEnd; block++)
+        {
+            var slot = (long)blockTable[block] * blockSize;
+            var end = Math.Min(t + blockSize, contextEnd);
+            for (; t < end; t++, slot++)
+            {
+                var key = keys + (slot * kvDim) + headOffset;
+                for (var v0 = 0; v0 < vectors; v0 += 8)
+                {
+                    Scores8(q, rowStride, group, headDim, v0, Math.Min(8, vectors - v0), key, sqrtHeadDim, scores + t, scoreStride);
+                }
+            }
+        }
+
+        // softmax per vector over its row's own context
+        for (var v = 0; v < vectors; v++)
+        {
+            Softmax.InPlace(new Span<float>(scores + ((long)v * scoreStride), firstContext + (v / group)));
+        }
+
+        // output_v = Σ_t p[v, t] · v_t in position order; each block of value rows is loaded once for the run
+        for (var r = 0; r < rows; r++)
+        {
+            new Span<float>(output + ((long)r * rowStride), group * headDim).Clear();
+        }
+
+        for (int block = 0, t0 = 0; t0 < contextEnd; block++, t0 += blockSize)
+        {
+            var blockValues = values + ((long)blockTable[block] * blockSize * kvDim) + headOffset;
+            for (var v = 0; v < vectors; v++)
+            {
+                var count = Math.Min(blockSize, firstContext + (v / group) - t0);
+                if (count > 0)
+                {
+                    var o = output + ((long)(v / group) * rowStride) + ((v % group) * headDim);
+                    AccumulateValues(blockValues, kvDim, scores + ((long)v * scoreStride) + t0, count, o, headDim);
+                }
+            }
+        }
+    }
+
+    /// <summary>scores[(v0+i)·stride] = q_{v0+i}·key / sqrt(headDim) for i &lt; count (≤ 8); scores points at column t.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Scores8(
+        float* q, int rowStride, int group, int headDim, int v0, int count, float* key, Vector256<float> sqrtHeadDim,
+        float* scores, int scoreStride)
+    {
+        const int N = 16; // Vector512<float>.Count
+        var q0 = Query(q, rowStride, group, headDim, v0, 0, count);
+        var q1 = Query(q, rowStride, group, headDim, v0, 1, count);
+        var q2 = Query(q, rowStride, group, headDim, v0, 2, count);
+        var q3 = Query(q, rowStride, group, headDim, v0, 3, count);
+        var q4 = Query(q, rowStride, group, headDim, v0, 4, count);
+        var q5 = Query(q, rowStride, group, headDim, v0, 5, count);
+        var q6 = Query(q, rowStride, group, headDim, v0, 6, count);
+        var q7 = Query(q, rowStride, group, headDim, v0, 7, count);
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        for (var c = 0; c < headDim; c += N)
+        {
+            var k = Vector512.Load(key + c);
+            a0 = Avx512F.FusedMultiplyAdd(Vector512.Load(q0 + c), k, a0);
+            a1 = Avx512F.FusedMultiplyAdd(Vector512.Load(q1 + c), k, a1);
+            a2 = Avx512F.FusedMultiplyAdd(Vector512.Load(q2 + c), k, a2);
+            a3 = Avx512F.FusedMultiplyAdd(Vector512.Load(q3 + c), k, a3);
+            a4 = Avx512F.FusedMultiplyAdd(Vector512.Load(q4 + c), k, a4);
+            a5 = Avx512F.FusedMultiplyAdd(Vector512.Load(q5 + c), k, a5);
+            a6 = Avx512F.FusedMultiplyAdd(Vector512.Load(q6 + c), k, a6);
+            a7 = Avx512F.FusedMultiplyAdd(Vector512.Load(q7 + c), k, a7);
+        }
+
+        // IEEE division is correctly rounded lane by lane, so this is the scalar Sum / sqrt of the 512-bit path
+        var s = GemmF32.Reduce8(a0, a1, a2, a3, a4, a5, a6, a7) / sqrtHeadDim;
+        var row = scores + ((long)v0 * scoreStride);
+        for (var i = 0; i < count; i++, row += scoreStride)
+        {
+            *row = s.GetElement(i);
+        }
+    }
+
+    /// <summary>The i-th of the eight query vectors from v0 (v = r·group + h); past count, the first one again (unused).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float* Query(float* q, int rowStride, int group, int headDim, int v0, int i, int count)
+    {
+        var v = v0 + (i < count ? i : 0);
+        return q + ((long)(v / group) * rowStride) + ((v % group) * headDim);
+    }
+
+    /// <summary>out += Σ_i p[i] · rows[i] for i in [0, count): one fused multiply-add per element per row, in row order.</summary>
+    private static void AccumulateValues(float* rows, int stride, float* p, int count, float* output, int width)
+    {
+        const int N = 16; // Vector512<float>.Count
+        var c = 0;
+        for (; c + (4 * N) <= width; c += 4 * N)
+        {
+            var o = output + c;
+            var a0 = Vector512.Load(o);
+            var a1 = Vector512.Load(o + N);
+            var a2 = Vector512.Load(o + (2 * N));
+            var a3 = Vector512.Load(o + (3 * N));
+            var row = rows + c;
+            for (var i = 0; i < count; i++, row += stride)
+            {
+                var weight = Vector512.Create(p[i]);
+                a0 = Avx512F.FusedMultiplyAdd(weight, Vector512.Load(row), a0);
+                a1 = Avx512F.FusedMultiplyAdd(weight, Vector512.Load(row + N), a1);
+                a2 = Avx512F.FusedMultiplyAdd(weight, Vector512.Load(row + (2 * N)), a2);
+                a3 = Avx512F.FusedMultiplyAdd(weight, Vector512.Load(row + (3 * N)), a3);
+            }
+
+            a0.Store(o);
+            a1.Store(o + N);
+            a2.Store(o + (2 * N));
+            a3.Store(o + (3 * N));
+        }
+
+        for (; c < width; c += N)
+        {
+            var acc = Vector512.Load(output + c);
+            var row = rows + c;
+            for (var i = 0; i < count; i++, row += stride)
+            {
+                acc = Avx512F.FusedMultiplyAdd(Vector512.Create(p[i]), Vector512.Load(row), acc);
+            }
+
+            acc.Store(output + c);
+        }
+    }
+}
