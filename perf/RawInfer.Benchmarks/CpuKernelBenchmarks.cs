@@ -25,6 +25,7 @@ public unsafe class CpuKernelBenchmarks
     private WeightTensor _tensor;
     private CpuWorkerPool? _pool;
     private MatVecJob? _job;
+    private FourRowJob? _previous;
 
     [Params("768x768", "2048x768", "768x2048", "32000x768")]
     public string Shape { get; set; } = "768x768";
@@ -42,10 +43,16 @@ public unsafe class CpuKernelBenchmarks
         _tensor = new WeightTensor((byte*)_weights, TensorType.F32, rows, cols);
         _pool = new CpuWorkerPool(Threads);
         _job = new MatVecJob();
+        _previous = new FourRowJob();
     }
 
+    /// <summary>The transformer's path: chunked job, one row streamed at a time.</summary>
     [Benchmark]
     public void MatVecF32() => _pool!.Run(_job!.Reset(_x).Add(_tensor, _y));
+
+    /// <summary>The previous kernel (four rows in lockstep) split statically by worker share, as before.</summary>
+    [Benchmark(Baseline = true)]
+    public void MatVecF32Previous() => _pool!.Run(_previous!.Reset(_weights, _tensor.Cols, _x, _y, _tensor.Rows));
 
     [GlobalCleanup]
     public void Cleanup()
@@ -72,6 +79,32 @@ public unsafe class CpuKernelBenchmarks
         }
 
         return p;
+    }
+
+    /// <summary>The previous split: one fixed share per worker, four-row kernel.</summary>
+    private sealed class FourRowJob : CpuJob
+    {
+        private float* _w;
+        private int _cols;
+        private float* _x;
+        private float* _y;
+        private int _rows;
+
+        public FourRowJob Reset(float* w, int cols, float* x, float* y, int rows)
+        {
+            _w = w;
+            _cols = cols;
+            _x = x;
+            _y = y;
+            _rows = rows;
+            return this;
+        }
+
+        public override void Execute(int worker, int workerCount)
+        {
+            var (start, end) = Share(_rows, worker, workerCount, 4);
+            Cpu.Kernels.MatVecF32.Vector512Path(_w, _cols, _x, _y, start, end);
+        }
     }
 
     private sealed class ColumnConfig : ManualConfig

@@ -27,6 +27,25 @@ public sealed unsafe partial class CpuTransformer
             ThrowBadArgument(nameof(position), position, Math.Min(c.MaxSeqLen, kv.CapacityTokens));
         }
 
+        // Workers keep spinning across the serial gaps of this pass (norms, RoPE, small products) and block
+        // again once it is over.
+        _pool.BeginBurst();
+        try
+        {
+            RunLayers(token, position, kv);
+        }
+        finally
+        {
+            _pool.EndBurst();
+        }
+
+        Debug.Assert(_logits.Length == c.VocabSize);
+        return _logits;
+    }
+
+    private void RunLayers(int token, int position, ISequenceKvCache kv)
+    {
+        var c = Config;
         var x = _x.AsSpan();
         var eps = c.NormEpsilon;
 
@@ -92,8 +111,5 @@ public sealed unsafe partial class CpuTransformer
 
         // classifier: logits (vocab) = wcls·x
         RunMatVec(_matVec.Reset(Ptr(_x)).Add(_weights.Classifier, Ptr(_logits)));
-
-        Debug.Assert(_logits.Length == c.VocabSize);
-        return _logits;
     }
 }

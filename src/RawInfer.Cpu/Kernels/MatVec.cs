@@ -44,6 +44,38 @@ internal static class MatVec
         }
     }
 
+    /// <summary>
+    /// y[r] = W[r,:]·x for r in [rowStart, rowEnd), x given by an input already prepared for W's type
+    /// (<see cref="MatVecInput.Prepare"/>). W: (rows, cols); y: (rows), only the range written.
+    /// </summary>
+    public static unsafe void Rows(in WeightTensor w, MatVecInput input, float* y, int rowStart, int rowEnd)
+    {
+        Debug.Assert(input.Cols == w.Cols);
+        Debug.Assert(rowStart >= 0 && rowStart <= rowEnd && rowEnd <= w.Rows);
+        switch (w.Type)
+        {
+            case TensorType.F32:
+                MatVecF32.Rows((float*)w.Data, w.Cols, input.X, y, rowStart, rowEnd);
+                break;
+
+            case TensorType.F16:
+                MatVecF16.RowsPrepared(in w, input.X, input.PairedF16, y, rowStart, rowEnd);
+                break;
+
+            case TensorType.BF16:
+                MatVecBF16.RowsPrepared(in w, input.X, input.PairedBF16, y, rowStart, rowEnd);
+                break;
+
+            case TensorType.Q8_0:
+                MatVecQ8_0.RowsPrepared(in w, input.Quantized, input.QuantizedScales, y, rowStart, rowEnd);
+                break;
+
+            default:
+                ThrowUnsupported(w.Type);
+                break;
+        }
+    }
+
     /// <summary>The whole product on the calling thread. W: (rows, cols); x: (cols); y: (rows)</summary>
     public static void Multiply(in WeightTensor w, ReadOnlySpan<float> x, Span<float> y) =>
         Rows(in w, x, y, 0, w.Rows);

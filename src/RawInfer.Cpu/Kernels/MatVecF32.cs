@@ -14,27 +14,31 @@ internal static unsafe class MatVecF32
     /// <summary>y[r] = W[r,:]·x for r in [rowStart, rowEnd). W: (rows, cols) F32; x: (cols); y: (rows)</summary>
     public static void Rows(in WeightTensor w, ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowEnd)
     {
-        var cols = w.Cols;
         fixed (float* px = &MemoryMarshal.GetReference(x))
         fixed (float* py = &MemoryMarshal.GetReference(y))
         {
-            var pw = (float*)w.Data;
-            if (Vector512.IsHardwareAccelerated && cols >= Vector512<float>.Count)
-            {
-                Vector512Path(pw, cols, px, py, rowStart, rowEnd);
-            }
-            else if (Vector256.IsHardwareAccelerated && cols >= Vector256<float>.Count)
-            {
-                Vector256Path(pw, cols, px, py, rowStart, rowEnd);
-            }
-            else if (Vector128.IsHardwareAccelerated && cols >= Vector128<float>.Count)
-            {
-                Vector128Path(pw, cols, px, py, rowStart, rowEnd);
-            }
-            else
-            {
-                Scalar(pw, cols, px, py, rowStart, rowEnd);
-            }
+            Rows((float*)w.Data, w.Cols, px, py, rowStart, rowEnd);
+        }
+    }
+
+    /// <summary>y[r] = W[r,:]·x for r in [rowStart, rowEnd). pw: (rows, cols); x: (cols); y: (rows)</summary>
+    public static void Rows(float* pw, int cols, float* px, float* py, int rowStart, int rowEnd)
+    {
+        if (Vector512.IsHardwareAccelerated && cols >= Vector512<float>.Count)
+        {
+            Vector512Path(pw, cols, px, py, rowStart, rowEnd);
+        }
+        else if (Vector256.IsHardwareAccelerated && cols >= Vector256<float>.Count)
+        {
+            Vector256Path(pw, cols, px, py, rowStart, rowEnd);
+        }
+        else if (Vector128.IsHardwareAccelerated && cols >= Vector128<float>.Count)
+        {
+            Vector128Path(pw, cols, px, py, rowStart, rowEnd);
+        }
+        else
+        {
+            Scalar(pw, cols, px, py, rowStart, rowEnd);
         }
     }
 

@@ -1,13 +1,25 @@
 namespace RawInfer.Cpu.Threading;
 
 /// <summary>
-/// A unit of work the <see cref="CpuWorkerPool"/> runs on every worker at once; each worker picks its share
-/// from its index. Jobs are allocated once and refilled before each run, so dispatching allocates nothing.
+/// A unit of work the <see cref="CpuWorkerPool"/> splits into chunks that the calling thread and the workers
+/// claim one at a time, so a worker that wakes late (or is preempted by another process on a busy machine)
+/// delays nothing: the others take its chunks. Jobs are allocated once and refilled before each run, so
+/// dispatching allocates nothing.
 /// </summary>
 internal abstract class CpuJob
 {
-    /// <summary>Does this worker's share. Called concurrently with worker = 0 .. workerCount-1.</summary>
+    /// <summary>
+    /// Does share <paramref name="worker"/> of <paramref name="workerCount"/>. The default chunking runs shares
+    /// 0 .. workerCount-1, each exactly once but not necessarily on the thread of that index, and possibly one
+    /// after another on the same thread; a job must not assume which thread runs which share.
+    /// </summary>
     public abstract void Execute(int worker, int workerCount);
+
+    /// <summary>Chunks to hand out for one run on <paramref name="workerCount"/> threads (≥ 1). Default: one per thread.</summary>
+    public virtual int ChunkCount(int workerCount) => workerCount;
+
+    /// <summary>Runs chunk <paramref name="chunk"/> of <paramref name="chunkCount"/>; chunks run concurrently, each once.</summary>
+    public virtual void ExecuteChunk(int chunk, int chunkCount) => Execute(chunk, chunkCount);
 
     /// <summary>
     /// The [start, end) share of <paramref name="count"/> items for one worker, boundaries rounded down to a

@@ -1,19 +1,28 @@
 using RawInfer.Cpu.Kernels;
 using RawInfer.Models;
+using RawInfer.Models.Gguf;
 
 namespace RawInfer.Cpu.Threading;
 
 /// <summary>
-/// Up to three products sharing one input vector (q/k/v, or gate/up), each split by rows across the workers.
-/// Holds raw pointers into buffers pinned for the transformer's lifetime.
+/// Up to three products sharing one input vector (q/k/v, or gate/up). The input is prepared for each weight
+/// type once, on the dispatching thread, when a product is added; the rows are then handed out as chunks of
+/// whole 4-row groups sized to a slice of weight bytes, so threads balance themselves (see
+/// <see cref="CpuWorkerPool"/>). Holds raw pointers into buffers pinned for the transformer's lifetime.
 /// </summary>
 internal sealed unsafe class MatVecJob : CpuJob
 {
     private const int MaxProducts = 3;
-    private const int RowGranule = 4; // MatVecF32 processes four rows at a time
+    private const int RowGranule = 4;                 // the kernels process four rows at a time
+    private const long MinChunkBytes = 32 * 1024;     // below this a claim's cache-line transfer starts to show
+    private const long MaxChunkBytes = 256 * 1024;    // above this the last chunk leaves one thread idle too long
+    private const int ChunksPerThread = 8;
 
     private readonly WeightTensor[] _weights = new WeightTensor[MaxProducts];
     private readonly nint[] _outputs = new nint[MaxProducts];
+    private readonly int[] _rowsPerChunk = new int[MaxProducts];
+    private readonly int[] _chunkEnd = new int[MaxProducts]; // cumulative chunk count after product m
+    private readonly MatVecInput _input = new();
     private float* _x;
     private int _count;
 
@@ -25,9 +34,15 @@ internal sealed unsafe class MatVecJob : CpuJob
         return this;
     }
 
-    /// <summary>Adds y = W·x. W: (rows, cols); y: (rows), pinned.</summary>
+    /// <summary>Adds y = W·x and prepares x for W's type. W: (rows, cols); y: (rows), pinned.</summary>
     public MatVecJob Add(in WeightTensor w, float* y)
     {
+        if (_count == 0 || _input.X != _x || _input.Cols != w.Cols)
+        {
+            _input.Reset(_x, w.Cols);
+        }
+
+        _input.Prepare(w.Type);
         _weights[_count] = w;
         _outputs[_count] = (nint)y;
         _count++;
@@ -49,6 +64,43 @@ internal sealed unsafe class MatVecJob : CpuJob
         }
     }
 
+    public override int ChunkCount(int workerCount)
+    {
+        long totalBytes = 0;
+        for (var m = 0; m < _count; m++)
+        {
+            totalBytes += RowBytes(in _weights[m]) * _weights[m].Rows;
+        }
+
+        var target = Math.Clamp(totalBytes / (ChunksPerThread * (long)workerCount), MinChunkBytes, MaxChunkBytes);
+        var chunks = 0;
+        for (var m = 0; m < _count; m++)
+        {
+            ref readonly var w = ref _weights[m];
+            var rows = workerCount == 1 ? w.Rows : (int)Math.Max(RowGranule, target / RowBytes(in w) & ~(RowGranule - 1));
+            _rowsPerChunk[m] = Math.Max(1, rows);
+            chunks += (w.Rows + _rowsPerChunk[m] - 1) / _rowsPerChunk[m];
+            _chunkEnd[m] = chunks;
+        }
+
+        return chunks;
+    }
+
+    public override void ExecuteChunk(int chunk, int chunkCount)
+    {
+        var m = 0;
+        while (chunk >= _chunkEnd[m])
+        {
+            m++;
+        }
+
+        ref readonly var w = ref _weights[m];
+        var start = (chunk - (m == 0 ? 0 : _chunkEnd[m - 1])) * _rowsPerChunk[m];
+        var end = Math.Min(start + _rowsPerChunk[m], w.Rows);
+        MatVec.Rows(in w, _input, (float*)_outputs[m], start, end);
+    }
+
+    /// <summary>Static split: this worker's share of every product (the whole job for workerCount 1).</summary>
     public override void Execute(int worker, int workerCount)
     {
         for (var m = 0; m < _count; m++)
@@ -57,8 +109,10 @@ internal sealed unsafe class MatVecJob : CpuJob
             var (start, end) = Share(w.Rows, worker, workerCount, RowGranule);
             if (start < end)
             {
-                MatVec.Rows(in w, new ReadOnlySpan<float>(_x, w.Cols), new Span<float>((float*)_outputs[m], w.Rows), start, end);
+                MatVec.Rows(in w, _input, (float*)_outputs[m], start, end);
             }
         }
     }
+
+    private static long RowBytes(in WeightTensor w) => Math.Max(1, TensorEncoding.RowBytes(w.Type, w.Cols));
 }

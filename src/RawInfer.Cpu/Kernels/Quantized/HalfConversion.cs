@@ -46,6 +46,15 @@ internal static class HalfConversion
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float HalfToSingle(ushort bits) => (float)BitConverter.UInt16BitsToHalf(bits);
 
+    /// <summary>
+    /// Scalar half bits → float without branches, exact for every finite half (normal, subnormal, zero); the
+    /// exponent of Inf/NaN is not special-cased, so they come out as finite values of magnitude 2^16..2^17.
+    /// For Q8_0 block scales, which are finite by construction.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float FiniteHalfToSingle(uint bits) =>
+        BitConverter.UInt32BitsToSingle(((bits & SignMask) << 16) | ((bits & MagnitudeMask) << 13)) * Rebias;
+
     /// <summary>bfloat16 bits → float: the bits are the high half of the float.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float BFloat16ToSingle(ushort bits) => BitConverter.UInt32BitsToSingle((uint)bits << 16);

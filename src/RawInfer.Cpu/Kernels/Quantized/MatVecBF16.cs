@@ -1,14 +1,17 @@
+using System.Buffers;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using RawInfer.Models;
 
 namespace RawInfer.Cpu.Kernels.Quantized;
 
 /// <summary>
-/// Matrix-vector rows for bfloat16 weights: each 16-bit value is widened and shifted into the high half of a
-/// float32 lane (an exact conversion), then fused multiply-add into two accumulators.
+/// Matrix-vector rows for bfloat16 weights. A bfloat16 is the high half of a float32, so a 32-bit lane holding
+/// two adjacent weights yields both exactly with one operation each: the even weight by a shift left of 16, the
+/// odd one by masking off the low half. The input is laid out once per product by <see cref="PairedInput"/>
+/// (scale 1). Rows are streamed one at a time.
 /// </summary>
 internal static unsafe class MatVecBF16
 {
@@ -17,14 +20,111 @@ internal static unsafe class MatVecBF16
     {
         Debug.Assert(w.Type == TensorType.BF16 && x.Length == w.Cols && y.Length == w.Rows);
         Debug.Assert(rowStart >= 0 && rowStart <= rowEnd && rowEnd <= w.Rows);
-        int cols = w.Cols;
+        var length = PairedInput.PairedLength(w.Cols);
+        float[]? rented = length > 4096 ? ArrayPool<float>.Shared.Rent(length) : null;
+        Span<float> paired = rented is null ? stackalloc float[length] : rented;
         fixed (float* px = &MemoryMarshal.GetReference(x))
+        fixed (float* pp = &MemoryMarshal.GetReference(paired))
+        fixed (float* py = &MemoryMarshal.GetReference(y))
         {
-            for (int r = rowStart; r < rowEnd; r++)
+            PairedInput.Prepare(px, w.Cols, 1f, pp);
+            RowsPrepared(in w, px, pp, py, rowStart, rowEnd);
+        }
+
+        if (rented is not null)
+        {
+            ArrayPool<float>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="Rows"/> with the input already laid out by <see cref="PairedInput.Prepare"/> (scale 1).
+    /// x: (cols) plain; paired: (PairedLength(cols)); y: (rows)
+    /// </summary>
+    public static void RowsPrepared(in WeightTensor w, float* x, float* paired, float* y, int rowStart, int rowEnd)
+    {
+        var cols = w.Cols;
+        var data = (ushort*)w.Data;
+        var groupEnd = PairedInput.PairedLength(cols);
+        var r = rowStart;
+        if (Vector512.IsHardwareAccelerated && groupEnd > 0)
+        {
+            for (; r < rowEnd; r++)
             {
-                y[r] = Dot((ushort*)w.Data + ((long)r * cols), px, cols);
+                y[r] = Vector512Row(data + ((long)r * cols), paired, groupEnd);
             }
         }
+        else if (Vector256.IsHardwareAccelerated && groupEnd > 0)
+        {
+            for (; r < rowEnd; r++)
+            {
+                y[r] = Vector256Row(data + ((long)r * cols), paired, groupEnd);
+            }
+        }
+        else
+        {
+            for (; r < rowEnd; r++)
+            {
+                y[r] = 0;
+            }
+        }
+
+        if (groupEnd < cols)
+        {
+            for (r = rowStart; r < rowEnd; r++)
+            {
+                var row = data + ((long)r * cols);
+                var sum = 0f;
+                for (var j = groupEnd; j < cols; j++)
+                {
+                    sum += HalfConversion.BFloat16ToSingle(row[j]) * x[j];
+                }
+
+                y[r] += sum;
+            }
+        }
+    }
+
+    /// <summary>One row over the whole groups, streamed front to back, four accumulators.</summary>
+    private static float Vector512Row(ushort* w, float* paired, int groupEnd)
+    {
+        const int G = 32;
+        var high = Vector512.Create(0xFFFF0000u).AsInt32();
+        Vector512<float> e0 = default, o0 = default, e1 = default, o1 = default;
+        var j = 0;
+        for (; j + (2 * G) <= groupEnd; j += 2 * G)
+        {
+            var p = Vector512.Load((int*)(w + j));
+            e0 = Simd.MulAdd(Vector512.ShiftLeft(p, 16).AsSingle(), Vector512.Load(paired + j), e0);
+            o0 = Simd.MulAdd((p & high).AsSingle(), Vector512.Load(paired + j + (G / 2)), o0);
+            p = Vector512.Load((int*)(w + j + G));
+            e1 = Simd.MulAdd(Vector512.ShiftLeft(p, 16).AsSingle(), Vector512.Load(paired + j + G), e1);
+            o1 = Simd.MulAdd((p & high).AsSingle(), Vector512.Load(paired + j + G + (G / 2)), o1);
+        }
+
+        if (j < groupEnd)
+        {
+            var p = Vector512.Load((int*)(w + j));
+            e0 = Simd.MulAdd(Vector512.ShiftLeft(p, 16).AsSingle(), Vector512.Load(paired + j), e0);
+            o0 = Simd.MulAdd((p & high).AsSingle(), Vector512.Load(paired + j + (G / 2)), o0);
+        }
+
+        return Vector512.Sum((e0 + o0) + (e1 + o1));
+    }
+
+    private static float Vector256Row(ushort* w, float* paired, int groupEnd)
+    {
+        const int G = 16;
+        var high = Vector256.Create(0xFFFF0000u).AsInt32();
+        Vector256<float> e = default, o = default;
+        for (var j = 0; j < groupEnd; j += G)
+        {
+            var p = Vector256.Load((int*)(w + j));
+            e = Simd.MulAdd(Vector256.ShiftLeft(p, 16).AsSingle(), Vector256.Load(paired + j), e);
+            o = Simd.MulAdd((p & high).AsSingle(), Vector256.Load(paired + j + (G / 2)), o);
+        }
+
+        return Vector256.Sum(e + o);
     }
 
     /// <summary>dst = W[row, :] as float32. dst: (cols)</summary>
@@ -50,47 +150,5 @@ internal static unsafe class MatVecBF16
                 pd[j] = HalfConversion.BFloat16ToSingle(src[j]);
             }
         }
-    }
-
-    /// <summary>Σ w[i]·x[i] over n elements. w: (n) bfloat16 bits; x: (n)</summary>
-    internal static float Dot(ushort* w, float* x, int n)
-    {
-        int j = 0;
-        float sum = 0;
-        if (Avx512F.IsSupported && n >= 16)
-        {
-            Vector512<float> a0 = default, a1 = default;
-            for (; j + 32 <= n; j += 32)
-            {
-                a0 = Vector512.FusedMultiplyAdd((Avx512F.ConvertToVector512UInt32(Vector256.Load(w + j)) << 16).AsSingle(), Vector512.Load(x + j), a0);
-                a1 = Vector512.FusedMultiplyAdd((Avx512F.ConvertToVector512UInt32(Vector256.Load(w + j + 16)) << 16).AsSingle(), Vector512.Load(x + j + 16), a1);
-            }
-
-            for (; j + 16 <= n; j += 16)
-            {
-                a0 = Vector512.FusedMultiplyAdd((Avx512F.ConvertToVector512UInt32(Vector256.Load(w + j)) << 16).AsSingle(), Vector512.Load(x + j), a0);
-            }
-
-            sum = Vector512.Sum(a0 + a1);
-        }
-        else if (Vector256.IsHardwareAccelerated && n >= 16)
-        {
-            Vector256<float> a0 = default, a1 = default;
-            for (; j + 16 <= n; j += 16)
-            {
-                var h = Vector256.Load(w + j);
-                a0 = Vector256.FusedMultiplyAdd((Vector256.WidenLower(h) << 16).AsSingle(), Vector256.Load(x + j), a0);
-                a1 = Vector256.FusedMultiplyAdd((Vector256.WidenUpper(h) << 16).AsSingle(), Vector256.Load(x + j + 8), a1);
-            }
-
-            sum = Vector256.Sum(a0 + a1);
-        }
-
-        for (; j < n; j++)
-        {
-            sum += HalfConversion.BFloat16ToSingle(w[j]) * x[j];
-        }
-
-        return sum;
     }
 }

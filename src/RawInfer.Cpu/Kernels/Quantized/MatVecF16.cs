@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -7,24 +9,146 @@ using RawInfer.Models;
 namespace RawInfer.Cpu.Kernels.Quantized;
 
 /// <summary>
-/// Matrix-vector rows for IEEE half weights, converted to float32 in registers (never a whole-matrix copy):
-/// 16 halves per 512-bit step (8 per 256-bit step), fused multiply-add into two accumulators.
+/// Matrix-vector rows for IEEE half weights, converted to float32 in registers (never a whole-matrix copy).
+/// .NET exposes no VCVTPH2PS, so the conversion is integer work, kept to three operations per vector: a 32-bit
+/// lane holds two halves; the even one is moved to the top (shift left 16), then an arithmetic shift right by 3
+/// puts sign, exponent and mantissa where a float keeps them, and a mask clears the smeared sign bits. The
+/// result is the half's value times 2^-112 (the exponent-bias difference) for every finite half, subnormals
+/// included; the input is prepared once per product already scaled by 2^56 (<see cref="InputScale"/>) and the
+/// row sum is scaled by 2^56 at the end, so products stay in the normal float range. Half Inf/NaN weights come
+/// out finite (the exponent is not special-cased): weights are finite by construction. Rows are streamed one at
+/// a time: with the conversion this cheap, four rows in lockstep measured no faster.
 /// </summary>
 internal static unsafe class MatVecF16
 {
+    /// <summary>Scale applied to the prepared input: 2^56. With the 2^-112 of the conversion, row sums carry 2^-56.</summary>
+    public const float InputScale = 72057594037927936f;
+
+    private const uint FieldMask = 0x8FFFE000; // sign bit, then exponent and mantissa after the arithmetic shift
+    private const float Rebias = 5.192296858534828e33f; // 2^112
+
     /// <summary>y[r] = W[r,:]·x for r in [rowStart, rowEnd). W: (rows, cols) F16; x: (cols); y: (rows)</summary>
     public static void Rows(in WeightTensor w, ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowEnd)
     {
         Debug.Assert(w.Type == TensorType.F16 && x.Length == w.Cols && y.Length == w.Rows);
         Debug.Assert(rowStart >= 0 && rowStart <= rowEnd && rowEnd <= w.Rows);
-        int cols = w.Cols;
+        var length = PairedInput.PairedLength(w.Cols);
+        float[]? rented = length > 4096 ? ArrayPool<float>.Shared.Rent(length) : null;
+        Span<float> paired = rented is null ? stackalloc float[length] : rented;
         fixed (float* px = &MemoryMarshal.GetReference(x))
+        fixed (float* pp = &MemoryMarshal.GetReference(paired))
+        fixed (float* py = &MemoryMarshal.GetReference(y))
         {
-            for (int r = rowStart; r < rowEnd; r++)
+            PairedInput.Prepare(px, w.Cols, InputScale, pp);
+            RowsPrepared(in w, px, pp, py, rowStart, rowEnd);
+        }
+
+        if (rented is not null)
+        {
+            ArrayPool<float>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="Rows"/> with the input already laid out by <see cref="PairedInput.Prepare"/> (scale
+    /// <see cref="InputScale"/>). x: (cols) plain; paired: (PairedLength(cols)); y: (rows)
+    /// </summary>
+    public static void RowsPrepared(in WeightTensor w, float* x, float* paired, float* y, int rowStart, int rowEnd)
+    {
+        var cols = w.Cols;
+        var data = (ushort*)w.Data;
+        var groupEnd = PairedInput.PairedLength(cols);
+        var r = rowStart;
+        if (Vector512.IsHardwareAccelerated && groupEnd > 0)
+        {
+            for (; r < rowEnd; r++)
             {
-                y[r] = Dot((ushort*)w.Data + ((long)r * cols), px, cols);
+                y[r] = Vector512Row(data + ((long)r * cols), paired, groupEnd);
             }
         }
+        else if (Vector256.IsHardwareAccelerated && groupEnd > 0)
+        {
+            for (; r < rowEnd; r++)
+            {
+                y[r] = Vector256Row(data + ((long)r * cols), paired, groupEnd);
+            }
+        }
+        else
+        {
+            for (; r < rowEnd; r++)
+            {
+                y[r] = 0;
+            }
+        }
+
+        // Columns past the whole groups, exact conversion (all columns when no vector path runs).
+        if (groupEnd < cols)
+        {
+            for (r = rowStart; r < rowEnd; r++)
+            {
+                var row = data + ((long)r * cols);
+                var sum = 0f;
+                for (var j = groupEnd; j < cols; j++)
+                {
+                    sum += HalfConversion.HalfToSingle(row[j]) * x[j];
+                }
+
+                y[r] += sum;
+            }
+        }
+    }
+
+    /// <summary>Two halves per lane → (even, odd) floats times 2^-112.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<float> Even, Vector512<float> Odd) Split(Vector512<int> pairs)
+    {
+        var mask = Vector512.Create(FieldMask).AsInt32();
+        var even = Vector512.ShiftRightArithmetic(Vector512.ShiftLeft(pairs, 16), 3) & mask;
+        var odd = Vector512.ShiftRightArithmetic(pairs, 3) & mask;
+        return (even.AsSingle(), odd.AsSingle());
+    }
+
+    /// <summary>One row over the whole groups, streamed front to back, four accumulators.</summary>
+    private static float Vector512Row(ushort* w, float* paired, int groupEnd)
+    {
+        const int G = 32;
+        Vector512<float> e0 = default, o0 = default, e1 = default, o1 = default;
+        var j = 0;
+        for (; j + (2 * G) <= groupEnd; j += 2 * G)
+        {
+            var (a, b) = Split(Vector512.Load((int*)(w + j)));
+            e0 = Simd.MulAdd(a, Vector512.Load(paired + j), e0);
+            o0 = Simd.MulAdd(b, Vector512.Load(paired + j + (G / 2)), o0);
+            (a, b) = Split(Vector512.Load((int*)(w + j + G)));
+            e1 = Simd.MulAdd(a, Vector512.Load(paired + j + G), e1);
+            o1 = Simd.MulAdd(b, Vector512.Load(paired + j + G + (G / 2)), o1);
+        }
+
+        if (j < groupEnd)
+        {
+            var (a, b) = Split(Vector512.Load((int*)(w + j)));
+            e0 = Simd.MulAdd(a, Vector512.Load(paired + j), e0);
+            o0 = Simd.MulAdd(b, Vector512.Load(paired + j + (G / 2)), o0);
+        }
+
+        return Vector512.Sum((e0 + o0) + (e1 + o1)) * (Rebias / InputScale);
+    }
+
+    private static float Vector256Row(ushort* w, float* paired, int groupEnd)
+    {
+        const int G = 16;
+        var mask = Vector256.Create(FieldMask).AsInt32();
+        Vector256<float> e = default, o = default;
+        for (var j = 0; j < groupEnd; j += G)
+        {
+            var pairs = Vector256.Load((int*)(w + j));
+            var even = Vector256.ShiftRightArithmetic(Vector256.ShiftLeft(pairs, 16), 3) & mask;
+            var odd = Vector256.ShiftRightArithmetic(pairs, 3) & mask;
+            e = Simd.MulAdd(even.AsSingle(), Vector256.Load(paired + j), e);
+            o = Simd.MulAdd(odd.AsSingle(), Vector256.Load(paired + j + (G / 2)), o);
+        }
+
+        return Vector256.Sum(e + o) * (Rebias / InputScale);
     }
 
     /// <summary>dst = W[row, :] as float32. dst: (cols)</summary>
@@ -52,8 +176,11 @@ internal static unsafe class MatVecF16
         }
     }
 
-    /// <summary>Σ w[i]·x[i] over n elements. w: (n) half bits; x: (n)</summary>
-    internal static float Dot(ushort* w, float* x, int n)
+    /// <summary>
+    /// The previous one-row kernel (exact Inf/NaN conversion, five vector operations per 16 halves), kept as the
+    /// baseline the benchmarks compare against. Σ w[i]·x[i] over n elements. w: (n) half bits; x: (n)
+    /// </summary>
+    internal static float DotBaseline(ushort* w, float* x, int n)
     {
         int j = 0;
         float sum = 0;
@@ -66,24 +193,7 @@ internal static unsafe class MatVecF16
                 a1 = Vector512.FusedMultiplyAdd(HalfConversion.HalfToSingle(Avx512F.ConvertToVector512UInt32(Vector256.Load(w + j + 16))), Vector512.Load(x + j + 16), a1);
             }
 
-            for (; j + 16 <= n; j += 16)
-            {
-                a0 = Vector512.FusedMultiplyAdd(HalfConversion.HalfToSingle(Avx512F.ConvertToVector512UInt32(Vector256.Load(w + j))), Vector512.Load(x + j), a0);
-            }
-
             sum = Vector512.Sum(a0 + a1);
-        }
-        else if (Vector256.IsHardwareAccelerated && n >= 16)
-        {
-            Vector256<float> a0 = default, a1 = default;
-            for (; j + 16 <= n; j += 16)
-            {
-                var h = Vector256.Load(w + j);
-                a0 = Vector256.FusedMultiplyAdd(HalfConversion.HalfToSingle(Vector256.WidenLower(h)), Vector256.Load(x + j), a0);
-                a1 = Vector256.FusedMultiplyAdd(HalfConversion.HalfToSingle(Vector256.WidenUpper(h)), Vector256.Load(x + j + 8), a1);
-            }
-
-            sum = Vector256.Sum(a0 + a1);
         }
 
         for (; j < n; j++)

@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using RawInfer.Cpu.Kernels.Quantized;
+using RawInfer.Models;
+
+namespace RawInfer.Cpu.Kernels;
+
+/// <summary>
+/// The input vector of a matrix-vector product in every form a weight type's kernel reads, each prepared once
+/// per product on the dispatching thread and then shared read-only by all rows and threads: int8 blocks for
+/// Q8_0, the even/odd layout of <see cref="PairedInput"/> for F16 (scaled) and BF16. Buffers are pinned and
+/// only grow, so steady-state products allocate nothing.
+/// </summary>
+internal sealed unsafe class MatVecInput
+{
+    private float[] _pairedF16 = [];   // (PairedLength(cols)) scaled by MatVecF16.InputScale
+    private float[] _pairedBF16 = [];  // (PairedLength(cols))
+    private sbyte[] _quantized = [];   // (cols) Q8_0 int8 values
+    private float[] _quantScales = []; // (cols/32) Q8_0 block scales
+    private bool _hasPairedF16;
+    private bool _hasPairedBF16;
+    private bool _hasQuantized;
+
+    /// <summary>The plain input. (cols)</summary>
+    public float* X { get; private set; }
+
+    /// <summary>Length of the input.</summary>
+    public int Cols { get; private set; }
+
+    /// <summary>F16 layout, valid after <see cref="Prepare"/> for F16. (PairedLength(cols))</summary>
+    public float* PairedF16 => Ptr(_pairedF16);
+
+    /// <summary>BF16 layout, valid after <see cref="Prepare"/> for BF16. (PairedLength(cols))</summary>
+    public float* PairedBF16 => Ptr(_pairedBF16);
+
+    /// <summary>Q8_0 int8 values, valid after <see cref="Prepare"/> for Q8_0. (cols)</summary>
+    public sbyte* Quantized => (sbyte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_quantized));
+
+    /// <summary>Q8_0 block scales, valid after <see cref="Prepare"/> for Q8_0. (cols/32)</summary>
+    public float* QuantizedScales => Ptr(_quantScales);
+
+    /// <summary>Binds a new input (pinned or native memory that outlives the product); forgets prepared forms.</summary>
+    public void Reset(float* x, int cols)
+    {
+        X = x;
+        Cols = cols;
+        _hasPairedF16 = _hasPairedBF16 = _hasQuantized = false;
+    }
+
+    /// <summary>Prepares the form <paramref name="type"/>'s kernel reads, unless this input already has it.</summary>
+    public void Prepare(TensorType type)
+    {
+        switch (type)
+        {
+            case TensorType.F16 when !_hasPairedF16:
+                Grow(ref _pairedF16, PairedInput.PairedLength(Cols));
+                PairedInput.Prepare(X, Cols, MatVecF16.InputScale, PairedF16);
+                _hasPairedF16 = true;
+                break;
+
+            case TensorType.BF16 when !_hasPairedBF16:
+                Grow(ref _pairedBF16, PairedInput.PairedLength(Cols));
+                PairedInput.Prepare(X, Cols, 1f, PairedBF16);
+                _hasPairedBF16 = true;
+                break;
+
+            case TensorType.Q8_0 when !_hasQuantized:
+                Debug.Assert(Cols % MatVecQ8_0.BlockElements == 0);
+                Grow(ref _quantized, Cols);
+                Grow(ref _quantScales, Cols / MatVecQ8_0.BlockElements);
+                MatVecQ8_0.QuantizeActivations(
+                    new ReadOnlySpan<float>(X, Cols),
+                    _quantized.AsSpan(0, Cols),
+                    _quantScales.AsSpan(0, Cols / MatVecQ8_0.BlockElements));
+                _hasQuantized = true;
+                break;
+
+            default:
+                break;
+        }
+    }
+
+    private static void Grow<T>(ref T[] buffer, int length)
+    {
+        if (buffer.Length < length)
+        {
+            buffer = GC.AllocateArray<T>(length, pinned: true);
+        }
+    }
+
+    private static float* Ptr(float[] pinned) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(pinned));
+}

@@ -1,0 +1,101 @@
+using System.Runtime.InteropServices;
+
+namespace RawInfer.Models.Llama2c;
+
+/// <summary>
+/// A model file copied into private anonymous memory (Linux): mmap'd with 2 MiB alignment, advised
+/// MADV_HUGEPAGE so the kernel backs it with transparent huge pages (fewer TLB misses while streaming weights),
+/// filled with positional reads, then made read-only. Unmapped on dispose (idempotent; never throws).
+/// </summary>
+internal sealed unsafe partial class AnonymousModelMemory : IDisposable
+{
+    private const long HugePage = 2L << 20;
+    private const int ProtRead = 1;
+    private const int ProtWrite = 2;
+    private const int MapPrivate = 0x02;
+    private const int MapAnonymous = 0x20;
+    private const int MadvHugePage = 14;
+    private const int ReadChunk = 64 << 20;
+
+    private readonly byte* _mapping;
+    private readonly nuint _mappingBytes;
+    private int _disposed;
+
+    private AnonymousModelMemory(byte* mapping, nuint mappingBytes, byte* pointer)
+    {
+        _mapping = mapping;
+        _mappingBytes = mappingBytes;
+        Pointer = pointer;
+    }
+
+    /// <summary>First byte of the copy, 2 MiB aligned.</summary>
+    public byte* Pointer { get; }
+
+    /// <summary>
+    /// Copy when on Linux, not disabled by RAWINFER_WEIGHTS=mmap, and the file takes at most half of the memory
+    /// the runtime sees: anonymous memory cannot be paged out without swap, a mapping can.
+    /// </summary>
+    public static bool ShouldCopy(long length) =>
+        OperatingSystem.IsLinux()
+        && !string.Equals(Environment.GetEnvironmentVariable("RAWINFER_WEIGHTS"), "mmap", StringComparison.OrdinalIgnoreCase)
+        && length <= GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2;
+
+    /// <summary>Copies the whole file, or returns null if the memory cannot be mapped (the caller maps the file instead).</summary>
+    /// <exception cref="IOException">The file ended before <paramref name="length"/> bytes (names the offset).</exception>
+    public static AnonymousModelMemory? TryCopy(FileStream stream, long length)
+    {
+        var rounded = (length + HugePage - 1) & ~(HugePage - 1);
+        var mappingBytes = (nuint)(rounded + HugePage);
+        var mapping = Mmap(null, mappingBytes, ProtRead | ProtWrite, MapPrivate | MapAnonymous, -1, 0);
+        if (mapping == (void*)-1)
+        {
+            return null;
+        }
+
+        var aligned = (byte*)(((nint)mapping + (nint)(HugePage - 1)) & ~(nint)(HugePage - 1));
+        var memory = new AnonymousModelMemory((byte*)mapping, mappingBytes, aligned);
+        try
+        {
+            _ = Madvise(aligned, (nuint)rounded, MadvHugePage); // advice only: without THP the copy still works
+            for (long offset = 0; offset < length;)
+            {
+                var chunk = (int)Math.Min(ReadChunk, length - offset);
+                var read = RandomAccess.Read(stream.SafeFileHandle, new Span<byte>(aligned + offset, chunk), offset);
+                if (read == 0)
+                {
+                    throw new IOException($"{stream.Name}: the file ended at byte offset {offset}, expected {length} bytes");
+                }
+
+                offset += read;
+            }
+
+            _ = Mprotect(aligned, (nuint)rounded, ProtRead); // weights are never written; failure leaves them writable
+            return memory;
+        }
+        catch
+        {
+            memory.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _ = Munmap(_mapping, _mappingBytes);
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
+    private static partial void* Mmap(void* address, nuint length, int protection, int flags, int fd, long offset);
+
+    [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
+    private static partial int Madvise(void* address, nuint length, int advice);
+
+    [LibraryImport("libc", EntryPoint = "mprotect", SetLastError = true)]
+    private static partial int Mprotect(void* address, nuint length, int protection);
+
+    [LibraryImport("libc", EntryPoint = "munmap", SetLastError = true)]
+    private static partial int Munmap(void* address, nuint length);
+}
