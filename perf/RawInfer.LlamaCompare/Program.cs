@@ -1,2 +1,4 @@
-// Placeholder entry point; the comparison itself is written by the CPU-performance work.
-return 0;
+using RawInfer.LlamaCompare;
+
+// dotnet run -c Release --project perf/RawInfer.LlamaCompare -- --model /tmp/m110-f32.gguf [--threads 2] [--runs 5]
+return CompareCommand.Create(Console.Out).Parse(args).Invoke();

@@ -4,34 +4,43 @@ using System.Globalization;
 using RawInfer.Cpu.Runner;
 using RawInfer.Engine;
 using RawInfer.Models;
-using RawInfer.Models.Llama2c;
 using RawInfer.Tokenizers;
 
 namespace RawInfer.Cli.Commands;
 
 /// <summary>
-/// <c>rawinfer bench</c> (offline): on a synthetic checkpoint (random weights, so fixed output lengths with EOS
-/// ignored), Poisson arrivals with mixed prompt and output lengths through continuous and static batching, then
-/// batched decode throughput at several concurrencies. With <c>--server</c>, a load generator against a running
+/// <c>rawinfer bench</c> (offline) on a synthetic model (random weights, so fixed output lengths with EOS ignored).
+/// <c>--mode serving</c> (the default): Poisson arrivals with mixed prompt and output lengths through continuous and
+/// static batching, then batched decode throughput at several concurrencies. <c>--mode prefill|decode|batched</c>:
+/// one focused figure each (<see cref="BenchModes"/>). With <c>--server</c>, a load generator against a running
 /// server instead (<see cref="ServerBench"/>).
 /// </summary>
 internal static class BenchCommand
 {
     public static Command Create(TextWriter output, TextWriter error, CliContext context)
     {
+        var mode = new Option<string>("--mode") { Description = "serving (Poisson arrivals, continuous vs static), prefill, decode or batched.", DefaultValueFactory = _ => "serving" };
+        mode.AcceptOnlyFromAmong("serving", "prefill", "decode", "batched");
         var shape = new Option<string>("--shape") { Description = "Synthetic model shape.", DefaultValueFactory = _ => "110m" };
-        var modelPath = new Option<string?>("--model-path") { Description = "Where to write (or reuse) the synthetic checkpoint; default: a temp file." };
+        var dtype = DtypeOption.Create();
+        var modelPath = new Option<string?>("--model-path") { Description = "Where to write (or reuse) the synthetic model; default: a temp file per shape and dtype." };
         var requests = new Option<int>("--requests") { Description = "Requests per batching run.", DefaultValueFactory = _ => 64 };
         var rate = new Option<double>("--rate") { Description = "Poisson arrival rate, requests/s.", DefaultValueFactory = _ => 8 };
         var prompt = new Option<string>("--prompt-lengths") { Description = "min:max prompt tokens.", DefaultValueFactory = _ => "16:128" };
         var outputs = new Option<string>("--output-lengths") { Description = "min:max output tokens.", DefaultValueFactory = _ => "16:64" };
+        var promptTokens = new Option<int>("--prompt-tokens") { Description = "Prompt length of --mode prefill.", DefaultValueFactory = _ => 512 };
         var concurrency = new Option<string>("--decode-concurrency") { Description = "Comma-separated batched-decode concurrencies.", DefaultValueFactory = _ => "1,4,16,64" };
         var decodeTokens = new Option<int>("--decode-tokens") { Description = "Tokens each decode-test sequence generates.", DefaultValueFactory = _ => 32 };
         var kvMiB = new Option<int>("--kv-mib") { Description = "KV-cache budget in MiB.", DefaultValueFactory = _ => 1024 };
         var staticBatch = new Option<int>("--static-batch") { Description = "Batch size of the static-batching run.", DefaultValueFactory = _ => 16 };
         var threads = new Option<int>("--threads") { Description = "CPU threads; 0 = all cores.", DefaultValueFactory = _ => 0 };
-        var command = new Command("bench", "Offline benchmark: continuous vs static batching, batched decode scaling.");
-        foreach (var option in new Option[] { shape, modelPath, requests, rate, prompt, outputs, concurrency, decodeTokens, kvMiB, staticBatch, threads })
+        var maxBatched = new Option<int?>("--max-batched-tokens") { Description = "Engine token budget per step (default: the engine's)." };
+        var maxRunning = new Option<int?>("--max-running") { Description = "Engine limit on running sequences (default: 100 continuous, the concurrency in the decode tests)." };
+        var runs = new Option<int>("--runs") { Description = "Timed runs of --mode prefill|decode|batched (median reported).", DefaultValueFactory = _ => 3 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed runs before them.", DefaultValueFactory = _ => 1 };
+        var command = new Command("bench", "Offline benchmark: serving (continuous vs static batching), prefill, decode or batched decode.");
+        foreach (var option in new Option[] { mode, shape, dtype, modelPath, requests, rate, prompt, outputs, promptTokens, concurrency,
+            decodeTokens, kvMiB, staticBatch, threads, maxBatched, maxRunning, runs, warmup })
         {
             command.Options.Add(option);
         }
@@ -45,49 +54,61 @@ internal static class BenchCommand
                     parse.GetValue(outputs)!, output, error, context, ct).ConfigureAwait(false);
             }
 
-            var config = ModelShapes.Parse(parse.GetValue(shape)!);
-            var path = parse.GetValue(modelPath) ?? Path.Combine(Path.GetTempPath(), $"rawinfer-bench-{parse.GetValue(shape)}.bin");
-            if (!File.Exists(path))
+            var (batchedLimit, runningLimit) = (parse.GetValue(maxBatched), parse.GetValue(maxRunning));
+            BenchModel.CheckLimits(batchedLimit, runningLimit);
+            if (parse.GetValue(runs) < 1 || parse.GetValue(warmup) < 0)
             {
-                await error.WriteLineAsync($"writing synthetic {parse.GetValue(shape)} checkpoint to {path}").ConfigureAwait(false);
-                Llama2cCheckpointWriter.WriteSynthetic(path, config, seed: 1);
+                throw new CliException("--runs must be >= 1 and --warmup >= 0");
             }
+
+            var shapeName = parse.GetValue(shape)!;
+            var config = ModelShapes.Parse(shapeName);
+            var type = DtypeOption.Parse(parse.GetValue(dtype)!);
+            var path = parse.GetValue(modelPath) ?? BenchModel.DefaultPath(shapeName, type);
+            var decodeList = BenchModes.ParseList(parse.GetValue(concurrency)!, "--decode-concurrency");
+            await BenchModel.EnsureAsync(path, shapeName, config, type, error).ConfigureAwait(false);
 
             using var model = ModelFiles.Load(path);
             var threadCount = parse.GetValue(threads);
-            var tokenizer = new SilentTokenizer(model.Config.VocabSize);
             var kvBytes = (long)parse.GetValue(kvMiB) << 20;
+            var engineOptions = BenchModel.Apply(new EngineOptions { KvCacheBytes = kvBytes }, batchedLimit, null);
+            await error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                $"bench {parse.GetValue(mode)}: {model.Path} ({model.Weights.Layers[0].Wq.Type.ToString().ToLowerInvariant()}), threads {(threadCount == 0 ? Environment.ProcessorCount : threadCount)}, max-batched-tokens {engineOptions.MaxBatchedTokens}, max-running {(runningLimit is { } m ? m.ToString(CultureInfo.InvariantCulture) : "default")}")).ConfigureAwait(false);
+            var setup = new BenchSetup(model, threadCount, engineOptions, parse.GetValue(runs), parse.GetValue(warmup));
+            switch (parse.GetValue(mode))
+            {
+                case "prefill":
+                    await BenchModes.PrefillAsync(setup, parse.GetValue(promptTokens), output, ct).ConfigureAwait(false);
+                    return 0;
+                case "decode":
+                    await BenchModes.DecodeAsync(setup, parse.GetValue(decodeTokens), output, ct).ConfigureAwait(false);
+                    return 0;
+                case "batched":
+                    await BenchModes.BatchedAsync(setup, decodeList, parse.GetValue(decodeTokens), runningLimit, output, ct).ConfigureAwait(false);
+                    return 0;
+            }
+
             var (pMin, pMax) = Range(parse.GetValue(prompt)!, "--prompt-lengths");
             var (oMin, oMax) = Range(parse.GetValue(outputs)!, "--output-lengths");
             var workload = Workload(parse.GetValue(requests), parse.GetValue(rate), pMin, pMax, oMin, oMax, model.Config);
 
             await output.WriteLineAsync("| mode | requests/s | tokens/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | latency p50 ms | latency p99 ms |").ConfigureAwait(false);
             await output.WriteLineAsync("|---|---|---|---|---|---|---|---|---|").ConfigureAwait(false);
-            foreach (var mode in new[] { BatchingMode.Continuous, BatchingMode.Static })
+            foreach (var batching in new[] { BatchingMode.Continuous, BatchingMode.Static })
             {
-                var options = new EngineOptions
+                var options = engineOptions with
                 {
-                    KvCacheBytes = kvBytes, Batching = mode,
-                    MaxRunningSequences = mode == BatchingMode.Static ? parse.GetValue(staticBatch) : 100,
+                    Batching = batching,
+                    MaxRunningSequences = batching == BatchingMode.Static ? parse.GetValue(staticBatch) : runningLimit ?? 100,
                     MaxQueuedRequests = workload.Count + 1,
                 };
-                var s = await RunArrivals(model, threadCount, tokenizer, options, workload, ct).ConfigureAwait(false);
+                var s = await RunArrivals(model, threadCount, setup.Tokenizer, options, workload, ct).ConfigureAwait(false);
                 await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                    $"| {mode} | {s.RequestsPerSecond:F2} | {s.TokensPerSecond:F1} | {s.TtftP50Ms:F0} | {s.TtftP99Ms:F0} | {s.TpotP50Ms:F1} | {s.TpotP99Ms:F1} | {s.LatencyP50Ms:F0} | {s.LatencyP99Ms:F0} |")).ConfigureAwait(false);
+                    $"| {batching} | {s.RequestsPerSecond:F2} | {s.TokensPerSecond:F1} | {s.TtftP50Ms:F0} | {s.TtftP99Ms:F0} | {s.TpotP50Ms:F1} | {s.TpotP99Ms:F1} | {s.LatencyP50Ms:F0} | {s.LatencyP99Ms:F0} |")).ConfigureAwait(false);
             }
 
             await output.WriteLineAsync().ConfigureAwait(false);
-            await output.WriteLineAsync("| concurrent sequences | decode tokens/s | speed-up |").ConfigureAwait(false);
-            await output.WriteLineAsync("|---|---|---|").ConfigureAwait(false);
-            double single = 0;
-            foreach (var c in parse.GetValue(concurrency)!.Split(',', StringSplitOptions.RemoveEmptyEntries))
-            {
-                var n = int.Parse(c, CultureInfo.InvariantCulture);
-                var tps = await DecodeThroughput(model, threadCount, tokenizer, kvBytes, n, parse.GetValue(decodeTokens), ct).ConfigureAwait(false);
-                single = single == 0 ? tps : single;
-                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"| {n} | {tps:F1} | {tps / single:F2}x |")).ConfigureAwait(false);
-            }
-
+            await BenchModes.BatchedAsync(setup with { Runs = 1, Warmup = 0 }, decodeList, parse.GetValue(decodeTokens), runningLimit, output, ct).ConfigureAwait(false);
             return 0;
         }));
         return command;
@@ -152,37 +173,5 @@ internal static class BenchCommand
 
         var results = await Task.WhenAll(tasks).ConfigureAwait(false);
         return EngineRunSummary.From(results, clock.Elapsed);
-    }
-
-    /// <summary>Generated tokens per second with <paramref name="sequences"/> requests decoding together.</summary>
-    private static async Task<double> DecodeThroughput(
-        LoadedModel model, int threads, ITokenizer tokenizer, long kvBytes, int sequences, int tokens, CancellationToken ct)
-    {
-        using var runner = new CpuModelRunner(model, threads);
-        await using var engine = new InferenceEngine(runner, tokenizer, new EngineOptions
-        {
-            KvCacheBytes = kvBytes, MaxRunningSequences = Math.Max(sequences, 1), MaxQueuedRequests = sequences + 1,
-        });
-        var requests = Enumerable.Range(0, sequences).Select(i => new GenerationRequest
-        {
-            PromptTokenIds = [1, 3 + i], MaxTokens = tokens, IgnoreEos = true,
-        });
-        var clock = Stopwatch.StartNew();
-        var results = await Task.WhenAll(requests.Select(r => engine.GenerateAsync(r, ct))).ConfigureAwait(false);
-        return results.Sum(r => r.Usage.CompletionTokens) / clock.Elapsed.TotalSeconds;
-    }
-
-    /// <summary>Random weights make random tokens: the benchmark measures speed and prints no text.</summary>
-    private sealed class SilentTokenizer(int vocabSize) : ITokenizer
-    {
-        public int VocabSize => vocabSize;
-
-        public int BosId => 1;
-
-        public int EosId => 2;
-
-        public int[] Encode(string text, bool addBos, bool addEos) => addBos ? [1] : [];
-
-        public ReadOnlySpan<byte> TokenBytes(int previousTokenId, int tokenId) => [];
     }
 }

@@ -1,0 +1,163 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace RawInfer.LlamaCompare;
+
+/// <summary>
+/// Quick measurements of the two ceilings on this machine with a given thread count: memory bandwidth by a
+/// STREAM-style triad (a = b + s·c over arrays far larger than the caches, counted as 12 bytes per element: two
+/// reads and one write, write-allocate traffic not counted, as STREAM does), and FP32 FMA throughput by a loop of
+/// independent vector FMAs held in registers. Medians of several repetitions; both are noisy on a shared machine.
+/// </summary>
+internal static class MachinePeak
+{
+    private const int TriadElementsPerThread = 8 << 20; // 32 MiB per array per thread: far beyond L3
+    private const int Repetitions = 9;
+
+    /// <summary>Median triad bandwidth in GB/s (1e9 bytes per second).</summary>
+    public static double TriadGBs(int threads)
+    {
+        var n = TriadElementsPerThread * threads;
+        var a = GC.AllocateUninitializedArray<float>(n);
+        var b = new float[n];
+        var c = new float[n];
+        b.AsSpan().Fill(1f);
+        c.AsSpan().Fill(2f);
+        var rates = new double[Repetitions];
+        for (var r = -1; r < Repetitions; r++)
+        {
+            var seconds = RunOnThreads(threads, k =>
+            {
+                var start = k * TriadElementsPerThread;
+                Triad(a.AsSpan(start, TriadElementsPerThread), b.AsSpan(start, TriadElementsPerThread),
+                    c.AsSpan(start, TriadElementsPerThread), 3f);
+            });
+            if (r >= 0)
+            {
+                rates[r] = 12.0 * n / seconds / 1e9;
+            }
+        }
+
+        return Median(rates);
+    }
+
+    /// <summary>Median FP32 FMA throughput in GFLOP/s (2 FLOPs per lane per FMA).</summary>
+    public static double FmaGFlops(int threads)
+    {
+        const long iterations = 20_000_000;
+        var lanes = Vector512.IsHardwareAccelerated ? Vector512<float>.Count : Vector256<float>.Count;
+        var sink = new float[threads];
+        var rates = new double[Repetitions];
+        for (var r = -1; r < Repetitions; r++)
+        {
+            var seconds = RunOnThreads(threads, k => sink[k] = Vector512.IsHardwareAccelerated ? Fma512(iterations) : Fma256(iterations));
+            if (r >= 0)
+            {
+                rates[r] = 2.0 * Accumulators * lanes * iterations * threads / seconds / 1e9;
+            }
+        }
+
+        return Median(rates);
+    }
+
+    private const int Accumulators = 12; // enough independent chains to cover FMA latency × issue width
+
+    private static void Triad(Span<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, float s)
+    {
+        var i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var scale = Vector512.Create(s);
+            for (; i <= a.Length - Vector512<float>.Count; i += Vector512<float>.Count)
+            {
+                Vector512.FusedMultiplyAdd(Vector512.Create(c[i..]), scale, Vector512.Create(b[i..])).CopyTo(a[i..]);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var scale = Vector256.Create(s);
+            for (; i <= a.Length - Vector256<float>.Count; i += Vector256<float>.Count)
+            {
+                Vector256.FusedMultiplyAdd(Vector256.Create(c[i..]), scale, Vector256.Create(b[i..])).CopyTo(a[i..]);
+            }
+        }
+
+        for (; i < a.Length; i++)
+        {
+            a[i] = b[i] + (s * c[i]);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static float Fma512(long iterations)
+    {
+        var x = Vector512.Create(0.999f);
+        var y = Vector512.Create(1e-7f);
+        Vector512<float> a0 = x, a1 = x, a2 = x, a3 = x, a4 = x, a5 = x, a6 = x, a7 = x, a8 = x, a9 = x, a10 = x, a11 = x;
+        for (long i = 0; i < iterations; i++)
+        {
+            a0 = Vector512.FusedMultiplyAdd(a0, x, y); a1 = Vector512.FusedMultiplyAdd(a1, x, y);
+            a2 = Vector512.FusedMultiplyAdd(a2, x, y); a3 = Vector512.FusedMultiplyAdd(a3, x, y);
+            a4 = Vector512.FusedMultiplyAdd(a4, x, y); a5 = Vector512.FusedMultiplyAdd(a5, x, y);
+            a6 = Vector512.FusedMultiplyAdd(a6, x, y); a7 = Vector512.FusedMultiplyAdd(a7, x, y);
+            a8 = Vector512.FusedMultiplyAdd(a8, x, y); a9 = Vector512.FusedMultiplyAdd(a9, x, y);
+            a10 = Vector512.FusedMultiplyAdd(a10, x, y); a11 = Vector512.FusedMultiplyAdd(a11, x, y);
+        }
+
+        return Vector512.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static float Fma256(long iterations)
+    {
+        var x = Vector256.Create(0.999f);
+        var y = Vector256.Create(1e-7f);
+        Vector256<float> a0 = x, a1 = x, a2 = x, a3 = x, a4 = x, a5 = x, a6 = x, a7 = x, a8 = x, a9 = x, a10 = x, a11 = x;
+        for (long i = 0; i < iterations; i++)
+        {
+            a0 = Vector256.FusedMultiplyAdd(a0, x, y); a1 = Vector256.FusedMultiplyAdd(a1, x, y);
+            a2 = Vector256.FusedMultiplyAdd(a2, x, y); a3 = Vector256.FusedMultiplyAdd(a3, x, y);
+            a4 = Vector256.FusedMultiplyAdd(a4, x, y); a5 = Vector256.FusedMultiplyAdd(a5, x, y);
+            a6 = Vector256.FusedMultiplyAdd(a6, x, y); a7 = Vector256.FusedMultiplyAdd(a7, x, y);
+            a8 = Vector256.FusedMultiplyAdd(a8, x, y); a9 = Vector256.FusedMultiplyAdd(a9, x, y);
+            a10 = Vector256.FusedMultiplyAdd(a10, x, y); a11 = Vector256.FusedMultiplyAdd(a11, x, y);
+        }
+
+        return Vector256.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
+    }
+
+    /// <summary>Runs body(k) on <paramref name="threads"/> dedicated threads, started together; seconds until all end.</summary>
+    private static double RunOnThreads(int threads, Action<int> body)
+    {
+        using var start = new Barrier(threads + 1);
+        var workers = new Thread[threads];
+        for (var k = 0; k < threads; k++)
+        {
+            var index = k;
+            workers[k] = new Thread(() =>
+            {
+                start.SignalAndWait();
+                body(index);
+            }) { IsBackground = true };
+            workers[k].Start();
+        }
+
+        start.SignalAndWait();
+        var clock = Stopwatch.StartNew();
+        foreach (var worker in workers)
+        {
+            worker.Join();
+        }
+
+        return clock.Elapsed.TotalSeconds;
+    }
+
+    internal static double Median(double[] values)
+    {
+        var sorted = (double[])values.Clone();
+        Array.Sort(sorted);
+        var mid = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    }
+}

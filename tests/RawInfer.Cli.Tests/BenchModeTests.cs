@@ -1,0 +1,128 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using RawInfer.Cli.Commands;
+using RawInfer.Engine;
+using RawInfer.Models;
+
+namespace RawInfer.Cli.Tests;
+
+/// <summary>
+/// <c>rawinfer bench --mode serving|prefill|decode|batched</c>, <c>--dtype</c> and the engine limits, on the smallest
+/// named shape (260k) with a small KV budget so each run takes a second or two.
+/// </summary>
+public sealed class BenchModeTests : IDisposable
+{
+    // Q8_0 blocks are 32 wide, and 260k's hidden size (172) is not a multiple of 32.
+    private const string Q8Shape = "dim=64,hidden=128,layers=2,heads=4,kv_heads=2,vocab=512,seq=256";
+    private readonly CliHarness _cli = new();
+
+    public void Dispose() => _cli.Dispose();
+
+    [Fact]
+    public void Serving_is_the_default_mode_and_prints_both_tables()
+    {
+        var result = Bench("--requests", "6", "--rate", "500", "--prompt-lengths", "2:8", "--output-lengths", "2:4",
+            "--decode-concurrency", "1,3", "--decode-tokens", "4");
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("| mode | requests/s | tokens/s | TTFT p50 ms |", result.Output, StringComparison.Ordinal);
+        Assert.Matches(@"\| Continuous \| [0-9.]+ \|", result.Output);
+        Assert.Matches(@"\| Static \| [0-9.]+ \|", result.Output);
+        Assert.Contains("| concurrent sequences | decode tokens/s | speed-up |", result.Output, StringComparison.Ordinal);
+        Assert.Matches(@"\| 1 \| [0-9.]+ \| 1\.00x \|", result.Output);
+        Assert.Matches(@"\| 3 \| [0-9.]+ \| [0-9.]+x \|", result.Output);
+    }
+
+    [Fact]
+    public void Prefill_mode_reports_prompt_tokens_per_second_with_the_given_step_budget()
+    {
+        var result = Bench("--mode", "prefill", "--prompt-tokens", "64", "--max-batched-tokens", "16", "--runs", "2");
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("| prompt tokens | prefill tokens/s | TTFT ms |", result.Output, StringComparison.Ordinal);
+        Assert.True(Rate(result.Output, @"\| 64 \| ([0-9.]+) \|") > 0);
+        Assert.Contains("max-batched-tokens 16", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Decode_mode_reports_single_sequence_tokens_per_second()
+    {
+        var result = Bench("--mode", "decode", "--decode-tokens", "8");
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("| decode tokens/s | TPOT ms |", result.Output, StringComparison.Ordinal);
+        Assert.True(Rate(result.Output, @"\n\| ([0-9.]+) \| [0-9.]+ \|") > 0);
+        Assert.DoesNotContain("| mode |", result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Batched_mode_reports_each_concurrency_and_passes_max_running()
+    {
+        var result = Bench("--mode", "batched", "--decode-concurrency", "1,4", "--decode-tokens", "4", "--max-running", "2", "--runs", "1", "--warmup", "0");
+        Assert.Equal(0, result.ExitCode);
+        Assert.True(Rate(result.Output, @"\| 1 \| ([0-9.]+) \| 1\.00x \|") > 0);
+        Assert.True(Rate(result.Output, @"\| 4 \| ([0-9.]+) \|") > 0);
+        Assert.Contains("max-running 2", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("| mode |", result.Output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("f16")]
+    [InlineData("bf16")]
+    [InlineData("q8_0")]
+    public void Dtype_writes_a_gguf_model_of_that_type(string dtype)
+    {
+        var path = _cli.TempFile($"bench-{dtype}.gguf");
+        var result = _cli.Run("bench", "--mode", "decode", "--shape", Q8Shape, "--dtype", dtype, "--model-path", path,
+            "--kv-mib", "8", "--threads", "1", "--decode-tokens", "4", "--runs", "1", "--warmup", "0");
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal("GGUF"u8.ToArray(), File.ReadAllBytes(path).AsSpan(0, 4).ToArray());
+        Assert.Contains($"({dtype})", result.Error, StringComparison.Ordinal); // the weight type read back from the file
+    }
+
+    [Fact]
+    public void Unknown_mode_and_dtype_are_rejected_by_the_parser()
+    {
+        Assert.NotEqual(0, _cli.Run("bench", "--mode", "fast").ExitCode);
+        Assert.NotEqual(0, _cli.Run("bench", "--dtype", "int4").ExitCode);
+    }
+
+    [Theory]
+    [InlineData("--max-batched-tokens", "0", "--max-batched-tokens must be >= 1")]
+    [InlineData("--max-running", "-1", "--max-running must be >= 1")]
+    [InlineData("--decode-concurrency", "1,x", "--decode-concurrency must be comma-separated integers")]
+    [InlineData("--runs", "0", "--runs must be >= 1")]
+    public void Bad_engine_and_run_options_are_clean_errors(string option, string value, string message)
+    {
+        Bench(option, value).AssertCleanError(message);
+    }
+
+    [Fact]
+    public void Default_model_path_is_per_shape_and_dtype_and_keeps_the_f32_file_name()
+    {
+        Assert.Equal("rawinfer-bench-110m.bin", Path.GetFileName(BenchModel.DefaultPath("110m", TensorType.F32)));
+        Assert.Equal("rawinfer-bench-110m-q8_0.gguf", Path.GetFileName(BenchModel.DefaultPath("110m", TensorType.Q8_0)));
+        var keyValue = Path.GetFileName(BenchModel.DefaultPath(Q8Shape, TensorType.F16));
+        Assert.DoesNotContain('=', keyValue);
+        Assert.DoesNotContain(',', keyValue);
+        Assert.NotEqual(keyValue, Path.GetFileName(BenchModel.DefaultPath(Q8Shape, TensorType.BF16)));
+    }
+
+    [Fact]
+    public void Engine_limits_override_only_what_is_given()
+    {
+        var defaults = new EngineOptions();
+        var both = BenchModel.Apply(defaults, 96, 7);
+        Assert.Equal((96, 7), (both.MaxBatchedTokens, both.MaxRunningSequences));
+        var none = BenchModel.Apply(defaults, null, null);
+        Assert.Equal((defaults.MaxBatchedTokens, defaults.MaxRunningSequences), (none.MaxBatchedTokens, none.MaxRunningSequences));
+    }
+
+    /// <summary>A bench run on the 260k shape with a file in the harness's folder, a small KV budget and one thread.</summary>
+    private CliResult Bench(params string[] args) =>
+        _cli.Run(["bench", "--shape", "260k", "--model-path", _cli.TempFile("bench-260k.bin"), "--kv-mib", "8", "--threads", "1", .. args]);
+
+    private static double Rate(string output, string pattern)
+    {
+        var match = Regex.Match(output, pattern);
+        Assert.True(match.Success, $"no match for {pattern} in:\n{output}");
+        return double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
+    }
+}
