@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using RawInfer.Cpu.Runner;
 using RawInfer.Engine;
+using RawInfer.Gpu.Device;
 using RawInfer.Models;
 using RawInfer.Tokenizers;
 
@@ -36,11 +36,13 @@ internal static class BenchCommand
         var threads = new Option<int>("--threads") { Description = "CPU threads; 0 = all cores.", DefaultValueFactory = _ => 0 };
         var maxBatched = new Option<int?>("--max-batched-tokens") { Description = "Engine token budget per step (default: the engine's)." };
         var maxRunning = new Option<int?>("--max-running") { Description = "Engine limit on running sequences (default: 100 continuous, the concurrency in the decode tests)." };
+        var maxPrefill = new Option<int?>("--max-prefill-tokens") { Description = "Prompt tokens per engine step, decodes first (default: the engine's; 0 = only the token budget)." };
+        var device = DeviceOption.Create();
         var runs = new Option<int>("--runs") { Description = "Timed runs of --mode prefill|decode|batched (median reported).", DefaultValueFactory = _ => 3 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed runs before them.", DefaultValueFactory = _ => 1 };
         var command = new Command("bench", "Offline benchmark: serving (continuous vs static batching), prefill, decode or batched decode.");
         foreach (var option in new Option[] { mode, shape, dtype, modelPath, requests, rate, prompt, outputs, promptTokens, concurrency,
-            decodeTokens, kvMiB, staticBatch, threads, maxBatched, maxRunning, runs, warmup })
+            decodeTokens, kvMiB, staticBatch, threads, maxBatched, maxRunning, maxPrefill, device, runs, warmup })
         {
             command.Options.Add(option);
         }
@@ -71,10 +73,25 @@ internal static class BenchCommand
             using var model = ModelFiles.Load(path);
             var threadCount = parse.GetValue(threads);
             var kvBytes = (long)parse.GetValue(kvMiB) << 20;
+            if (parse.GetValue(maxPrefill) is < 0)
+            {
+                throw new CliException($"--max-prefill-tokens must be >= 0, not {parse.GetValue(maxPrefill)}");
+            }
+
             var engineOptions = BenchModel.Apply(new EngineOptions { KvCacheBytes = kvBytes }, batchedLimit, null);
+            if (parse.GetValue(maxPrefill) is { } prefillBudget)
+            {
+                engineOptions = engineOptions with { MaxPrefillTokensPerStep = prefillBudget };
+            }
+
+            var deviceChoice = ResolveDevice(DeviceOption.Parse(parse.GetValue(device)), out var deviceNotice);
+            if (deviceNotice is not null)
+            {
+                await error.WriteLineAsync(deviceNotice).ConfigureAwait(false);
+            }
             await error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"bench {parse.GetValue(mode)}: {model.Path} ({model.Weights.Layers[0].Wq.Type.ToString().ToLowerInvariant()}), threads {(threadCount == 0 ? Environment.ProcessorCount : threadCount)}, max-batched-tokens {engineOptions.MaxBatchedTokens}, max-running {(runningLimit is { } m ? m.ToString(CultureInfo.InvariantCulture) : "default")}")).ConfigureAwait(false);
-            var setup = new BenchSetup(model, threadCount, engineOptions, parse.GetValue(runs), parse.GetValue(warmup));
+                $"bench {parse.GetValue(mode)}: {model.Path} ({model.Weights.Layers[0].Wq.Type.ToString().ToLowerInvariant()}), threads {(threadCount == 0 ? Environment.ProcessorCount : threadCount)}, max-batched-tokens {engineOptions.MaxBatchedTokens}, max-running {(runningLimit is { } m ? m.ToString(CultureInfo.InvariantCulture) : "default")}, max-prefill-tokens {engineOptions.MaxPrefillTokensPerStep}, device {deviceChoice.ToName()}")).ConfigureAwait(false);
+            var setup = new BenchSetup(model, threadCount, engineOptions, parse.GetValue(runs), parse.GetValue(warmup), deviceChoice);
             switch (parse.GetValue(mode))
             {
                 case "prefill":
@@ -102,7 +119,7 @@ internal static class BenchCommand
                     MaxRunningSequences = batching == BatchingMode.Static ? parse.GetValue(staticBatch) : runningLimit ?? 100,
                     MaxQueuedRequests = workload.Count + 1,
                 };
-                var s = await RunArrivals(model, threadCount, setup.Tokenizer, options, workload, ct).ConfigureAwait(false);
+                var s = await RunArrivals(setup with { Options = options }, workload, ct).ConfigureAwait(false);
                 await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
                     $"| {batching} | {s.RequestsPerSecond:F2} | {s.TokensPerSecond:F1} | {s.TtftP50Ms:F0} | {s.TtftP99Ms:F0} | {s.TpotP50Ms:F1} | {s.TpotP99Ms:F1} | {s.LatencyP50Ms:F0} | {s.LatencyP99Ms:F0} |")).ConfigureAwait(false);
             }
@@ -152,12 +169,26 @@ internal static class BenchCommand
         return list;
     }
 
-    private static async Task<EngineRunSummary> RunArrivals(
-        LoadedModel model, int threads, ITokenizer tokenizer, EngineOptions options,
-        List<(TimeSpan At, GenerationRequest Request)> workload, CancellationToken ct)
+    /// <summary>cpu or cuda: auto is decided once here, so every run of the command uses the same backend.</summary>
+    private static DeviceChoice ResolveDevice(DeviceChoice choice, out string? notice)
     {
-        using var runner = new CpuModelRunner(model, threads); // a runner allocates its KV cache once
-        await using var engine = new InferenceEngine(runner, tokenizer, options);
+        try
+        {
+            var selection = CudaDeviceSelector.Select(choice);
+            notice = selection.Notice;
+            return selection.UseCuda ? DeviceChoice.Cuda : DeviceChoice.Cpu;
+        }
+        catch (CudaUnavailableException e)
+        {
+            throw new CliException(e.Message, e);
+        }
+    }
+
+    private static async Task<EngineRunSummary> RunArrivals(
+        BenchSetup setup, List<(TimeSpan At, GenerationRequest Request)> workload, CancellationToken ct)
+    {
+        using var runner = setup.CreateRunner(); // a runner allocates its KV cache once
+        await using var engine = new InferenceEngine(runner, setup.Tokenizer, setup.Options);
         var clock = Stopwatch.StartNew();
         var tasks = new List<Task<GenerationResult>>();
         foreach (var (at, request) in workload)

@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
-using RawInfer.Cpu.Runner;
 using RawInfer.Engine;
+using RawInfer.Engine.Runner;
+using RawInfer.Gpu.Device;
 using RawInfer.Models;
 using RawInfer.Tokenizers;
 
@@ -13,9 +14,13 @@ namespace RawInfer.Cli.Commands;
 /// <param name="Options">Engine options (KV budget and the command's engine limits applied).</param>
 /// <param name="Runs">Timed runs; the median is reported.</param>
 /// <param name="Warmup">Untimed runs first.</param>
-internal sealed record BenchSetup(LoadedModel Model, int Threads, EngineOptions Options, int Runs, int Warmup)
+/// <param name="Device">Backend, already resolved by the command (auto without a CUDA device is cpu here).</param>
+internal sealed record BenchSetup(LoadedModel Model, int Threads, EngineOptions Options, int Runs, int Warmup, DeviceChoice Device = DeviceChoice.Cpu)
 {
     public ITokenizer Tokenizer { get; } = new SilentTokenizer(Model.Config.VocabSize);
+
+    /// <summary>A fresh runner on <see cref="Device"/> sized for <see cref="Options"/>.</summary>
+    public IModelRunner CreateRunner() => ModelRunnerFactory.Create(Model, Device, Threads, Options, out _);
 }
 
 /// <summary>
@@ -34,7 +39,7 @@ internal static class BenchModes
             throw new CliException($"--prompt-tokens must be in 1..{config.MaxSeqLen - 1} for this model, not {promptTokens}");
         }
 
-        using var runner = new CpuModelRunner(setup.Model, setup.Threads);
+        using var runner = setup.CreateRunner();
         await using var engine = new InferenceEngine(runner, setup.Tokenizer, setup.Options);
         var ttft = new List<double>();
         var random = new Random(11);
@@ -64,7 +69,7 @@ internal static class BenchModes
             throw new CliException($"--decode-tokens must be in 2..{config.MaxSeqLen - 2} for this model, not {decodeTokens}");
         }
 
-        using var runner = new CpuModelRunner(setup.Model, setup.Threads);
+        using var runner = setup.CreateRunner();
         await using var engine = new InferenceEngine(runner, setup.Tokenizer, setup.Options);
         var tpot = new List<double>();
         var random = new Random(12);
@@ -116,7 +121,7 @@ internal static class BenchModes
     /// </summary>
     public static async Task<double> DecodeThroughputAsync(BenchSetup setup, int sequences, int tokens, int? maxRunning, CancellationToken ct)
     {
-        using var runner = new CpuModelRunner(setup.Model, setup.Threads);
+        using var runner = setup.CreateRunner();
         await using var engine = new InferenceEngine(runner, setup.Tokenizer, setup.Options with
         {
             MaxRunningSequences = maxRunning ?? Math.Max(sequences, 1), MaxQueuedRequests = sequences + 1,

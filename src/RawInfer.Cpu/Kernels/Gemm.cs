@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using RawInfer.Cpu.Kernels.Quantized;
 using RawInfer.Models;
 
 namespace RawInfer.Cpu.Kernels;
@@ -6,11 +7,18 @@ namespace RawInfer.Cpu.Kernels;
 /// <summary>
 /// Y = X·Wᵀ for a batch of activation rows against one weight matrix stored (out, in), computed for a range of
 /// W rows so the worker pool can split one product across cores. The single point where the element type picks
-/// its kernel: F32 has a real cache-blocked GEMM (<see cref="GemmF32"/>); every other type runs its
-/// matrix-vector row kernel once per X row through <see cref="MatVec"/> (a quantized GEMM is later work).
+/// its kernel: F32 runs the cache-blocked GEMM (<see cref="GemmF32"/>) directly; F16, BF16 and Q8_0 are widened
+/// tile by tile (<see cref="Quantized.Widen"/>) and then run the same GEMM. Integer Q8_0 dot products are used by
+/// the single-sequence matrix-vector path only.
 /// </summary>
 internal static unsafe class Gemm
 {
+    /// <summary>Bytes of widened float32 W rows one tile holds (fits L2 beside the X rows it meets).</summary>
+    private const int WidenedTileBytes = 192 * 1024;
+
+    [ThreadStatic]
+    private static float[]? t_widened; // (tileRows, cols) scratch of this thread
+
     /// <summary>
     /// Y[i, o] = W[o, :]·X[i, :] for i in [0, xRows), o in [rowStart, rowEnd).
     /// W: (out, in); x: (xRows, in) row-major; y: (xRows, out) row-major, only columns [rowStart, rowEnd) written.
@@ -24,17 +32,28 @@ internal static unsafe class Gemm
             return;
         }
 
-        for (var i = 0; i < xRows; i++)
+        // F16 / BF16 / Q8_0: widen a tile of W rows to float32 (kept in L2), then run the F32 GEMM over every X row.
+        // The conversion is paid once per weight per step, not once per X row, and every row takes the same path
+        // whatever the batch size, so a row's result never depends on what else is in the batch.
+        var cols = w.Cols;
+        var tileRows = Math.Max(8, (WidenedTileBytes / (cols * sizeof(float))) & ~7);
+        var buffer = t_widened;
+        if (buffer is null || buffer.Length < tileRows * cols)
         {
-            MatVec.Rows(
-                in w,
-                new ReadOnlySpan<float>(x + ((long)i * w.Cols), w.Cols),
-                new Span<float>(y + ((long)i * w.Rows), w.Rows),
-                rowStart,
-                rowEnd);
+            buffer = t_widened = GC.AllocateUninitializedArray<float>(tileRows * cols, pinned: true); // once per thread and width
+        }
+
+        fixed (float* tile = buffer)
+        {
+            for (var r0 = rowStart; r0 < rowEnd; r0 += tileRows)
+            {
+                var rows = Math.Min(tileRows, rowEnd - r0);
+                Widen.Rows(in w, r0, rows, tile);
+                GemmF32.Rows(tile, cols, x, xRows, y + r0, w.Rows, 0, rows);
+            }
         }
     }
 
     /// <summary>True when <see cref="Rows"/> handles <paramref name="type"/>; checked once when a model is bound.</summary>
-    public static bool Supports(TensorType type) => type == TensorType.F32 || MatVec.Supports(type);
+    public static bool Supports(TensorType type) => type == TensorType.F32 || Widen.Supports(type);
 }

@@ -1,0 +1,121 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using RawInfer.Models;
+
+namespace RawInfer.Cpu.Kernels.Quantized;
+
+/// <summary>
+/// F16, BF16 and Q8_0 weight rows widened to float32, for the GEMM: a tile of W rows is widened once into a
+/// small buffer that stays in L2 while every X row of the batch passes it, so the conversion is paid once per
+/// weight per step instead of once per weight per X row. Exact: each element becomes the float the format encodes
+/// (Q8_0: scale × quant, one float multiply, as the format defines it).
+/// </summary>
+internal static unsafe class Widen
+{
+    /// <summary>Widens W rows [rowStart, rowStart + rowCount) into dst: (rowCount, w.Cols) row-major.</summary>
+    public static void Rows(in WeightTensor w, int rowStart, int rowCount, float* dst)
+    {
+        var cols = w.Cols;
+        for (var r = 0; r < rowCount; r++)
+        {
+            var output = dst + ((long)r * cols);
+            var row = (long)(rowStart + r);
+            switch (w.Type)
+            {
+                case TensorType.F16:
+                    F16((ushort*)w.Data + (row * cols), output, cols);
+                    break;
+                case TensorType.BF16:
+                    BF16((ushort*)w.Data + (row * cols), output, cols);
+                    break;
+                case TensorType.Q8_0:
+                    Q8_0(w.Data + (row * (cols / MatVecQ8_0.BlockElements) * MatVecQ8_0.BlockBytes), output, cols);
+                    break;
+                default:
+                    ThrowUnsupported(w.Type);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>True for the types <see cref="Rows"/> widens.</summary>
+    public static bool Supports(TensorType type) => type is TensorType.F16 or TensorType.BF16 or TensorType.Q8_0;
+
+    /// <summary>src: (cols) half bits; dst: (cols)</summary>
+    internal static void F16(ushort* src, float* dst, int cols)
+    {
+        var j = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; j + 16 <= cols; j += 16)
+            {
+                var bits = Vector512.WidenLower(Vector512.Create(Vector256.Load(src + j), Vector256<ushort>.Zero));
+                HalfConversion.HalfToSingle(bits).Store(dst + j);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            for (; j + 8 <= cols; j += 8)
+            {
+                var bits = Vector256.WidenLower(Vector256.Create(Vector128.Load(src + j), Vector128<ushort>.Zero));
+                HalfConversion.HalfToSingle(bits).Store(dst + j);
+            }
+        }
+
+        for (; j < cols; j++)
+        {
+            dst[j] = HalfConversion.HalfToSingle(src[j]);
+        }
+    }
+
+    /// <summary>src: (cols) bfloat16 bits; dst: (cols)</summary>
+    internal static void BF16(ushort* src, float* dst, int cols)
+    {
+        var j = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; j + 16 <= cols; j += 16)
+            {
+                var bits = Vector512.WidenLower(Vector512.Create(Vector256.Load(src + j), Vector256<ushort>.Zero));
+                (bits << 16).AsSingle().Store(dst + j);
+            }
+        }
+
+        for (; j < cols; j++)
+        {
+            dst[j] = HalfConversion.BFloat16ToSingle(src[j]);
+        }
+    }
+
+    /// <summary>src: (cols / 32) blocks of (f16 scale, 32 × int8); dst: (cols)</summary>
+    internal static void Q8_0(byte* src, float* dst, int cols)
+    {
+        const int B = MatVecQ8_0.BlockElements;
+        for (var b = 0; b < cols / B; b++)
+        {
+            var block = src + ((long)b * MatVecQ8_0.BlockBytes);
+            var scale = HalfConversion.FiniteHalfToSingle(*(ushort*)block);
+            var quants = (sbyte*)(block + 2);
+            var output = dst + (b * B);
+            if (Vector512.IsHardwareAccelerated)
+            {
+                var q = Vector256.Load(quants);                                  // 32 × int8
+                var low = Vector512.WidenLower(Vector512.Create(Vector256.WidenLower(q), Vector256<short>.Zero));
+                var high = Vector512.WidenLower(Vector512.Create(Vector256.WidenUpper(q), Vector256<short>.Zero));
+                (Vector512.ConvertToSingle(low) * scale).Store(output);
+                (Vector512.ConvertToSingle(high) * scale).Store(output + 16);
+            }
+            else
+            {
+                for (var i = 0; i < B; i++)
+                {
+                    output[i] = scale * quants[i];
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowUnsupported(TensorType type) =>
+        throw new NotSupportedException($"no widening kernel for {type}");
+}
