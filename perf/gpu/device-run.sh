@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one script the lead runs on the GPU machine (H100/H200), from the repository root, after:
 #   ../shared/gpu/pack.sh .device/bundle.tgz tests/RawInfer.Gpu.Tests/RawInfer.Gpu.Tests.csproj \
-#       src/RawInfer.Cli/RawInfer.Cli.csproj perf/gpu/RawInfer.GpuBench/RawInfer.GpuBench.csproj
+#       tests/RawInfer.Native.Tests/RawInfer.Native.Tests.csproj src/RawInfer.Cli/RawInfer.Cli.csproj perf/gpu/RawInfer.GpuBench/RawInfer.GpuBench.csproj
 #   mkdir -p .device/models && cp ../shared/models/{stories260K.bin,tok512.bin} .device/models/
 #   (and ../shared/tokenizers into .device/tokenizers if the kernel or tokenizer tests need it)
 # There: mkdir -p ri && tar xzf .device/bundle.tgz -C ri && bash perf/gpu/device-run.sh
@@ -28,6 +28,7 @@ step() { # step NAME SECONDS COMMAND...
 }
 
 step nvidia-smi 15 nvidia-smi
+step native-tests 40 ri/RawInfer.Native.Tests -parallel none
 step gpu-tests 150 ri/RawInfer.Gpu.Tests -parallel none
 step memcheck-kernels 90 compute-sanitizer --tool memcheck --error-exitcode 9 ri/RawInfer.Gpu.Tests -namespace RawInfer.Gpu.Tests.Kernels -parallel none
 step write-model 50 "$BENCH" write-model path="$MODEL" shape=1b dtype=f16

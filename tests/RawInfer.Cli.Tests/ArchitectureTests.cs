@@ -17,6 +17,7 @@ public class ArchitectureTests
     [InlineData("RawInfer.KvCache", new string[0])]
     [InlineData("RawInfer.Engine", new[] { "RawInfer.KvCache", "RawInfer.Models", "RawInfer.Tokenizers" })]
     [InlineData("RawInfer.Cpu", new[] { "RawInfer.Engine", "RawInfer.KvCache", "RawInfer.Models" })]
+    [InlineData("RawInfer.Native", new string[0])]
     public void Assembly_references_only_what_lies_below_it(string assemblyName, string[] allowed)
     {
         var assembly = Assembly.Load(assemblyName);
@@ -36,5 +37,23 @@ public class ArchitectureTests
     {
         var engine = Assembly.Load("RawInfer.Engine");
         Assert.DoesNotContain(engine.GetReferencedAssemblies(), a => a.Name == "RawInfer.Cpu");
+    }
+
+    [Fact]
+    public void The_gpu_backend_sits_beside_the_cpu_backend_and_knows_no_sockets()
+    {
+        var gpu = Assembly.Load("RawInfer.Gpu");
+        var references = gpu.GetReferencedAssemblies().Select(a => a.Name!).ToHashSet();
+        string[] allowed = ["RawInfer.Native", "RawInfer.Engine", "RawInfer.KvCache", "RawInfer.Models"];
+        Assert.Subset(allowed.ToHashSet(), references.Where(n => n.StartsWith("RawInfer.", StringComparison.Ordinal)).ToHashSet());
+        Assert.Contains("RawInfer.Native", references);
+        Assert.DoesNotContain("System.Net.Sockets", references);
+        Assert.DoesNotContain("RawInfer.Cpu", references);
+
+        // The native layer is the one place CUDA is bound: nothing below the backends references it.
+        foreach (var name in new[] { "RawInfer.Engine", "RawInfer.KvCache", "RawInfer.Models", "RawInfer.Cpu" })
+        {
+            Assert.DoesNotContain(Assembly.Load(name).GetReferencedAssemblies(), a => a.Name == "RawInfer.Native");
+        }
     }
 }

@@ -1,5 +1,3 @@
-using System.Diagnostics.CodeAnalysis;
-using System.Runtime.CompilerServices;
 using RawInfer.Cpu.Kernels;
 using RawInfer.Engine.Runner;
 using RawInfer.KvCache;
@@ -15,7 +13,7 @@ public sealed unsafe partial class CpuModelRunner
     {
         ArgumentNullException.ThrowIfNull(batch);
         var storage = RequireStorage();
-        Validate(batch, storage, logits.Length);
+        batch.Validate(Config, storage.NumBlocks, storage.BlockSize, logits.Length);
         EnsureCapacity(batch.MaxTokens, batch.MaxSequences);
 
         var c = Config;
@@ -138,67 +136,4 @@ public sealed unsafe partial class CpuModelRunner
             Add.InPlace(x.AsSpan(r * width, width), y.AsSpan(r * width, width));
         }
     }
-
-    /// <summary>Checks the batch once at the edge, so the kernels can index without checks of their own.</summary>
-    private void Validate(ForwardBatch batch, PagedKvStorage storage, int logitsLength)
-    {
-        var c = Config;
-        var rows = batch.NumTokens;
-        var sequences = batch.NumSequences;
-        Require(rows >= 1 && rows <= batch.MaxTokens, nameof(batch.NumTokens), rows, batch.MaxTokens + 1);
-        Require(sequences >= 1 && sequences <= batch.MaxSequences, nameof(batch.NumSequences), sequences, batch.MaxSequences + 1);
-        Require(batch.QueryStart[0] == 0, nameof(batch.QueryStart), batch.QueryStart[0], 1);
-        Require(batch.QueryStart[sequences] == rows, nameof(batch.QueryStart), batch.QueryStart[sequences], rows + 1);
-        var numLogitRows = batch.NumLogitRows;
-        Require(numLogitRows >= 0 && numLogitRows <= batch.MaxSequences, nameof(batch.NumLogitRows), numLogitRows, batch.MaxSequences + 1);
-        if ((long)numLogitRows * c.VocabSize > logitsLength)
-        {
-            throw new ArgumentException(
-                $"logits hold {logitsLength} floats but {numLogitRows} rows × vocab {c.VocabSize} are needed", "logits");
-        }
-
-        var slots = storage.NumBlocks * storage.BlockSize;
-        var blockSize = storage.BlockSize;
-        for (var s = 0; s < sequences; s++)
-        {
-            var start = batch.QueryStart[s];
-            var end = batch.QueryStart[s + 1];
-            Require(end > start && end <= rows, nameof(batch.QueryStart), end, rows + 1);
-            var context = batch.ContextLengths[s];
-            Require(context >= 1 && context <= c.MaxSeqLen, nameof(batch.ContextLengths), context, c.MaxSeqLen + 1);
-            var blocks = (context + blockSize - 1) / blockSize;
-            Require(blocks <= batch.MaxBlocksPerSequence, nameof(batch.ContextLengths), context, (batch.MaxBlocksPerSequence * blockSize) + 1);
-            var table = batch.BlockTable(s);
-            for (var b = 0; b < blocks; b++)
-            {
-                Require((uint)table[b] < (uint)storage.NumBlocks, nameof(batch.BlockTables), table[b], storage.NumBlocks);
-            }
-
-            for (var r = start; r < end; r++)
-            {
-                Require((uint)batch.TokenIds[r] < (uint)c.VocabSize, nameof(batch.TokenIds), batch.TokenIds[r], c.VocabSize);
-                Require((uint)batch.Positions[r] < (uint)context, nameof(batch.Positions), batch.Positions[r], context);
-                Require((uint)batch.SlotMapping[r] < (uint)slots, nameof(batch.SlotMapping), batch.SlotMapping[r], slots);
-            }
-        }
-
-        for (var i = 0; i < numLogitRows; i++)
-        {
-            Require((uint)batch.LogitRows[i] < (uint)rows, nameof(batch.LogitRows), batch.LogitRows[i], rows);
-        }
-    }
-
-    /// <summary>Throws when a batch field is out of range; the message names the field and the limit.</summary>
-    private static void Require(bool condition, string field, int value, int limit)
-    {
-        if (!condition)
-        {
-            ThrowBadBatch(field, value, limit);
-        }
-    }
-
-    [DoesNotReturn]
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void ThrowBadBatch(string field, int value, int limit) =>
-        throw new ArgumentException($"ForwardBatch.{field}: {value} is outside the valid range (limit {limit})", "batch");
 }

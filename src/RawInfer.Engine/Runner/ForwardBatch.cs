@@ -5,7 +5,7 @@ namespace RawInfer.Engine.Runner;
 /// Sequence s owns rows QueryStart[s] .. QueryStart[s+1]-1; a decode step is one row, a prefill chunk many.
 /// Buffers are allocated once for the engine's limits and refilled every step (no allocation per step).
 /// </summary>
-public sealed class ForwardBatch
+public sealed partial class ForwardBatch
 {
     public ForwardBatch(int maxTokens, int maxSequences, int maxBlocksPerSequence)
     {

@@ -19,7 +19,7 @@ public sealed unsafe partial class CudaModelRunner
             throw new InvalidOperationException("AllocateKvCache must run before the first step");
         }
 
-        Validate(batch, logits.Length);
+        batch.Validate(Config, NumKvBlocks, KvBlockSize, logits.Length);
         _context.MakeCurrent();
         AllocateActivations(batch.NumTokens, Math.Max(batch.NumSequences, batch.NumLogitRows));
 
