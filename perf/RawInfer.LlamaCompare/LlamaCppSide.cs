@@ -20,7 +20,9 @@ internal sealed class LlamaCppSide : IDisposable
     {
         _modelPath = modelPath;
         _threads = threads;
-        var parameters = new ModelParams(modelPath) { GpuLayerCount = 0 };
+        // Weights read into memory (no mmap), as RawInfer copies its weights into anonymous memory: on this VM idle
+        // file-backed pages get reclaimed, and a mapped model would pay page faults that RawInfer does not.
+        var parameters = new ModelParams(modelPath) { GpuLayerCount = 0, LoadMode = LLamaLoadMode.None };
         _weights = LLamaWeights.LoadFromFile(parameters);
         VocabSize = _weights.Vocab.Count;
     }
