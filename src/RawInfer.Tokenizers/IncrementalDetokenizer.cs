@@ -30,11 +30,28 @@ public sealed class IncrementalDetokenizer
     /// <summary>Adds a token and returns the text that is now complete (often empty, never half a character).</summary>
     public string Push(int tokenId)
     {
+        var chars = PushChars(tokenId);
+        return chars.IsEmpty ? string.Empty : new string(chars);
+    }
+
+    /// <summary>Emits whatever is held back (an incomplete sequence as U+FFFD) and empties the buffer.</summary>
+    public string Flush()
+    {
+        var chars = FlushChars();
+        return chars.IsEmpty ? string.Empty : new string(chars);
+    }
+
+    /// <summary>
+    /// As <see cref="Push"/>, without allocating: the characters now complete, in this instance's buffer (valid until
+    /// the next call). For callers that must not allocate per token (the engine's step thread).
+    /// </summary>
+    public ReadOnlySpan<char> PushChars(int tokenId)
+    {
         var bytes = _tokenizer.TokenBytes(_previousTokenId, tokenId);
         _previousTokenId = tokenId;
         if (bytes.IsEmpty)
         {
-            return string.Empty;
+            return default;
         }
 
         if (_pendingCount + bytes.Length > _pending.Length)
@@ -47,10 +64,10 @@ public sealed class IncrementalDetokenizer
         return Drain(final: false);
     }
 
-    /// <summary>Emits whatever is held back (an incomplete sequence as U+FFFD) and empties the buffer.</summary>
-    public string Flush() => _pendingCount == 0 ? string.Empty : Drain(final: true);
+    /// <summary>As <see cref="Flush"/>, without allocating (the span is valid until the next call).</summary>
+    public ReadOnlySpan<char> FlushChars() => _pendingCount == 0 ? default : Drain(final: true);
 
-    private string Drain(bool final)
+    private ReadOnlySpan<char> Drain(bool final)
     {
         // UTF-8 never expands when decoded to UTF-16 code units, so pendingCount chars always suffice.
         if (_chars.Length < _pendingCount)
@@ -85,6 +102,6 @@ public sealed class IncrementalDetokenizer
         int left = input.Length - consumed;
         input[consumed..].CopyTo(_pending);
         _pendingCount = left;
-        return written == 0 ? string.Empty : new string(_chars, 0, written);
+        return _chars.AsSpan(0, written);
     }
 }

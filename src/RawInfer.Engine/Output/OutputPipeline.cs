@@ -25,7 +25,7 @@ internal enum PipelineState
 /// </summary>
 internal sealed class OutputPipeline
 {
-    private readonly StreamingTextDecoder _decoder;
+    private readonly IncrementalDetokenizer _decoder;
     private readonly StopStringMatcher? _stops;
     private readonly IOutputGuard[] _guards;
     private readonly SpanBuffer<char>[] _pending; // (1 + guards) text each stage holds; [0] is the stop matcher's
@@ -34,7 +34,7 @@ internal sealed class OutputPipeline
 
     public OutputPipeline(ITokenizer tokenizer, int previousTokenId, IReadOnlyList<string> stopStrings, IOutputGuard[] guards)
     {
-        _decoder = new StreamingTextDecoder(tokenizer, previousTokenId);
+        _decoder = new IncrementalDetokenizer(tokenizer, previousTokenId);
         _stops = stopStrings.Count > 0 ? new StopStringMatcher(stopStrings) : null;
         _guards = guards;
         _pending = new SpanBuffer<char>[1 + guards.Length];
@@ -99,7 +99,7 @@ internal sealed class OutputPipeline
             return;
         }
 
-        _decoder.Push(tokenId, _pending[0]);
+        _pending[0].Append(_decoder.PushChars(tokenId));
         Run(isFinal: false);
     }
 
@@ -111,7 +111,7 @@ internal sealed class OutputPipeline
             return;
         }
 
-        _decoder.Flush(_pending[0]);
+        _pending[0].Append(_decoder.FlushChars());
         Run(isFinal: true);
     }
 
