@@ -97,8 +97,11 @@ public class LifecycleTests
         var first = engine.GenerateAsync(new GenerationRequest { Prompt = "q", FirstTokenTimeout = TimeSpan.FromMilliseconds(50) }, Ct);
         var total = engine.GenerateAsync(new GenerationRequest { Prompt = "t", MaxTokens = 200, IgnoreEos = true, TotalTimeout = TimeSpan.FromMilliseconds(300) }, Ct);
         await Task.Delay(100, Ct);
-        gate.Open(runner);
+
+        // Slow every later step before letting the blocked one go: set after opening, a descheduled test thread let
+        // the engine run all 200 steps at full speed first (seen on a loaded 2-core machine).
         runner.BeforeExecute = _ => Thread.Sleep(5);
+        gate.Release(1000);
 
         var firstResult = await first;
         Assert.Equal(FinishReason.Timeout, firstResult.FinishReason);
