@@ -1,5 +1,4 @@
 using System.Diagnostics.CodeAnalysis;
-using System.Threading.Channels;
 
 namespace RawInfer.Engine.Output;
 
@@ -7,9 +6,9 @@ namespace RawInfer.Engine.Output;
 /// Hands one request's output from the engine thread to its reader without allocating on the engine thread. The
 /// engine stages ids (and logprobs) as tokens are sampled and text as the pipeline releases it, then commits: the
 /// staged values move into queues shared with the reader, and a mark records how much each chunk holds. The reader
-/// builds the <see cref="TokenChunk"/> objects (and their strings and arrays) on its own thread. A capacity-one
-/// channel wakes the reader; marks live in a fixed ring, and when the reader falls that far behind the newest marks
-/// merge (their chunks arrive as one), so nothing grows with the reader's lag.
+/// builds the <see cref="TokenChunk"/> objects (and their strings and arrays) on its own thread. A one-slot signal
+/// (<see cref="ReaderWakeSignal"/>) wakes the reader; marks live in a fixed ring, and when the reader falls that far
+/// behind the newest marks merge (their chunks arrive as one), so nothing grows with the reader's lag.
 /// </summary>
 internal sealed class RequestOutbox
 {
@@ -19,10 +18,7 @@ internal sealed class RequestOutbox
     // A spin lock (a struct, never allocates): monitors and System.Threading.Lock allocate wait state on whichever
     // thread first meets contention, which may be the engine's. Every critical section here is a few copies long.
     private SpinLock _gate = new(enableThreadOwnerTracking: false);
-    private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1)
-    {
-        SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = false, FullMode = BoundedChannelFullMode.Wait,
-    });
+    private readonly ReaderWakeSignal _wake = new();
 
     // Engine thread only: sampled but not yet delivered (held back with their text, or withheld after a replacement).
     private readonly SpanBuffer<int> _stagedIds = new();
@@ -86,7 +82,7 @@ internal sealed class RequestOutbox
             Exit(taken);
         }
 
-        _wake.Writer.TryWrite(true); // false: a wake-up is already pending, and the reader takes marks after it
+        _wake.Signal(); // when a wake-up is already pending, the reader takes these marks after it
     }
 
     /// <summary>
@@ -110,12 +106,11 @@ internal sealed class RequestOutbox
             Exit(taken);
         }
 
-        _wake.Writer.TryWrite(true);
-        _wake.Writer.TryComplete();
+        _wake.Close();
     }
 
     /// <summary>Ends the stream without a final chunk (the engine is stopping on a broken invariant).</summary>
-    public void Abandon() => _wake.Writer.TryComplete();
+    public void Abandon() => _wake.Close();
 
     /// <summary>Reader: true when a committed chunk is waiting to be read.</summary>
     public bool HasChunks
@@ -174,19 +169,7 @@ internal sealed class RequestOutbox
     }
 
     /// <summary>Reader: waits until a chunk may have been committed; false once the stream has ended and been read.</summary>
-    public async ValueTask<bool> WaitToReadAsync()
-    {
-        // Consume the wake-up before looking at the marks (TryRead after this), so that no commit goes unnoticed.
-        while (await _wake.Reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
-        {
-            if (_wake.Reader.TryRead(out _))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    public ValueTask<bool> WaitToReadAsync() => _wake.WaitAsync(); // consumed before TryRead, so no commit goes unnoticed
 
     private void Exit(bool taken)
     {
