@@ -8,8 +8,9 @@ namespace RawInfer.Cpu.Kernels;
 /// Y = X·Wᵀ for a batch of activation rows against one weight matrix stored (out, in), computed for a range of
 /// W rows so the worker pool can split one product across cores. The single point where the element type picks
 /// its kernel: F32 runs the cache-blocked GEMM (<see cref="GemmF32"/>) directly; F16, BF16 and Q8_0 are widened
-/// tile by tile (<see cref="Quantized.Widen"/>) and then run the same GEMM. Integer Q8_0 dot products are used by
-/// the single-sequence matrix-vector path only.
+/// tile by tile (<see cref="Quantized.Widen"/>) and then run the same GEMM, or, against at most three X rows, widened
+/// in registers (<see cref="WidenInRegisters"/>) to the same values summed in the same order. Integer Q8_0 dot
+/// products are used by the single-sequence matrix-vector path only.
 /// </summary>
 internal static unsafe class Gemm
 {
@@ -29,6 +30,13 @@ internal static unsafe class Gemm
         if (w.Type == TensorType.F32)
         {
             GemmF32.Rows((float*)w.Data, w.Cols, x, xRows, y, w.Rows, rowStart, rowEnd);
+            return;
+        }
+
+        // F16 / BF16 / Q8_0 against a few X rows (decode): widened in registers, same values and order as below
+        if (xRows <= WidenInRegisters.MaxXRows && xRows > 0 && WidenInRegisters.Supports(w.Type, w.Cols))
+        {
+            WidenInRegisters.Rows(in w, x, xRows, y, w.Rows, rowStart, rowEnd);
             return;
         }
 

@@ -107,6 +107,86 @@ public sealed unsafe class WidenGemmTests
         }
     }
 
+    public static TheoryData<TensorType, int, int> FewRowCases()
+    {
+        var data = new TheoryData<TensorType, int, int>();
+        foreach (var (outRows, cols) in new[] { (8, 16), (19, 17), (37, 257), (16, 768), (11, 2048) })
+        {
+            data.Add(TensorType.F16, outRows, cols);
+            data.Add(TensorType.BF16, outRows, cols);
+        }
+
+        foreach (var (outRows, cols) in new[] { (8, 32), (27, 96), (64, 768), (13, 2048) })
+        {
+            data.Add(TensorType.Q8_0, outRows, cols);
+        }
+
+        return data;
+    }
+
+    /// <summary>
+    /// One to three X rows take the in-register path (decode steps), more take the widened tile: every X row must
+    /// get the same bits either way, for whole 8-row W tiles, the edge rows past them, leftover columns and any
+    /// split of the W rows between workers.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(FewRowCases))]
+    public void One_two_or_three_x_rows_give_the_bits_of_the_batched_tile_path(TensorType type, int outRows, int cols)
+    {
+        using var w = Encoded.Random(type, outRows, cols, seed: outRows + cols);
+        const int xRows = 7;
+        var random = new Random(outRows);
+        var x = new float[xRows * cols];
+        for (var i = 0; i < x.Length; i++)
+        {
+            x[i] = (float)((random.NextDouble() * 2) - 1) * (i % 5 == 0 ? 8f : 1f);
+        }
+
+        var batched = new float[xRows * outRows];
+        fixed (float* px = x)
+        fixed (float* pBatched = batched)
+        {
+            Gemm.Rows(w.Tensor, px, xRows, pBatched, 0, outRows); // above the in-register limit: the tile path
+            for (var few = 1; few <= WidenInRegisters.MaxXRows; few++)
+            {
+                for (var first = 0; first + few <= xRows; first += few)
+                {
+                    var y = new float[few * outRows];
+                    fixed (float* py = y)
+                    {
+                        var cut = Math.Min(outRows, 9); // a split inside the second 8-row tile
+                        Gemm.Rows(w.Tensor, px + (first * cols), few, py, 0, cut);
+                        Gemm.Rows(w.Tensor, px + (first * cols), few, py, cut, outRows);
+                    }
+
+                    for (var i = 0; i < few; i++)
+                    {
+                        var expected = batched.AsSpan((first + i) * outRows, outRows).ToArray();
+                        var actual = y.AsSpan(i * outRows, outRows).ToArray();
+                        Assert.True(expected.AsSpan().SequenceEqual(actual),
+                            $"{few} X rows from {first}, row {i}: first difference at output {FirstDifference(expected, actual)}");
+                    }
+                }
+            }
+        }
+
+        Assert.True(WidenInRegisters.Supports(type, cols) || !System.Runtime.Intrinsics.X86.Avx512F.IsSupported,
+            "this AVX-512 machine should exercise the in-register path");
+    }
+
+    private static int FirstDifference(float[] a, float[] b)
+    {
+        for (var i = 0; i < a.Length; i++)
+        {
+            if (BitConverter.SingleToInt32Bits(a[i]) != BitConverter.SingleToInt32Bits(b[i]))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
     /// <summary>A weight matrix encoded in <see cref="TensorType"/> in native memory.</summary>
     private sealed class Encoded : IDisposable
     {

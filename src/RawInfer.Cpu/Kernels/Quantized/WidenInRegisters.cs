@@ -1,0 +1,253 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using RawInfer.Models;
+using RawInfer.Models.Gguf;
+
+namespace RawInfer.Cpu.Kernels.Quantized;
+
+/// <summary>
+/// The product of F16, BF16 or Q8_0 weights with one to three X rows (decode steps of a few sequences), widened
+/// in registers: each 16-column chunk of a W row is converted to float32 exactly as <see cref="Widen"/> converts
+/// it and multiplied into the accumulators at once, instead of being written to a float32 tile and read back.
+/// With few X rows that tile round trip costs more than the product itself; with many it is paid once for all
+/// of them, so <see cref="Gemm"/> switches to the tile path above <see cref="MaxXRows"/>.
+/// Every (x row, w row) pair is summed in <see cref="GemmF32"/>'s order (one 16-lane accumulator over k in
+/// ascending chunks, Vector512.Sum's reduction tree, then the leftover columns one by one), from the same widened
+/// values, so a row gets the same bits here as on the tile path: a sequence's output never depends on how many
+/// others share its step.
+/// </summary>
+internal static unsafe class WidenInRegisters
+{
+    /// <summary>Largest X row count this path takes (a 3 × 8 register tile, as the F32 GEMM's).</summary>
+    public const int MaxXRows = 3;
+
+    private const int N = 16; // Vector512<float>.Count
+
+    /// <summary>True when this machine and shape take the in-register path (the F32 GEMM's 512-bit condition).</summary>
+    public static bool Supports(TensorType type, int cols) =>
+        Vector512.IsHardwareAccelerated && Avx512F.IsSupported && Avx512BW.IsSupported && GemmF32.UseTiled512
+        && cols >= N && Widen.Supports(type);
+
+    /// <summary>
+    /// Y[i, o] = W[o, :]·X[i, :] for i in [0, xRows), o in [rowStart, rowEnd), xRows in 1..3.
+    /// W: (out, cols) F16/BF16/Q8_0; x: (xRows, cols); y: (xRows, yStride), only columns [rowStart, rowEnd) written.
+    /// </summary>
+    public static void Rows(in WeightTensor w, float* x, int xRows, float* y, int yStride, int rowStart, int rowEnd)
+    {
+        Debug.Assert(Supports(w.Type, w.Cols) && xRows is >= 1 and <= MaxXRows);
+        Debug.Assert(rowStart >= 0 && rowStart <= rowEnd && rowEnd <= w.Rows && w.Rows <= yStride);
+        switch (w.Type)
+        {
+            case TensorType.F16:
+                Rows<F16Chunk>(in w, x, xRows, y, yStride, rowStart, rowEnd);
+                break;
+            case TensorType.BF16:
+                Rows<BF16Chunk>(in w, x, xRows, y, yStride, rowStart, rowEnd);
+                break;
+            default:
+                Rows<Q8_0Chunk>(in w, x, xRows, y, yStride, rowStart, rowEnd);
+                break;
+        }
+    }
+
+    private static void Rows<TChunk>(in WeightTensor w, float* x, int xRows, float* y, int yStride, int rowStart, int rowEnd)
+        where TChunk : struct, IChunk
+    {
+        var cols = w.Cols;
+        var rowBytes = TensorEncoding.RowBytes(w.Type, cols);
+        var tileEnd = rowStart + ((rowEnd - rowStart) & ~7);
+        for (var o = rowStart; o < tileEnd; o += 8)
+        {
+            var rows = w.Data + (o * rowBytes);
+            switch (xRows)
+            {
+                case 1:
+                    Tile<TChunk, One>(rows, rowBytes, cols, x, y + o, yStride);
+                    break;
+                case 2:
+                    Tile<TChunk, Two>(rows, rowBytes, cols, x, y + o, yStride);
+                    break;
+                default:
+                    Tile<TChunk, Three>(rows, rowBytes, cols, x, y + o, yStride);
+                    break;
+            }
+        }
+
+        if (tileEnd < rowEnd)
+        {
+            // fewer than 8 W rows left: widen them and run the F32 GEMM's edge tile (same order, same bits)
+            EdgeRows(in w, x, xRows, y, yStride, tileEnd, rowEnd - tileEnd);
+        }
+    }
+
+    /// <summary>The last &lt; 8 rows through <see cref="Widen"/> and the F32 GEMM, on this thread's scratch.</summary>
+    private static void EdgeRows(in WeightTensor w, float* x, int xRows, float* y, int yStride, int first, int count)
+    {
+        var cols = w.Cols;
+        var scratch = t_edge;
+        if (scratch is null || scratch.Length < 7 * cols)
+        {
+            scratch = t_edge = GC.AllocateUninitializedArray<float>(7 * cols, pinned: true); // once per thread and width
+        }
+
+        fixed (float* tile = scratch)
+        {
+            Widen.Rows(in w, first, count, tile);
+            GemmF32.Rows(tile, cols, x, xRows, y + first, yStride, 0, count);
+        }
+    }
+
+    [ThreadStatic]
+    private static float[]? t_edge; // (≤ 7, cols) widened edge rows of this thread
+
+    /// <summary>
+    /// An 8-row W tile against TRows X rows: 8·TRows accumulators, each W chunk widened once and used by every
+    /// X row. rows: 8 W rows of rowBytes each; x: (TRows, cols); y: (TRows, yStride), columns 0..7 written.
+    /// </summary>
+    private static void Tile<TChunk, TRows>(byte* rows, long rowBytes, int cols, float* x, float* y, int yStride)
+        where TChunk : struct, IChunk
+        where TRows : struct, IRowCount
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default, b5 = default, b6 = default, b7 = default;
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        var x1 = x + cols;
+        var x2 = x + (2L * cols);
+        var kEnd = cols & ~(N - 1);
+        for (var k = 0; k < kEnd; k += N)
+        {
+            var u = Vector512.Load(x + k);
+            var v = TRows.Value >= 2 ? Vector512.Load(x1 + k) : default;
+            var s = TRows.Value >= 3 ? Vector512.Load(x2 + k) : default;
+            Step<TChunk, TRows>(TChunk.Load(rows, k), u, v, s, ref a0, ref b0, ref c0);
+            Step<TChunk, TRows>(TChunk.Load(rows + rowBytes, k), u, v, s, ref a1, ref b1, ref c1);
+            Step<TChunk, TRows>(TChunk.Load(rows + (2 * rowBytes), k), u, v, s, ref a2, ref b2, ref c2);
+            Step<TChunk, TRows>(TChunk.Load(rows + (3 * rowBytes), k), u, v, s, ref a3, ref b3, ref c3);
+            Step<TChunk, TRows>(TChunk.Load(rows + (4 * rowBytes), k), u, v, s, ref a4, ref b4, ref c4);
+            Step<TChunk, TRows>(TChunk.Load(rows + (5 * rowBytes), k), u, v, s, ref a5, ref b5, ref c5);
+            Step<TChunk, TRows>(TChunk.Load(rows + (6 * rowBytes), k), u, v, s, ref a6, ref b6, ref c6);
+            Step<TChunk, TRows>(TChunk.Load(rows + (7 * rowBytes), k), u, v, s, ref a7, ref b7, ref c7);
+        }
+
+        Finish<TChunk>(GemmF32.Reduce8(a0, a1, a2, a3, a4, a5, a6, a7), rows, rowBytes, x, cols, kEnd, y);
+        if (TRows.Value >= 2)
+        {
+            Finish<TChunk>(GemmF32.Reduce8(b0, b1, b2, b3, b4, b5, b6, b7), rows, rowBytes, x1, cols, kEnd, y + yStride);
+        }
+
+        if (TRows.Value >= 3)
+        {
+            Finish<TChunk>(GemmF32.Reduce8(c0, c1, c2, c3, c4, c5, c6, c7), rows, rowBytes, x2, cols, kEnd, y + (2L * yStride));
+        }
+    }
+
+    /// <summary>One widened W chunk into the accumulators of each X row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Step<TChunk, TRows>(
+        Vector512<float> w, Vector512<float> u, Vector512<float> v, Vector512<float> s,
+        ref Vector512<float> a, ref Vector512<float> b, ref Vector512<float> c)
+        where TChunk : struct, IChunk
+        where TRows : struct, IRowCount
+    {
+        a = Avx512F.FusedMultiplyAdd(w, u, a);
+        if (TRows.Value >= 2)
+        {
+            b = Avx512F.FusedMultiplyAdd(w, v, b);
+        }
+
+        if (TRows.Value >= 3)
+        {
+            c = Avx512F.FusedMultiplyAdd(w, s, c);
+        }
+    }
+
+    /// <summary>y[r] = sums[r] plus the leftover columns of W row r against x, in ascending order (GemmF32.Tail's order).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Finish<TChunk>(Vector256<float> sums, byte* rows, long rowBytes, float* x, int cols, int kEnd, float* y)
+        where TChunk : struct, IChunk
+    {
+        sums.Store(y);
+        if (kEnd != cols)
+        {
+            for (var r = 0; r < 8; r++)
+            {
+                var sum = y[r];
+                for (var j = kEnd; j < cols; j++)
+                {
+                    sum += TChunk.Element(rows + (r * rowBytes), j) * x[j];
+                }
+
+                y[r] = sum;
+            }
+        }
+    }
+
+    /// <summary>How one weight format yields widened float32 values.</summary>
+    private interface IChunk
+    {
+        /// <summary>Columns [k, k + 16) of a row, as <see cref="Widen"/> writes them. k: a multiple of 16.</summary>
+        static abstract Vector512<float> Load(byte* row, int k);
+
+        /// <summary>Column j of a row, as <see cref="Widen"/> writes it.</summary>
+        static abstract float Element(byte* row, int j);
+    }
+
+    private readonly struct F16Chunk : IChunk
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Load(byte* row, int k) =>
+            HalfConversion.HalfToSingle(Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)row + k)));
+
+        public static float Element(byte* row, int j) => HalfConversion.HalfToSingle(((ushort*)row)[j]);
+    }
+
+    private readonly struct BF16Chunk : IChunk
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Load(byte* row, int k) =>
+            (Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)row + k)) << 16).AsSingle();
+
+        public static float Element(byte* row, int j) => HalfConversion.BFloat16ToSingle(((ushort*)row)[j]);
+    }
+
+    private readonly struct Q8_0Chunk : IChunk
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Load(byte* row, int k)
+        {
+            // block k/32: fp16 scale, then 32 int8; this chunk is its first or second half
+            var block = row + ((k >> 5) * MatVecQ8_0.BlockBytes);
+            var scale = HalfConversion.FiniteHalfToSingle(*(ushort*)block);
+            var quants = Avx512F.ConvertToVector512Int32(Vector128.Load((sbyte*)block + 2 + (k & 16)));
+            return Avx512F.ConvertToVector512Single(quants) * scale;
+        }
+
+        public static float Element(byte* row, int j)
+        {
+            var block = row + ((j >> 5) * MatVecQ8_0.BlockBytes);
+            return HalfConversion.FiniteHalfToSingle(*(ushort*)block) * ((sbyte*)block)[2 + (j & 31)];
+        }
+    }
+
+    private interface IRowCount
+    {
+        static abstract int Value { get; }
+    }
+
+    private readonly struct One : IRowCount
+    {
+        public static int Value => 1;
+    }
+
+    private readonly struct Two : IRowCount
+    {
+        public static int Value => 2;
+    }
+
+    private readonly struct Three : IRowCount
+    {
+        public static int Value => 3;
+    }
+}
