@@ -17,7 +17,7 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// saturate because |q| ≤ 127. The fp16 block scale is converted with a branch-free bit trick (exact for finite
 /// halves) that runs on the integer ports beside the vector work; rows are streamed one at a time.
 /// </summary>
-internal static unsafe class MatVecQ8_0
+internal static unsafe partial class MatVecQ8_0
 {
     /// <summary>Elements per block.</summary>
     public const int BlockElements = 32;
@@ -150,6 +150,12 @@ internal static unsafe class MatVecQ8_0
     {
         int blocks = w.Cols / BlockElements;
         long rowBytes = (long)blocks * BlockBytes;
+        if (ScaledRowsSupported(blocks))
+        {
+            ScaledRows(w.Data, rowBytes, blocks, qx, xScales, y, rowStart, rowEnd);
+            return;
+        }
+
         for (int r = rowStart; r < rowEnd; r++)
         {
             byte* row = w.Data + (r * rowBytes);

@@ -1,0 +1,143 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace RawInfer.Cpu.Kernels.Quantized;
+
+internal static unsafe partial class MatVecQ8_0
+{
+    /// <summary>Blocks per row up to which a row's block scales fit the stack buffer (4 rows × 4 bytes each).</summary>
+    private const int MaxScaledBlocks = 1024;
+
+    /// <summary>True when <see cref="ScaledRows"/> runs here: AVX2 gathers for the scales, AVX-VNNI for the dots.</summary>
+    private static bool ScaledRowsSupported(int blocks) =>
+        Avx2.IsSupported && Fma.IsSupported && AvxVnni.IsSupported && blocks is > 0 and <= MaxScaledBlocks;
+
+    /// <summary>
+    /// y[r] = W[r,:]·x for r in [rowStart, rowEnd), four rows at a time. The same arithmetic as
+    /// <see cref="DotAvx2"/>, bit for bit (same block scale d_w·d_x, same integer dot, same two accumulators of
+    /// even and odd blocks, same final sum), reorganised so the vector units do less per block: the fp16 block
+    /// scales of each row are gathered eight at a time, converted and multiplied by d_x in vectors into a small
+    /// buffer first, so the dot loop only broadcasts each scale from memory (a load, not an ALU operation); the
+    /// quantized input block is loaded once for four rows. Rows past the last group of four take the same path
+    /// one at a time. rows: W data; qx: (blocks·32); xScales: (blocks); y: (rows)
+    /// </summary>
+    private static void ScaledRows(byte* data, long rowBytes, int blocks, sbyte* qx, float* xScales, float* y, int rowStart, int rowEnd)
+    {
+        var scales = stackalloc float[4 * blocks];
+        var r = rowStart;
+        for (; r + 4 <= rowEnd; r += 4)
+        {
+            var row = data + (r * rowBytes);
+            for (var i = 0; i < 4; i++)
+            {
+                BlockScales(row + (i * rowBytes), blocks, xScales, scales + (i * blocks));
+            }
+
+            Dot4(row, rowBytes, blocks, qx, scales, y + r);
+        }
+
+        for (; r < rowEnd; r++)
+        {
+            var row = data + (r * rowBytes);
+            BlockScales(row, blocks, xScales, scales);
+            y[r] = Dot1(row, blocks, qx, scales);
+        }
+    }
+
+    /// <summary>
+    /// scales[b] = fp16(W block b's scale)·xScales[b] for one row, computed as <see cref="HalfConversion.FiniteHalfToSingle"/>
+    /// then one multiply (the scalar kernel's two roundings). row: (blocks·34) bytes; xScales, scales: (blocks)
+    /// </summary>
+    private static void BlockScales(byte* row, int blocks, float* xScales, float* scales)
+    {
+        var b = 0;
+        if (blocks >= 8)
+        {
+            var offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * BlockBytes;
+            var signMask = Vector256.Create(0x8000);
+            var magnitudeMask = Vector256.Create(0x7FFF);
+            var rebias = Vector256.Create(5.192296858534828e33f); // 2^112
+            for (; b + 8 <= blocks; b += 8)
+            {
+                // 4 bytes at each block start: the fp16 scale in the low half (little endian), two quants above
+                var bits = Avx2.GatherVector256((int*)(row + (b * BlockBytes)), offsets, 1);
+                var half = ((bits & signMask) << 16) | ((bits & magnitudeMask) << 13);
+                ((half.AsSingle() * rebias) * Vector256.Load(xScales + b)).Store(scales + b);
+            }
+        }
+
+        for (; b < blocks; b++)
+        {
+            scales[b] = HalfConversion.FiniteHalfToSingle(*(ushort*)(row + (b * BlockBytes))) * xScales[b];
+        }
+    }
+
+    /// <summary>Eight int32 partial sums of one block: |q_w| times q_x carrying q_w's sign, through VPDPBUSD.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> BlockDot(byte* block, Vector256<sbyte> x)
+    {
+        var w = Vector256.Load((sbyte*)(block + 2));
+        return Avx.ConvertToVector256Single(AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Avx2.Abs(w), Avx2.Sign(x, w)));
+    }
+
+    /// <summary>Four consecutive rows. rows: 4 × rowBytes; qx: (blocks·32); scales: 4 × (blocks); y: (4)</summary>
+    private static void Dot4(byte* rows, long rowBytes, int blocks, sbyte* qx, float* scales, float* y)
+    {
+        Vector256<float> e0 = default, e1 = default, e2 = default, e3 = default;
+        Vector256<float> o0 = default, o1 = default, o2 = default, o3 = default;
+        var s1 = scales + blocks;
+        var s2 = scales + (2 * blocks);
+        var s3 = scales + (3 * blocks);
+        var b = 0;
+        for (; b + 2 <= blocks; b += 2)
+        {
+            var x = Vector256.Load(qx + (b * BlockElements));
+            var at = b * BlockBytes;
+            e0 = Fma.MultiplyAdd(BlockDot(rows + at, x), Vector256.Create(scales[b]), e0);
+            e1 = Fma.MultiplyAdd(BlockDot(rows + rowBytes + at, x), Vector256.Create(s1[b]), e1);
+            e2 = Fma.MultiplyAdd(BlockDot(rows + (2 * rowBytes) + at, x), Vector256.Create(s2[b]), e2);
+            e3 = Fma.MultiplyAdd(BlockDot(rows + (3 * rowBytes) + at, x), Vector256.Create(s3[b]), e3);
+            x = Vector256.Load(qx + ((b + 1) * BlockElements));
+            at += BlockBytes;
+            o0 = Fma.MultiplyAdd(BlockDot(rows + at, x), Vector256.Create(scales[b + 1]), o0);
+            o1 = Fma.MultiplyAdd(BlockDot(rows + rowBytes + at, x), Vector256.Create(s1[b + 1]), o1);
+            o2 = Fma.MultiplyAdd(BlockDot(rows + (2 * rowBytes) + at, x), Vector256.Create(s2[b + 1]), o2);
+            o3 = Fma.MultiplyAdd(BlockDot(rows + (3 * rowBytes) + at, x), Vector256.Create(s3[b + 1]), o3);
+        }
+
+        if (b < blocks)
+        {
+            var x = Vector256.Load(qx + (b * BlockElements));
+            var at = b * BlockBytes;
+            e0 = Fma.MultiplyAdd(BlockDot(rows + at, x), Vector256.Create(scales[b]), e0);
+            e1 = Fma.MultiplyAdd(BlockDot(rows + rowBytes + at, x), Vector256.Create(s1[b]), e1);
+            e2 = Fma.MultiplyAdd(BlockDot(rows + (2 * rowBytes) + at, x), Vector256.Create(s2[b]), e2);
+            e3 = Fma.MultiplyAdd(BlockDot(rows + (3 * rowBytes) + at, x), Vector256.Create(s3[b]), e3);
+        }
+
+        y[0] = Vector256.Sum(e0 + o0);
+        y[1] = Vector256.Sum(e1 + o1);
+        y[2] = Vector256.Sum(e2 + o2);
+        y[3] = Vector256.Sum(e3 + o3);
+    }
+
+    /// <summary>One row, the same arithmetic as one row of <see cref="Dot4"/>. row: (blocks·34) bytes; scales: (blocks)</summary>
+    private static float Dot1(byte* row, int blocks, sbyte* qx, float* scales)
+    {
+        Vector256<float> e = default, o = default;
+        var b = 0;
+        for (; b + 2 <= blocks; b += 2)
+        {
+            e = Fma.MultiplyAdd(BlockDot(row + (b * BlockBytes), Vector256.Load(qx + (b * BlockElements))), Vector256.Create(scales[b]), e);
+            o = Fma.MultiplyAdd(BlockDot(row + ((b + 1) * BlockBytes), Vector256.Load(qx + ((b + 1) * BlockElements))), Vector256.Create(scales[b + 1]), o);
+        }
+
+        if (b < blocks)
+        {
+            e = Fma.MultiplyAdd(BlockDot(row + (b * BlockBytes), Vector256.Load(qx + (b * BlockElements))), Vector256.Create(scales[b]), e);
+        }
+
+        return Vector256.Sum(e + o);
+    }
+}

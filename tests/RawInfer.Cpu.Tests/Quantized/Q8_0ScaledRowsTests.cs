@@ -1,0 +1,85 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
+using RawInfer.Cpu.Kernels.Quantized;
+using RawInfer.Models;
+
+namespace RawInfer.Cpu.Tests.Quantized;
+
+/// <summary>
+/// The Q8_0 matrix-vector rows (four rows at a time, block scales converted in vectors ahead of the dot loop)
+/// must give every row the bits of the one-row kernel <see cref="MatVecQ8_0.DotAvx2"/>, whatever the row range,
+/// the block count (whole groups of eight gathered scales or not) and the scale bits (subnormal, negative, zero).
+/// </summary>
+public sealed unsafe class Q8_0ScaledRowsTests
+{
+    [Theory]
+    [InlineData(1, 1, 0)]
+    [InlineData(7, 7, 1)]
+    [InlineData(9, 8, 3)]
+    [InlineData(13, 9, 2)]
+    [InlineData(33, 24, 5)]
+    [InlineData(10, 64, 0)]
+    [InlineData(6, 65, 1)]
+    public void Rows_give_the_bits_of_the_one_row_kernel(int rows, int blocks, int rowStart)
+    {
+        var cols = blocks * MatVecQ8_0.BlockElements;
+        var rowBytes = blocks * MatVecQ8_0.BlockBytes;
+        var random = new Random((rows * 1000) + blocks);
+        var data = (byte*)NativeMemory.Alloc((nuint)(rows * rowBytes));
+        try
+        {
+            for (var b = 0; b < rows * blocks; b++)
+            {
+                var block = data + (b * MatVecQ8_0.BlockBytes);
+                *(ushort*)block = ScaleBits(random, b);
+                for (var i = 0; i < MatVecQ8_0.BlockElements; i++)
+                {
+                    ((sbyte*)block)[2 + i] = (sbyte)random.Next(-127, 128);
+                }
+            }
+
+            var x = new float[cols];
+            for (var i = 0; i < cols; i++)
+            {
+                x[i] = (float)((random.NextDouble() * 2) - 1) * (i % 3 == 0 ? 10f : 1f);
+            }
+
+            var q = new sbyte[cols];
+            var xScales = new float[blocks];
+            MatVecQ8_0.QuantizeActivations(x, q, xScales);
+            var tensor = new WeightTensor(data, TensorType.Q8_0, rows, cols);
+            var y = new float[rows];
+            MatVecQ8_0.Rows(tensor, q, xScales, y, rowStart, rows);
+            fixed (sbyte* pq = q)
+            fixed (float* ps = xScales)
+            {
+                for (var r = rowStart; r < rows; r++)
+                {
+                    var expected = Avx2.IsSupported && Fma.IsSupported
+                        ? MatVecQ8_0.DotAvx2(data + (r * rowBytes), pq, ps, blocks)
+                        : MatVecQ8_0.DotScalar(data + (r * rowBytes), pq, ps, blocks);
+                    Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(y[r]),
+                        $"row {r}: {y[r]} vs the one-row kernel's {expected}");
+                }
+            }
+
+            for (var r = 0; r < rowStart; r++)
+            {
+                Assert.Equal(0f, y[r]); // outside the range: untouched
+            }
+        }
+        finally
+        {
+            NativeMemory.Free(data);
+        }
+    }
+
+    /// <summary>Mostly ordinary positive scales, with zero, negative and subnormal ones mixed in (all finite).</summary>
+    private static ushort ScaleBits(Random random, int block) => (block % 11) switch
+    {
+        3 => 0,                                             // an all-zero block's scale
+        5 => (ushort)random.Next(1, 0x400),                 // subnormal
+        7 => (ushort)(0x8000 | random.Next(0x0400, 0x3C00)), // negative
+        _ => (ushort)random.Next(0x1000, 0x2C00),            // 2^-11 .. 2^-4, as trained weights give
+    };
+}
