@@ -18,8 +18,8 @@ internal static unsafe partial class GemmF32
     [ThreadStatic]
     private static float[]? t_scratch;
 
-    /// <summary>X rows per L2 block on the wide-row path: a multiple of 3, at least 3.</summary>
-    internal static int XBlockRowsWide(int cols) => Math.Max(3, XBlockBytesWide / (cols * sizeof(float)) / 3 * 3);
+    /// <summary>X rows per L2 block on the wide-row path: balanced as in <see cref="XBlockRows"/>, a multiple of 3.</summary>
+    internal static int XBlockRowsWide(int cols, int xRows) => BalancedBlock(xRows, Math.Max(3, XBlockBytesWide / (cols * sizeof(float))));
 
     /// <summary>
     /// The wide-row path of <see cref="Tiled512"/> (an 8-row W tile larger than L1) for twelve or more X rows (below that, packing costs more than it saves).
@@ -35,7 +35,7 @@ internal static unsafe partial class GemmF32
     {
         const int N = 16; // Vector512<float>.Count
         var kEnd = cols & ~(N - 1);
-        var xBlock = XBlockRowsWide(cols);
+        var xBlock = XBlockRowsWide(cols, xRows);
         var tileFloats = 8 * kEnd;
         var partialFloats = xBlock / 3 * 24 * N;
         var needed = tileFloats + partialFloats + N; // + N: room to align the start to 64 bytes

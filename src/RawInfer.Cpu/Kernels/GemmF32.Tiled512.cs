@@ -14,10 +14,28 @@ internal static unsafe partial class GemmF32
     private const int WTileL1Bytes = 40 * 1024;
 
     /// <summary>
-    /// X rows per L2 block of the tiled 512-bit path: a multiple of the 3-row register tile, at least 3. Fixed by
-    /// <c>cols</c> alone, and it only orders the tiles: no pair's summation depends on it.
+    /// X rows per L2 block of the tiled 512-bit path for a product of <paramref name="xRows"/> rows: as few blocks
+    /// as the budget allows, of equal size rounded up to the 3-row register tile (so 64 rows of 768 floats are one
+    /// block, not 63 and a lone row that streams W again). It only orders the tiles: no pair's summation depends on it.
     /// </summary>
-    internal static int XBlockRows(int cols) => Math.Max(3, XBlockBytes / (cols * sizeof(float)) / 3 * 3);
+    internal static int XBlockRows(int cols, int xRows) => BalancedBlock(xRows, Math.Max(3, XBlockBytes / (cols * sizeof(float))));
+
+    /// <summary>
+    /// Rows per block when <paramref name="xRows"/> rows are cut into the fewest blocks of at most
+    /// <paramref name="maxRows"/>, sized equally and rounded up to a multiple of 3 (at most 2 rows over the budget).
+    /// </summary>
+    internal static int BalancedBlock(int xRows, int maxRows)
+    {
+        Debug.Assert(maxRows >= 3);
+        if (xRows <= maxRows)
+        {
+            return Math.Max(3, (xRows + 2) / 3 * 3);
+        }
+
+        var blocks = (xRows + maxRows - 1) / maxRows;
+        var size = (xRows + blocks - 1) / blocks;
+        return (size + 2) / 3 * 3;
+    }
 
     /// <summary>
     /// The 512-bit GEMM: a 3 (X rows) × 8 (W rows) register tile of 24 accumulators, 11 vector loads per 24 FMA,
@@ -39,7 +57,7 @@ internal static unsafe partial class GemmF32
         if ((long)cols * sizeof(float) * 8 <= WTileL1Bytes)
         {
             // X blocks in L2 outermost; each 8-row W tile stays in L1 while the block's X groups pass it
-            var xBlock = XBlockRows(cols);
+            var xBlock = XBlockRows(cols, xRows);
             for (var i0 = 0; i0 < xRows; i0 += xBlock)
             {
                 var i1 = Math.Min(i0 + xBlock, xRows);

@@ -138,14 +138,23 @@ public unsafe class GemmTiledTests
     }
 
     [Fact]
-    public void X_blocks_are_whole_tiles_within_the_cache_budget()
+    public void X_blocks_are_whole_tiles_as_few_as_the_cache_budget_allows_and_even()
     {
         foreach (var cols in new[] { 16, 17, 768, 2048, 1 << 20 })
         {
-            var rows = GemmF32.XBlockRows(cols);
-            Assert.True(rows >= 3 && rows % 3 == 0, $"cols {cols}: {rows} rows");
-            Assert.True(rows == 3 || (long)rows * cols * sizeof(float) <= 192 * 1024, $"cols {cols}: {rows} rows");
+            var budget = Math.Max(3, 192 * 1024 / (cols * sizeof(float)));
+            foreach (var xRows in new[] { 1, 2, 3, 4, 63, 64, 65, 100, 128, 512, 2048 })
+            {
+                var rows = GemmF32.XBlockRows(cols, xRows);
+                var blocks = (xRows + rows - 1) / rows;
+                Assert.True(rows >= 3 && rows % 3 == 0, $"cols {cols}, {xRows} rows: blocks of {rows}");
+                Assert.True(rows <= budget + 2, $"cols {cols}, {xRows} rows: blocks of {rows} over the budget of {budget}");
+                Assert.Equal((xRows + budget - 1) / budget, blocks); // the fewest blocks the budget allows
+                Assert.True(xRows - ((blocks - 1) * rows) >= Math.Min(xRows, rows - (3 * blocks)), $"cols {cols}, {xRows} rows: last block too short"); // near-equal sizes
+            }
         }
+
+        Assert.Equal(66, GemmF32.XBlockRows(768, 64)); // 64 decode rows of a 768-wide model: one block
     }
 
     private static void RequireAvx512()
