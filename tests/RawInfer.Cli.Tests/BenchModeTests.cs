@@ -25,11 +25,28 @@ public sealed class BenchModeTests : IDisposable
             "--decode-concurrency", "1,3", "--decode-tokens", "4");
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("| mode | requests/s | tokens/s | TTFT p50 ms |", result.Output, StringComparison.Ordinal);
-        Assert.Matches(@"\| Continuous \| [0-9.]+ \|", result.Output);
-        Assert.Matches(@"\| Static \| [0-9.]+ \|", result.Output);
+        Assert.Matches(@"\| Continuous \(100\) \| [0-9.]+ \|", result.Output);
+        Assert.Matches(@"\| Static \(16\) \| [0-9.]+ \|", result.Output);
+        Assert.Matches(@"continuous / best static \(batch 16\) throughput: [0-9.]+x", result.Output);
         Assert.Contains("| concurrent sequences | decode tokens/s | speed-up |", result.Output, StringComparison.Ordinal);
         Assert.Matches(@"\| 1 \| [0-9.]+ \| 1\.00x \|", result.Output);
         Assert.Matches(@"\| 3 \| [0-9.]+ \| [0-9.]+x \|", result.Output);
+    }
+
+    [Fact]
+    public void Several_static_batch_sizes_each_get_a_row_and_the_best_is_compared()
+    {
+        var result = Bench("--requests", "6", "--rate", "500", "--prompt-lengths", "2:8", "--output-lengths", "2:4",
+            "--decode-concurrency", "1", "--decode-tokens", "4", "--static-batch", "2,4", "--max-running", "8");
+        Assert.Equal(0, result.ExitCode);
+        Assert.Matches(@"\| Continuous \(8\) \| [0-9.]+ \|", result.Output);
+        Assert.Matches(@"\| Static \(2\) \| [0-9.]+ \|", result.Output);
+        Assert.Matches(@"\| Static \(4\) \| [0-9.]+ \|", result.Output);
+        var best = Regex.Match(result.Output, @"best static \(batch (\d+)\)").Groups[1].Value;
+        var bestRate = Rate(result.Output, $@"\| Static \({best}\) \| [0-9.]+ \| ([0-9.]+) \|");
+        var otherRate = Rate(result.Output, $@"\| Static \({(best == "2" ? "4" : "2")}\) \| [0-9.]+ \| ([0-9.]+) \|");
+        Assert.True(bestRate >= otherRate, $"batch {best} at {bestRate} tokens/s is not the best static run ({otherRate})");
+        Assert.Contains("must be comma-separated integers", Bench("--static-batch", "0").Error, StringComparison.Ordinal);
     }
 
     [Fact]

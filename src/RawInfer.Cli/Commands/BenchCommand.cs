@@ -32,7 +32,7 @@ internal static class BenchCommand
         var concurrency = new Option<string>("--decode-concurrency") { Description = "Comma-separated batched-decode concurrencies.", DefaultValueFactory = _ => "1,4,16,64" };
         var decodeTokens = new Option<int>("--decode-tokens") { Description = "Tokens each decode-test sequence generates.", DefaultValueFactory = _ => 32 };
         var kvMiB = new Option<int>("--kv-mib") { Description = "KV-cache budget in MiB.", DefaultValueFactory = _ => 1024 };
-        var staticBatch = new Option<int>("--static-batch") { Description = "Batch size of the static-batching run.", DefaultValueFactory = _ => 16 };
+        var staticBatch = new Option<string>("--static-batch") { Description = "Comma-separated batch sizes of the static-batching runs (one run each).", DefaultValueFactory = _ => "16" };
         var threads = new Option<int>("--threads") { Description = "CPU threads; 0 = all cores.", DefaultValueFactory = _ => 0 };
         var maxBatched = new Option<int?>("--max-batched-tokens") { Description = "Engine token budget per step (default: the engine's)." };
         var maxRunning = new Option<int?>("--max-running") { Description = "Engine limit on running sequences (default: 100 continuous, the concurrency in the decode tests)." };
@@ -68,6 +68,7 @@ internal static class BenchCommand
             var type = DtypeOption.Parse(parse.GetValue(dtype)!);
             var path = parse.GetValue(modelPath) ?? BenchModel.DefaultPath(shapeName, type);
             var decodeList = BenchModes.ParseList(parse.GetValue(concurrency)!, "--decode-concurrency");
+            var staticSizes = BenchModes.ParseList(parse.GetValue(staticBatch)!, "--static-batch");
             await BenchModel.EnsureAsync(path, shapeName, config, type, error).ConfigureAwait(false);
 
             using var model = ModelFiles.Load(path);
@@ -111,21 +112,32 @@ internal static class BenchCommand
 
             await output.WriteLineAsync("| mode | requests/s | tokens/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | latency p50 ms | latency p99 ms |").ConfigureAwait(false);
             await output.WriteLineAsync("|---|---|---|---|---|---|---|---|---|").ConfigureAwait(false);
-            foreach (var batching in new[] { BatchingMode.Continuous, BatchingMode.Static })
+            // continuous first, then one static run per batch size; the ratio line compares with the best of them
+            var runsToDo = new List<(BatchingMode Mode, int MaxRunning)> { (BatchingMode.Continuous, runningLimit ?? 100) };
+            runsToDo.AddRange(staticSizes.Select(size => (BatchingMode.Static, size)));
+            var summaries = new List<(BatchingMode Mode, int MaxRunning, EngineRunSummary Summary)>();
+            foreach (var (batching, maxRunningSequences) in runsToDo)
             {
                 var options = engineOptions with
                 {
                     Batching = batching,
-                    MaxRunningSequences = batching == BatchingMode.Static ? parse.GetValue(staticBatch) : runningLimit ?? 100,
+                    MaxRunningSequences = maxRunningSequences,
                     MaxQueuedRequests = workload.Count + 1,
                 };
                 var s = await RunArrivals(setup with { Options = options }, workload, ct).ConfigureAwait(false);
+                summaries.Add((batching, maxRunningSequences, s));
                 await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                    $"| {batching} | {s.RequestsPerSecond:F2} | {s.TokensPerSecond:F1} | {s.TtftP50Ms:F0} | {s.TtftP99Ms:F0} | {s.TpotP50Ms:F1} | {s.TpotP99Ms:F1} | {s.LatencyP50Ms:F0} | {s.LatencyP99Ms:F0} |")).ConfigureAwait(false);
+                    $"| {batching} ({maxRunningSequences}) | {s.RequestsPerSecond:F2} | {s.TokensPerSecond:F1} | {s.TtftP50Ms:F0} | {s.TtftP99Ms:F0} | {s.TpotP50Ms:F1} | {s.TpotP99Ms:F1} | {s.LatencyP50Ms:F0} | {s.LatencyP99Ms:F0} |")).ConfigureAwait(false);
             }
 
+            var continuous = summaries[0];
+            var best = summaries.Skip(1).MaxBy(r => r.Summary.TokensPerSecond);
+            await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                $"continuous / best static (batch {best.MaxRunning}) throughput: {continuous.Summary.TokensPerSecond / best.Summary.TokensPerSecond:F2}x; " +
+                $"latency p99 {continuous.Summary.LatencyP99Ms:F0} vs {best.Summary.LatencyP99Ms:F0} ms, TTFT p99 {continuous.Summary.TtftP99Ms:F0} vs {best.Summary.TtftP99Ms:F0} ms")).ConfigureAwait(false);
+
             await output.WriteLineAsync().ConfigureAwait(false);
-            await BenchModes.BatchedAsync(setup with { Runs = 1, Warmup = 0 }, decodeList, parse.GetValue(decodeTokens), runningLimit, output, ct).ConfigureAwait(false);
+            await BenchModes.BatchedAsync(setup with { Runs = 1, Warmup = 1 }, decodeList, parse.GetValue(decodeTokens), runningLimit, output, ct).ConfigureAwait(false);
             return 0;
         }));
         return command;
