@@ -6,8 +6,11 @@ using RawInfer.Models;
 namespace RawInfer.Cpu;
 
 /// <summary>
-/// Causal grouped-query attention of one token, split across workers by query head. Query head h reads KV
-/// head h / (nHeads / nKvHeads). Positions are the outer loop so each cache row is fetched once per worker.
+/// Causal grouped-query attention of one token. Query head h reads KV head h / (nHeads / nKvHeads). On a
+/// <see cref="ContiguousKvCache"/> (what <see cref="CpuTransformer.CreateKvCache"/> makes) the work is split by KV
+/// head and each head's query group runs the paged-attention kernel over the layer's rows as one block, with
+/// the same arithmetic per head (so the same bits) and without a call per position and head; any other cache
+/// is read position by position, split by query head.
 /// </summary>
 internal sealed class AttentionJob : CpuJob
 {
@@ -44,6 +47,12 @@ internal sealed class AttentionJob : CpuJob
 
     public override void Execute(int worker, int workerCount)
     {
+        if (_kv is ContiguousKvCache contiguous && (workerCount == 1 || _numHeads / _queriesPerKvHead >= workerCount))
+        {
+            ExecuteGrouped(contiguous, worker, workerCount);
+            return;
+        }
+
         var (h0, h1) = Share(_numHeads, worker, workerCount, 1);
         if (h0 == h1)
         {
@@ -82,6 +91,25 @@ internal sealed class AttentionJob : CpuJob
                 var kvHead = h / _queriesPerKvHead;
                 Axpy.Compute(_att[(h * _maxSeqLen) + t], value.Slice(kvHead * hd, hd), _out.AsSpan(h * hd, hd));
             }
+        }
+    }
+
+    /// <summary>This worker's KV heads, each with its query group, through <see cref="PagedAttention.Compute"/>.</summary>
+    private void ExecuteGrouped(ContiguousKvCache kv, int worker, int workerCount)
+    {
+        var group = _queriesPerKvHead;
+        var (g0, g1) = Share(_numHeads / group, worker, workerCount, 1);
+        var hd = _headDim;
+        var keys = kv.LayerKeys(_layer);
+        var values = kv.LayerValues(_layer);
+        var kvDim = keys.Length / kv.CapacityTokens;
+        ReadOnlySpan<int> oneBlock = [0];
+        for (var g = g0; g < g1; g++)
+        {
+            var h = g * group;
+            PagedAttention.Compute(
+                _q.AsSpan(h * hd, group * hd), keys, values, kvDim, g, hd, oneBlock, kv.CapacityTokens, _position + 1,
+                _att.AsSpan(h * _maxSeqLen, group * _maxSeqLen), _maxSeqLen, _out.AsSpan(h * hd, group * hd));
         }
     }
 }

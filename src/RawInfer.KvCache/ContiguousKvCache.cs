@@ -29,6 +29,12 @@ public sealed class ContiguousKvCache : ISequenceKvCache
 
     public Span<float> Value(int layer, int position) => _values.AsSpan(Offset(layer, position), _kvDim);
 
+    /// <summary>Every position's K in one layer, row = position. (capacity, kvDim)</summary>
+    public Span<float> LayerKeys(int layer) => _keys.AsSpan(Offset(layer, 0), CapacityTokens * _kvDim);
+
+    /// <summary>Every position's V in one layer, row = position. (capacity, kvDim)</summary>
+    public Span<float> LayerValues(int layer) => _values.AsSpan(Offset(layer, 0), CapacityTokens * _kvDim);
+
     private int Offset(int layer, int position)
     {
         if ((uint)layer >= (uint)NumLayers || (uint)position >= (uint)CapacityTokens)

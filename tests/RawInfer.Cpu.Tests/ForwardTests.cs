@@ -55,6 +55,48 @@ public sealed class ForwardTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// The contiguous cache takes the grouped paged-attention path, any other cache the per-position one: the
+    /// logits must be the same bits (head size 16 reaches the 512-bit kernel where the machine has one).
+    /// </summary>
+    [Theory]
+    [InlineData(1, false)]
+    [InlineData(2, true)]
+    public void Grouped_attention_on_the_contiguous_cache_gives_the_bits_of_the_per_position_path(int threads, bool forcePool)
+    {
+        // 8 query heads over 2 KV heads, head size 16
+        var config = new ModelConfig(128, 96, 2, 8, 2, 61, 40, SharedClassifier: false);
+        var path = Path.Combine(_directory, "grouped.bin");
+        Llama2cCheckpointWriter.WriteSynthetic(path, config, seed: 5);
+        using var model = Llama2cCheckpoint.Load(path);
+        using var transformer = new CpuTransformer(model, threads);
+        if (forcePool)
+        {
+            transformer.ParallelThreshold = 0;
+        }
+
+        var contiguous = transformer.CreateKvCache(config.MaxSeqLen);
+        var forwarded = new ForwardingKvCache(transformer.CreateKvCache(config.MaxSeqLen));
+        var random = new Random(3);
+        for (var position = 0; position < config.MaxSeqLen; position++)
+        {
+            var token = random.Next(config.VocabSize);
+            var grouped = transformer.Forward(token, position, contiguous).ToArray();
+            var perPosition = transformer.Forward(token, position, forwarded).ToArray();
+            Assert.True(grouped.AsSpan().SequenceEqual(perPosition), $"position {position}: logits differ");
+        }
+    }
+
+    /// <summary>A cache that is not a <see cref="KvCache.ContiguousKvCache"/> to the transformer.</summary>
+    private sealed class ForwardingKvCache(KvCache.ISequenceKvCache inner) : KvCache.ISequenceKvCache
+    {
+        public int CapacityTokens => inner.CapacityTokens;
+
+        public Span<float> Key(int layer, int position) => inner.Key(layer, position);
+
+        public Span<float> Value(int layer, int position) => inner.Value(layer, position);
+    }
+
     [Fact]
     public void Forward_rejects_a_bad_token_or_position()
     {
