@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using RawInfer.Engine.Output;
 using RawInfer.Engine.Sampling;
 using RawInfer.Engine.Scheduling;
@@ -36,6 +37,18 @@ public sealed partial class InferenceEngine
         }
 
         _scheduler.OnExecuted();
+
+        // Stats first, output second: every scheduled step that needs logits samples one token below, and its reader
+        // may be woken (and a client answered) before this method ends, so the counts and gauges are published now.
+        var sampling = 0;
+        foreach (var step in scheduled)
+        {
+            sampling += step.NeedsLogits ? 1 : 0;
+        }
+
+        var blocks = _scheduler.Blocks;
+        _metrics.OnSampling(_scheduler.Running.Count, _scheduler.Waiting.Count, blocks.UsedBlocks, sampling);
+
         var now = _time.GetTimestamp();
         var logitRow = 0;
         var sampled = 0;
@@ -81,9 +94,9 @@ public sealed partial class InferenceEngine
             Finish(request, request.PendingFinish!.Value, request.Output.DenyReason);
         }
 
-        var blocks = _scheduler.Blocks;
+        Debug.Assert(sampled == sampling, "every step that needs logits samples exactly one token");
         _metrics.OnStep(_scheduler.Running.Count, _scheduler.Waiting.Count, blocks.UsedBlocks,
-            _scheduler.PrefixQueryTokens, _scheduler.PrefixHitTokens, sampled);
+            _scheduler.PrefixQueryTokens, _scheduler.PrefixHitTokens);
     }
 
     /// <summary>
@@ -155,9 +168,9 @@ public sealed partial class InferenceEngine
             _time.GetElapsedTime(request.ArrivalTimestamp, request.FirstScheduledTimestamp != 0 ? request.FirstScheduledTimestamp : now),
             request.FirstTokenTimestamp != 0 ? _time.GetElapsedTime(request.ArrivalTimestamp, request.FirstTokenTimestamp) : null,
             _time.GetElapsedTime(request.ArrivalTimestamp, now));
+        _metrics.OnFinished(usage); // counted before the final chunk is visible to the reader
         request.Outbox.Complete(request.Output.Released, completes, reason, detail, usage);
         request.Output.ClearReleased();
-        _metrics.OnFinished(usage);
         _options.EventSink.OnEvent(new RequestFinished(
             request.Context, _time.GetUtcNow(), reason, detail, usage, request.Output.Replacements));
     }

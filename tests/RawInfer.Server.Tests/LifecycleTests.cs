@@ -10,12 +10,21 @@ public class LifecycleTests
     {
         var h = new ServerHarness();
         await using var client = await h.ConnectAsync();
+        h.Runner.Close();
         var streams = Enumerable.Range(0, 4).Select(i => client.CompleteAsync(
             new SubmitFrame { Prompt = "Once upon a time", MaxTokens = 60, IgnoreEos = true }, ServerHarness.Timeout())).ToArray();
         // All four SUBMITs must have reached the server before shutdown starts: one generating is not enough, the
-        // others may still be in the socket and would rightly be refused with SHUTTING_DOWN. (A request the engine
-        // finished is counted there before the server drops it from its in-flight count, so the sum never undercounts.)
-        while (h.Server.InFlightRequests + h.Engine.GetStats().RequestsFinished < 4 || h.Engine.GetStats().GeneratedTokens == 0)
+        // others may still be in the socket and would rightly be refused with SHUTTING_DOWN (or reset, when the server
+        // closes with a SUBMIT unread). With the engine held none of them can finish meanwhile, so the in-flight count
+        // reaches four exactly when the last one is in. (Counting finished requests too counted one twice: the engine
+        // counts a finish before the server drops the request from its table.)
+        while (h.Server.InFlightRequests < 4)
+        {
+            await Task.Delay(5, TestContext.Current.CancellationToken);
+        }
+
+        h.Runner.Open();
+        while (h.Engine.GetStats().GeneratedTokens == 0)
         {
             await Task.Delay(5, TestContext.Current.CancellationToken);
         }

@@ -13,7 +13,8 @@ namespace RawInfer.Server.Tests;
 
 /// <summary>
 /// A real server on 127.0.0.1 (port 0) over stories260K: engine, CPU runner, two keys (client and admin).
-/// Every engine idles with an allocator audit, so a leaked KV block faults the engine and fails the test.
+/// Every engine idles with an allocator audit, so a leaked KV block faults the engine and fails the test. The runner
+/// sits behind a gate (<see cref="Runner"/>) that a test may close to hold the engine between forward passes.
 /// </summary>
 internal sealed class ServerHarness : IAsyncDisposable
 {
@@ -21,14 +22,13 @@ internal sealed class ServerHarness : IAsyncDisposable
     public const string AdminKey = "admin-key-1";
 
     private readonly LoadedModel _model;
-    private readonly CpuModelRunner _runner;
 
     public ServerHarness(ServerOptions? options = null, EngineOptions? engineOptions = null)
     {
         _model = Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin"));
         Tokenizer = LlamaTokenizer.Load(TestPaths.Model("tok512.bin"), _model.Config.VocabSize);
-        _runner = new CpuModelRunner(_model, threads: 1);
-        Engine = new InferenceEngine(_runner, Tokenizer, (engineOptions ?? new EngineOptions { MaxRunningSequences = 128 }) with
+        Runner = new GatedRunner(new CpuModelRunner(_model, threads: 1));
+        Engine = new InferenceEngine(Runner, Tokenizer, (engineOptions ?? new EngineOptions { MaxRunningSequences = 128 }) with
         {
             CheckInvariantsWhenIdle = true,
         });
@@ -44,6 +44,9 @@ internal sealed class ServerHarness : IAsyncDisposable
     }
 
     public InferenceEngine Engine { get; }
+
+    /// <summary>The engine's runner; <see cref="GatedRunner.Close"/> holds every later forward pass.</summary>
+    public GatedRunner Runner { get; }
 
     public ITokenizer Tokenizer { get; }
 
@@ -127,10 +130,11 @@ internal sealed class ServerHarness : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        Runner.Open(); // a test that failed with the gate closed must not hang the shutdown
         await Server.DisposeAsync();
         await Engine.ShutdownAsync(ShutdownMode.Abort);
         Assert.Null(Engine.Fault);
-        _runner.Dispose();
+        Runner.Dispose();
         _model.Dispose();
     }
 

@@ -173,8 +173,11 @@ public class ServerTests
         var badSampling = await Assert.ThrowsAsync<RawInferException>(() => client.CompleteAsync(new SubmitFrame { Prompt = "Hi", Temperature = -1 }, ServerHarness.Timeout()));
         Assert.Equal(ErrorCode.BadRequest, badSampling.Code);
 
-        // a raw client that ignores WELCOME's in-flight limit gets OVERLOADED with a retry hint for the third
+        // a raw client that ignores WELCOME's in-flight limit gets OVERLOADED with a retry hint for the third. The engine
+        // is held until the refusal arrives: unheld, the first request could finish (and free its slot) before the server
+        // read the third SUBMIT, as it did on a loaded machine where the test thread was descheduled between the sends.
         using var raw = await h.RawAsync(hello: true);
+        h.Runner.Close();
         for (uint id = 1; id <= 3; id++)
         {
             await ServerHarness.SendAsync(raw, FrameWriter.ToArray(id, new SubmitFrame { Prompt = "Once", MaxTokens = 40, IgnoreEos = true }));
@@ -187,6 +190,7 @@ public class ServerTests
             if (frame.Payload is ErrorFrame error)
             {
                 errors.Add((frame.RequestId, error));
+                h.Runner.Open(); // the two admitted requests may run to the end now
             }
 
             done += frame.Payload is DoneFrame ? 1 : 0;

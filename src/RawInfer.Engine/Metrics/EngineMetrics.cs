@@ -58,7 +58,25 @@ internal sealed class EngineMetrics : IDisposable
         }
     }
 
-    public void OnStep(int running, int waiting, int blocksUsed, long prefixQueryTokens, long prefixHitTokens, int sampled)
+    /// <summary>
+    /// After the forward pass, before any token of the step is committed to a reader: the gauges as scheduled and the
+    /// tokens about to be sampled. A reader that has seen a token (or a client that got its frame) thus never reads
+    /// stats that lack it, or that show no block holding it.
+    /// </summary>
+    public void OnSampling(int running, int waiting, int blocksUsed, int sampling)
+    {
+        Volatile.Write(ref _running, running);
+        Volatile.Write(ref _waiting, waiting);
+        Volatile.Write(ref _blocksUsed, blocksUsed);
+        if (sampling > 0)
+        {
+            Interlocked.Add(ref _generatedTokenCount, sampling);
+            _generatedTokens.Add(sampling);
+        }
+    }
+
+    /// <summary>End of a step: the gauges after the finished requests freed their blocks.</summary>
+    public void OnStep(int running, int waiting, int blocksUsed, long prefixQueryTokens, long prefixHitTokens)
     {
         Volatile.Write(ref _running, running);
         Volatile.Write(ref _waiting, waiting);
@@ -66,11 +84,6 @@ internal sealed class EngineMetrics : IDisposable
         Volatile.Write(ref _prefixQueryTokens, prefixQueryTokens);
         Volatile.Write(ref _prefixHitTokens, prefixHitTokens);
         Interlocked.Increment(ref _steps);
-        if (sampled > 0)
-        {
-            Interlocked.Add(ref _generatedTokenCount, sampled);
-            _generatedTokens.Add(sampled);
-        }
     }
 
     public void OnPreempted()
@@ -81,6 +94,7 @@ internal sealed class EngineMetrics : IDisposable
 
     public void OnFirstScheduled(TimeSpan queueTime) => _queueTime.Record(queueTime.TotalSeconds);
 
+    /// <summary>Called before the request's final chunk is committed, so a caller holding its result sees it counted.</summary>
     public void OnFinished(RequestUsage usage)
     {
         Interlocked.Increment(ref _finishedCount);
