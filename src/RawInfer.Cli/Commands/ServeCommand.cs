@@ -88,6 +88,9 @@ internal static class ServeCommand
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
             using var onCancel = ct.Register(() => stop.TrySetResult());
+
+            // the opening (and any recovery) is on disk before the first client can be served
+            await safety.Log.WaitDurableAsync(safety.Log.OpenedSequence, ct).ConfigureAwait(false);
             server.Start();
             if (!IPAddress.IsLoopback(endpoint.Address))
             {

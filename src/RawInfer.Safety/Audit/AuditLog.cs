@@ -62,6 +62,12 @@ public sealed partial class AuditLog : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Sequence number of this opening's <see cref="AuditEventType.LogOpened"/> record (after any recovery records):
+    /// a server waits for it to be durable (<see cref="WaitDurableAsync"/>) before it accepts connections.
+    /// </summary>
+    public long OpenedSequence { get; private set; }
+
     /// <summary>Turns prompts and outputs into record fields under the retention setting; decrypts; forgets keys.</summary>
     public AuditContentProtector Content { get; }
 
@@ -94,7 +100,7 @@ public sealed partial class AuditLog : IAsyncDisposable
             log.Enqueue(e);
         }
 
-        log.Enqueue(new AuditEvent(AuditEventType.LogOpened, Fields:
+        log.OpenedSequence = log.Enqueue(new AuditEvent(AuditEventType.LogOpened, Fields:
         [
             new("recovery_events", recovery.Count.ToString(CultureInfo.InvariantCulture)),
         ]));

@@ -28,6 +28,28 @@ public sealed class AuditLogTests : IDisposable
     }
 
     [Fact]
+    public async Task Each_opening_names_its_log_opened_record_which_becomes_durable()
+    {
+        long first;
+        await using (var log = AuditLog.Open(_dir.Path))
+        {
+            first = log.OpenedSequence;
+            await log.WaitDurableAsync(first, Ct);
+            var opened = Assert.Single(AuditReader.Query(_dir.Path, new AuditQuery()));
+            Assert.Equal((first, AuditEventType.LogOpened), (opened.Sequence, opened.Type));
+            log.Enqueue(AuditTestLog.Event(1));
+        }
+
+        await using (var log = AuditLog.Open(_dir.Path))
+        {
+            Assert.Equal(first + 2, log.OpenedSequence); // after the first opening and its one event
+            await log.WaitDurableAsync(log.OpenedSequence, Ct);
+            var records = AuditReader.Query(_dir.Path, new AuditQuery());
+            Assert.Equal(AuditEventType.LogOpened, records.Single(r => r.Sequence == log.OpenedSequence).Type);
+        }
+    }
+
+    [Fact]
     public async Task Enqueue_returns_at_once_and_WaitDurable_covers_every_earlier_record()
     {
         await using var log = AuditLog.Open(_dir.Path);
