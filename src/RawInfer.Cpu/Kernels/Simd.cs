@@ -7,11 +7,24 @@ namespace RawInfer.Cpu.Kernels;
 
 /// <summary>
 /// Fused multiply-add per vector width: the hardware instruction where the CPU has one, otherwise a separate
-/// multiply and add (the portable FusedMultiplyAdd would fall back to a slow exact software emulation).
-/// The conditions are JIT-time constants, so each call compiles to a single instruction.
+/// multiply and add (the portable FusedMultiplyAdd would fall back to a slow exact software emulation); and a
+/// prefetch hint. The conditions are JIT-time constants, so each call compiles to a single instruction.
 /// </summary>
 internal static class Simd
 {
+    /// <summary>
+    /// Asks for the cache line holding <paramref name="address"/> in all cache levels (PREFETCHT0); a hint that
+    /// never faults, so an address past the end of a buffer is harmless. Nothing where x86 prefetch is missing.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void Prefetch(void* address)
+    {
+        if (Sse.IsSupported)
+        {
+            Sse.Prefetch0(address);
+        }
+    }
+
     /// <summary>a * b + c.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> MulAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) =>

@@ -11,7 +11,7 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// Matrix-vector rows for bfloat16 weights. A bfloat16 is the high half of a float32, so a 32-bit lane holding
 /// two adjacent weights yields both exactly with one operation each: the even weight by a shift left of 16, the
 /// odd one by masking off the low half. The input is laid out once per product by <see cref="PairedInput"/>
-/// (scale 1). Rows are streamed one at a time.
+/// (scale 1). Rows are streamed one at a time, prefetched ahead as the F16 rows are.
 /// </summary>
 internal static unsafe class MatVecBF16
 {
@@ -94,6 +94,8 @@ internal static unsafe class MatVecBF16
         var j = 0;
         for (; j + (2 * G) <= groupEnd; j += 2 * G)
         {
+            Simd.Prefetch(w + j + MatVecF16.PrefetchHalves);
+            Simd.Prefetch(w + j + MatVecF16.PrefetchHalves + G);
             var p = Vector512.Load((int*)(w + j));
             e0 = Simd.MulAdd(Vector512.ShiftLeft(p, 16).AsSingle(), Vector512.Load(paired + j), e0);
             o0 = Simd.MulAdd((p & high).AsSingle(), Vector512.Load(paired + j + (G / 2)), o0);
@@ -119,6 +121,11 @@ internal static unsafe class MatVecBF16
         Vector256<float> e = default, o = default;
         for (var j = 0; j < groupEnd; j += G)
         {
+            if ((j & 31) == 0)
+            {
+                Simd.Prefetch(w + j + MatVecF16.PrefetchHalves);
+            }
+
             var p = Vector256.Load((int*)(w + j));
             e = Simd.MulAdd(Vector256.ShiftLeft(p, 16).AsSingle(), Vector256.Load(paired + j), e);
             o = Simd.MulAdd((p & high).AsSingle(), Vector256.Load(paired + j + (G / 2)), o);

@@ -17,12 +17,18 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// included; the input is prepared once per product already scaled by 2^56 (<see cref="InputScale"/>) and the
 /// row sum is scaled by 2^56 at the end, so products stay in the normal float range. Half Inf/NaN weights come
 /// out finite (the exponent is not special-cased): weights are finite by construction. Rows are streamed one at
-/// a time: with the conversion this cheap, four rows in lockstep measured no faster.
+/// a time: with the conversion this cheap, four rows in lockstep measured no faster (also with the next four
+/// rows prefetched). The stream is prefetched <see cref="PrefetchHalves"/> ahead into L1 (rows are contiguous,
+/// so past a row's end that is the next row): on the 2-core Xeon VM the hardware prefetchers alone left
+/// single-sequence decode at 61 tok/s, 78–82 with it (60–66 prefetching into L2 instead).
 /// </summary>
 internal static unsafe class MatVecF16
 {
     /// <summary>Scale applied to the prepared input: 2^56. With the 2^-112 of the conversion, row sums carry 2^-56.</summary>
     public const float InputScale = 72057594037927936f;
+
+    /// <summary>How far ahead of the loads the weight stream is prefetched: 4 KiB (1–4 KiB measured within noise of each other, 512 B clearly short).</summary>
+    internal const int PrefetchHalves = 2048;
 
     private const uint FieldMask = 0x8FFFE000; // sign bit, then exponent and mantissa after the arithmetic shift
     private const float Rebias = 5.192296858534828e33f; // 2^112
@@ -116,6 +122,8 @@ internal static unsafe class MatVecF16
         var j = 0;
         for (; j + (2 * G) <= groupEnd; j += 2 * G)
         {
+            Simd.Prefetch(w + j + PrefetchHalves);
+            Simd.Prefetch(w + j + PrefetchHalves + G);
             var (a, b) = Split(Vector512.Load((int*)(w + j)));
             e0 = Simd.MulAdd(a, Vector512.Load(paired + j), e0);
             o0 = Simd.MulAdd(b, Vector512.Load(paired + j + (G / 2)), o0);
@@ -141,6 +149,11 @@ internal static unsafe class MatVecF16
         Vector256<float> e = default, o = default;
         for (var j = 0; j < groupEnd; j += G)
         {
+            if ((j & 31) == 0)
+            {
+                Simd.Prefetch(w + j + PrefetchHalves);
+            }
+
             var pairs = Vector256.Load((int*)(w + j));
             var even = Vector256.ShiftRightArithmetic(Vector256.ShiftLeft(pairs, 16), 3) & mask;
             var odd = Vector256.ShiftRightArithmetic(pairs, 3) & mask;

@@ -15,7 +15,8 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// VPDPBUSD (AVX-VNNI) where present, else the AVX2 maddubs/madd pair, else scalar. Both take unsigned × signed
 /// bytes, so |q_w| is multiplied by q_x carrying q_w's sign (VPSIGNB); the 16-bit intermediate of maddubs cannot
 /// saturate because |q| ≤ 127. The fp16 block scale is converted with a branch-free bit trick (exact for finite
-/// halves) that runs on the integer ports beside the vector work; rows are streamed one at a time.
+/// halves) that runs on the integer ports beside the vector work. With AVX2 the rows go four at a time through
+/// <see cref="ScaledRows"/>; <see cref="DotAvx2"/> is the one-row definition it matches bit for bit.
 /// </summary>
 internal static unsafe partial class MatVecQ8_0
 {
