@@ -107,7 +107,10 @@ public sealed unsafe partial class GgufFile : IDisposable
     /// Tensor <paramref name="name"/> as a (rows, cols) matrix pointing into the mapping: a 1-D tensor is one row,
     /// a 2-D tensor has rows = ne1 and cols = ne0 (GGUF lists the innermost dimension first).
     /// </summary>
-    /// <exception cref="ModelFormatException">Missing, of an unsupported type (named), or not a matrix.</exception>
+    /// <exception cref="ModelFormatException">
+    /// Missing, of an unsupported type (named), not a matrix, or holding an Inf or NaN fp16 value (an F16 element or
+    /// a Q8_0 block scale; named with its place).
+    /// </exception>
     public WeightTensor GetWeight(string name)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
@@ -137,7 +140,19 @@ public sealed unsafe partial class GgufFile : IDisposable
             { Field = name, Offset = info.InfoOffset };
         }
 
-        return new WeightTensor(_base + info.FileOffset, (TensorType)info.TypeId, (int)rows, (int)cols);
+        var weight = new WeightTensor(_base + info.FileOffset, (TensorType)info.TypeId, (int)rows, (int)cols);
+        var bad = NonFiniteScan.FirstNonFinite(in weight);
+        if (bad >= 0)
+        {
+            var what = weight.Type == TensorType.F16
+                ? $"element {bad} (row {bad / cols}, column {bad % cols}) is Inf or NaN"
+                : $"the scale of block {bad} (row {bad / (cols / GgmlTypes.Q8_0BlockElements)}) is Inf or NaN";
+            var at = info.FileOffset + (bad * (weight.Type == TensorType.F16 ? 2 : GgmlTypes.Q8_0BlockBytes));
+            throw new ModelFormatException($"{Source}: tensor {name} at offset {at}: {what}; the weights are corrupt")
+            { Field = name, Offset = at };
+        }
+
+        return weight;
     }
 
     /// <summary>Unmaps the file; weights obtained from it must not be used afterwards.</summary>

@@ -111,6 +111,39 @@ public sealed unsafe class QuantizedKernelTests
     }
 
     [Fact]
+    public void Finite_half_conversion_is_exact_for_every_finite_half_in_both_widths()
+    {
+        var bits512 = new uint[16];
+        var bits256 = new uint[8];
+        for (var h = 0; h < 0x10000; h += 16)
+        {
+            for (var i = 0; i < 16; i++)
+            {
+                bits512[i] = (uint)(h + i);
+            }
+
+            Array.Copy(bits512, bits256, 8);
+            var wide = HalfConversion.FiniteHalfToSingle(System.Runtime.Intrinsics.Vector512.Create(bits512));
+            var narrow = HalfConversion.FiniteHalfToSingle(System.Runtime.Intrinsics.Vector256.Create(bits256));
+            for (var i = 0; i < 16; i++)
+            {
+                var half = BitConverter.UInt16BitsToHalf((ushort)(h + i));
+                if (!Half.IsFinite(half))
+                {
+                    continue; // Inf/NaN: refused by the loader, not converted
+                }
+
+                var expected = BitConverter.SingleToInt32Bits((float)half);
+                Assert.True(expected == BitConverter.SingleToInt32Bits(wide[i]), $"half 0x{h + i:X4}: {(float)half} vs {wide[i]}");
+                if (i < 8)
+                {
+                    Assert.True(expected == BitConverter.SingleToInt32Bits(narrow[i]), $"half 0x{h + i:X4} (256-bit): {(float)half} vs {narrow[i]}");
+                }
+            }
+        }
+    }
+
+    [Fact]
     public void Q8_0_simd_and_scalar_dot_products_agree()
     {
         const int cols = 1024;

@@ -15,6 +15,7 @@ internal static class HalfConversion
     private const uint HalfInfinity = 0x7C00;
     private const uint FloatExponentMask = 0x7F800000;
     private const float Rebias = 5.192296858534828e33f; // 2^112 = 2^(127 - 15)
+    private const uint FiniteFieldMask = 0x8FFFE000;    // sign, then exponent and mantissa after the shift by 3
 
     /// <summary>Lanes hold half bits in their low 16 bits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -40,6 +41,28 @@ internal static class HalfConversion
         var special = shifted | Vector256.Create(FloatExponentMask);
         var isSpecial = Vector256.GreaterThanOrEqual(magnitude, Vector256.Create(HalfInfinity));
         return (Vector256.ConditionalSelect(isSpecial, special, finite) | sign).AsSingle();
+    }
+
+    /// <summary>
+    /// Lanes hold half bits in their low 16 bits → float, exact for every finite half (normal, subnormal, zero) in
+    /// four operations: the half moves to the top of the lane, an arithmetic shift right by 3 puts sign, exponent
+    /// and mantissa where a float keeps them, a mask clears the smeared sign bits, and ×2^112 rebiases the
+    /// exponent. Inf/NaN come out finite (magnitude 2^16..2^17): for weights, which the GGUF loader has checked
+    /// are finite (<c>GgufFile.GetWeight</c>). Used where F16 weights are widened for the GEMMs.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> FiniteHalfToSingle(Vector512<uint> h)
+    {
+        var fields = Vector512.ShiftRightArithmetic(Vector512.ShiftLeft(h, 16).AsInt32(), 3) & Vector512.Create(unchecked((int)FiniteFieldMask));
+        return fields.AsSingle() * Vector512.Create(Rebias);
+    }
+
+    /// <summary>As the 512-bit overload.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> FiniteHalfToSingle(Vector256<uint> h)
+    {
+        var fields = Vector256.ShiftRightArithmetic(Vector256.ShiftLeft(h, 16).AsInt32(), 3) & Vector256.Create(unchecked((int)FiniteFieldMask));
+        return fields.AsSingle() * Vector256.Create(Rebias);
     }
 
     /// <summary>Scalar half bits → float.</summary>

@@ -8,7 +8,10 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// F16, BF16 and Q8_0 weight rows widened to float32, for the GEMM: a tile of W rows is widened once into a
 /// small buffer that stays in L2 while every X row of the batch passes it, so the conversion is paid once per
 /// weight per step instead of once per weight per X row. Exact: each element becomes the float the format encodes
-/// (Q8_0: scale × quant, one float multiply, as the format defines it).
+/// (Q8_0: scale × quant, one float multiply, as the format defines it), for every finite F16 value and Q8_0
+/// scale; Inf/NaN there (which the GGUF loader refuses) come out finite. F16 goes through the four-operation
+/// <see cref="HalfConversion.FiniteHalfToSingle(Vector512{uint})"/> (engine decode of F16, one sequence, on the
+/// 2-core Xeon VM in alternating runs: 74 → 83–84 tok/s against the IEEE conversion).
 /// </summary>
 internal static unsafe class Widen
 {
@@ -50,7 +53,7 @@ internal static unsafe class Widen
             for (; j + 16 <= cols; j += 16)
             {
                 var bits = Vector512.WidenLower(Vector512.Create(Vector256.Load(src + j), Vector256<ushort>.Zero));
-                HalfConversion.HalfToSingle(bits).Store(dst + j);
+                HalfConversion.FiniteHalfToSingle(bits).Store(dst + j);
             }
         }
         else if (Vector256.IsHardwareAccelerated)
@@ -58,7 +61,7 @@ internal static unsafe class Widen
             for (; j + 8 <= cols; j += 8)
             {
                 var bits = Vector256.WidenLower(Vector256.Create(Vector128.Load(src + j), Vector128<ushort>.Zero));
-                HalfConversion.HalfToSingle(bits).Store(dst + j);
+                HalfConversion.FiniteHalfToSingle(bits).Store(dst + j);
             }
         }
 

@@ -237,7 +237,7 @@ internal static unsafe class WidenInRegisters
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Load(byte* row, int k) =>
-            HalfConversion.HalfToSingle(Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)row + k)));
+            HalfConversion.FiniteHalfToSingle(Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)row + k)));
 
         public static float Element(byte* row, int j) => HalfConversion.HalfToSingle(((ushort*)row)[j]);
     }
