@@ -100,6 +100,19 @@ public sealed record EngineOptions
     /// <summary>Receives request events (admitted, refused, cancelled, preempted, finished).</summary>
     public IEngineEventSink EventSink { get; init; } = NullEngineEventSink.Instance;
 
+    /// <summary>
+    /// Rounds of forward passes on dummy rows the engine thread runs before its first request (0 = none, at most
+    /// <see cref="MaxWarmUpRounds"/>); <see cref="InferenceEngine.WarmedUp"/> completes after them. A round is a prefill
+    /// chunk, a one-row decode and a four-row decode, so every kernel path gets compiled and the weights paged in
+    /// before a user waits on them (llama.cpp's server warms up likewise). They write K/V into a few blocks no
+    /// request holds yet, whose slots are always written before they are read, and stay outside the scheduler,
+    /// the metrics and the audit trail.
+    /// </summary>
+    public int WarmUpRounds { get; init; }
+
+    /// <summary>Largest <see cref="WarmUpRounds"/>.</summary>
+    public const int MaxWarmUpRounds = 100;
+
     /// <summary>Runs <see cref="BlockManager.CheckInvariants"/> whenever the engine goes idle (tests; O(blocks)).</summary>
     public bool CheckInvariantsWhenIdle { get; init; }
 
@@ -119,6 +132,8 @@ public sealed record EngineOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(WatermarkBlocks, -1, nameof(WatermarkBlocks));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxQueuedRequests, nameof(MaxQueuedRequests));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxQueuedTokens, nameof(MaxQueuedTokens));
+        ArgumentOutOfRangeException.ThrowIfNegative(WarmUpRounds, nameof(WarmUpRounds));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(WarmUpRounds, MaxWarmUpRounds, nameof(WarmUpRounds));
         if (!double.IsFinite(AgingPerSecond) || AgingPerSecond < 0)
         {
             throw new ArgumentOutOfRangeException(nameof(AgingPerSecond), AgingPerSecond, "must be finite and >= 0");

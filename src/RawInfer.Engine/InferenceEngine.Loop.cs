@@ -27,6 +27,8 @@ public sealed partial class InferenceEngine
     {
         try
         {
+            WarmUp();
+            _warmedUp.TrySetResult();
             while (true)
             {
                 if (!_scheduler.HasWork && !_incoming.Reader.TryPeek(out _))
@@ -47,6 +49,7 @@ public sealed partial class InferenceEngine
 #pragma warning restore CA1031
         {
             _fault = e;
+            _warmedUp.TrySetException(e);
             _incoming.Writer.TryComplete();
             FailEverything(FinishReason.Error, "engine stopped: " + e.Message);
         }

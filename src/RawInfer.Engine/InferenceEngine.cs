@@ -37,6 +37,7 @@ public sealed partial class InferenceEngine : IAsyncDisposable
         Channel.CreateUnbounded<EngineRequest>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Thread _thread;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _warmedUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private long _nextSequenceId;
     private int _queuedRequests;
@@ -99,6 +100,13 @@ public sealed partial class InferenceEngine : IAsyncDisposable
 
     /// <summary>Requests that may wait before submits are refused.</summary>
     public EngineOptions Options => _options;
+
+    /// <summary>
+    /// Completes once the engine thread has run its <see cref="EngineOptions.WarmUpRounds"/> (at once for none);
+    /// faults with the runner's exception if a warm-up pass failed (the engine has then stopped, see
+    /// <see cref="Fault"/>). Requests submitted before then wait in the queue.
+    /// </summary>
+    public Task WarmedUp => _warmedUp.Task;
 
     /// <summary>The exception that stopped the engine loop (a broken invariant), or null.</summary>
     public Exception? Fault => _fault;

@@ -50,6 +50,14 @@ public sealed class BenchModeTests : IDisposable
     }
 
     [Fact]
+    public void Engine_warm_up_rounds_run_before_the_timed_requests()
+    {
+        var result = Bench("--mode", "decode", "--decode-tokens", "8", "--runs", "1", "--warmup", "0", "--engine-warmup-rounds", "2");
+        Assert.Equal(0, result.ExitCode);
+        Assert.True(Rate(result.Output, @"\| ([0-9.]+) \| [0-9.]+ \|") > 0);
+    }
+
+    [Fact]
     public void Prefill_mode_reports_prompt_tokens_per_second_with_the_given_step_budget()
     {
         var result = Bench("--mode", "prefill", "--prompt-tokens", "64", "--max-batched-tokens", "16", "--runs", "2");
@@ -106,6 +114,7 @@ public sealed class BenchModeTests : IDisposable
     [InlineData("--max-running", "-1", "--max-running must be >= 1")]
     [InlineData("--decode-concurrency", "1,x", "--decode-concurrency must be comma-separated integers")]
     [InlineData("--runs", "0", "--runs must be >= 1")]
+    [InlineData("--engine-warmup-rounds", "-1", "--engine-warmup-rounds must be in 0..100, not -1")]
     public void Bad_engine_and_run_options_are_clean_errors(string option, string value, string message)
     {
         Bench(option, value).AssertCleanError(message);

@@ -53,6 +53,18 @@ public class ServerCommandTests
         Assert.True(server.Engine.GetStats().RequestsFinished >= 24);
     }
 
+    [Theory]
+    [InlineData("-1")]
+    [InlineData("101")]
+    public void Serve_refuses_warm_up_rounds_out_of_range_before_listening(string rounds)
+    {
+        using var cli = new CliHarness();
+        var result = cli.Run("serve", "--model", TestPaths.Model("stories260K.bin"), "--tokenizer", TestPaths.Model("tok512.bin"),
+            "--listen", "127.0.0.1:0", "--api-key", Key, "--warmup-rounds", rounds, "--audit-dir", cli.TempFile("audit"));
+        result.AssertCleanError($"--warmup-rounds must be in 0..100, not {rounds}");
+        Assert.DoesNotContain("listening on", result.Output, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Serve_answers_clients_and_exits_0_after_sigterm()
     {

@@ -40,9 +40,10 @@ internal static class BenchCommand
         var device = DeviceOption.Create();
         var runs = new Option<int>("--runs") { Description = "Timed runs of --mode prefill|decode|batched (median reported).", DefaultValueFactory = _ => 3 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed runs before them.", DefaultValueFactory = _ => 1 };
+        var engineWarmup = new Option<int>("--engine-warmup-rounds") { Description = $"Warm-up rounds each engine runs before its first request (as serve's --warmup-rounds; 0..{EngineOptions.MaxWarmUpRounds}).", DefaultValueFactory = _ => 0 };
         var command = new Command("bench", "Offline benchmark: serving (continuous vs static batching), prefill, decode or batched decode.");
         foreach (var option in new Option[] { mode, shape, dtype, modelPath, requests, rate, prompt, outputs, promptTokens, concurrency,
-            decodeTokens, kvMiB, staticBatch, threads, maxBatched, maxRunning, maxPrefill, device, runs, warmup })
+            decodeTokens, kvMiB, staticBatch, threads, maxBatched, maxRunning, maxPrefill, device, runs, warmup, engineWarmup })
         {
             command.Options.Add(option);
         }
@@ -63,6 +64,11 @@ internal static class BenchCommand
                 throw new CliException("--runs must be >= 1 and --warmup >= 0");
             }
 
+            if (parse.GetValue(engineWarmup) is < 0 or > EngineOptions.MaxWarmUpRounds)
+            {
+                throw new CliException($"--engine-warmup-rounds must be in 0..{EngineOptions.MaxWarmUpRounds}, not {parse.GetValue(engineWarmup)}");
+            }
+
             var shapeName = parse.GetValue(shape)!;
             var config = ModelShapes.Parse(shapeName);
             var type = DtypeOption.Parse(parse.GetValue(dtype)!);
@@ -79,7 +85,8 @@ internal static class BenchCommand
                 throw new CliException($"--max-prefill-tokens must be >= 0, not {parse.GetValue(maxPrefill)}");
             }
 
-            var engineOptions = BenchModel.Apply(new EngineOptions { KvCacheBytes = kvBytes }, batchedLimit, null);
+            var engineOptions = BenchModel.Apply(
+                new EngineOptions { KvCacheBytes = kvBytes, WarmUpRounds = parse.GetValue(engineWarmup) }, batchedLimit, null);
             if (parse.GetValue(maxPrefill) is { } prefillBudget)
             {
                 engineOptions = engineOptions with { MaxPrefillTokensPerStep = prefillBudget };
@@ -201,6 +208,7 @@ internal static class BenchCommand
     {
         using var runner = setup.CreateRunner(); // a runner allocates its KV cache once
         await using var engine = new InferenceEngine(runner, setup.Tokenizer, setup.Options);
+        await engine.WarmedUp.WaitAsync(ct).ConfigureAwait(false);
         var clock = Stopwatch.StartNew();
         var tasks = new List<Task<GenerationResult>>();
         foreach (var (at, request) in workload)

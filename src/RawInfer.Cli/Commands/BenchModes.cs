@@ -41,6 +41,7 @@ internal static class BenchModes
 
         using var runner = setup.CreateRunner();
         await using var engine = new InferenceEngine(runner, setup.Tokenizer, setup.Options);
+        await engine.WarmedUp.WaitAsync(ct).ConfigureAwait(false);
         var ttft = new List<double>();
         var random = new Random(11);
         for (var r = -setup.Warmup; r < setup.Runs; r++)
@@ -71,6 +72,7 @@ internal static class BenchModes
 
         using var runner = setup.CreateRunner();
         await using var engine = new InferenceEngine(runner, setup.Tokenizer, setup.Options);
+        await engine.WarmedUp.WaitAsync(ct).ConfigureAwait(false);
         var tpot = new List<double>();
         var random = new Random(12);
         for (var r = -setup.Warmup; r < setup.Runs; r++)
@@ -126,6 +128,7 @@ internal static class BenchModes
         {
             MaxRunningSequences = maxRunning ?? Math.Max(sequences, 1), MaxQueuedRequests = sequences + 1,
         });
+        await engine.WarmedUp.WaitAsync(ct).ConfigureAwait(false);
         var tasks = new Task<GenerationResult>[sequences];
         var clock = Stopwatch.StartNew();
         for (var i = 0; i < sequences; i++)

@@ -21,6 +21,9 @@ internal static class ServeCommand
     /// <summary>Holds the server's API keys (comma-separated) when no --api-key is given.</summary>
     public const string ApiKeyVariable = "RAWINFER_API_KEY";
 
+    /// <summary>Warm-up rounds of serve by default.</summary>
+    public const int DefaultWarmUpRounds = 3;
+
     public static Command Create(TextWriter output, TextWriter error, CliContext context)
     {
         var model = new Option<string?>("--model", "-m") { Description = "Model file (default: the stories model from the usual places)." };
@@ -34,6 +37,7 @@ internal static class ServeCommand
         var drain = new Option<double>("--drain-seconds") { Description = "Time in-flight requests get to finish on shutdown.", DefaultValueFactory = _ => 30 };
         var kvMiB = new Option<int>("--kv-mib") { Description = "KV-cache budget in MiB (default 256 on the CPU; on CUDA the device memory left after the weights).", DefaultValueFactory = _ => 256 };
         var threads = new Option<int>("--threads") { Description = "CPU threads; 0 = all cores.", DefaultValueFactory = _ => 0 };
+        var warmupRounds = new Option<int>("--warmup-rounds") { Description = $"Forward passes on dummy rows before accepting connections, in rounds of a prefill, a 1-row and a 4-row decode (0 = none; at most {EngineOptions.MaxWarmUpRounds}).", DefaultValueFactory = _ => DefaultWarmUpRounds };
         var device = DeviceOption.Create();
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Information };
         var keysFile = new Option<string?>("--keys") { Description = "API key file (JSON: id, role, salt, SHA-256 hash, limits per key); instead of --api-key/--admin-key." };
@@ -45,7 +49,7 @@ internal static class ServeCommand
         var command = new Command("serve", "Serve a model over the RawInfer binary protocol.");
         foreach (var option in new Option[]
         {
-            model, tokenizer, listen, apiKeys, adminKeys, maxConnections, maxInFlight, maxTokens, drain, kvMiB, threads, device, logLevel,
+            model, tokenizer, listen, apiKeys, adminKeys, maxConnections, maxInFlight, maxTokens, drain, kvMiB, threads, warmupRounds, device, logLevel,
             keysFile, denyList, auditDir, keyRpm, keyInput, keyOutput,
         })
         {
@@ -59,7 +63,12 @@ internal static class ServeCommand
             var modelPath = ModelLocator.ResolveModel(parse.GetValue(model), context);
             using var loaded = ModelFiles.Load(modelPath);
             var tok = ModelFiles.LoadTokenizer(parse.GetValue(tokenizer), modelPath, loaded.Config, context);
-            var limits = new EngineOptions { KvCacheBytes = (long)parse.GetValue(kvMiB) << 20 };
+            if (parse.GetValue(warmupRounds) is < 0 or > EngineOptions.MaxWarmUpRounds)
+            {
+                throw new CliException($"--warmup-rounds must be in 0..{EngineOptions.MaxWarmUpRounds}, not {parse.GetValue(warmupRounds)}");
+            }
+
+            var limits = new EngineOptions { KvCacheBytes = (long)parse.GetValue(kvMiB) << 20, WarmUpRounds = parse.GetValue(warmupRounds) };
             using var runner = ModelRunnerFactory.Create(
                 loaded, DeviceOption.Parse(parse.GetValue(device)), parse.GetValue(threads), limits, out var notice);
             if (notice is not null)
@@ -89,8 +98,9 @@ internal static class ServeCommand
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
             using var onCancel = ct.Register(() => stop.TrySetResult());
 
-            // the opening (and any recovery) is on disk before the first client can be served
+            // the opening (and any recovery) is on disk, and the kernels are compiled, before the first client is served
             await safety.Log.WaitDurableAsync(safety.Log.OpenedSequence, ct).ConfigureAwait(false);
+            await engine.WarmedUp.WaitAsync(ct).ConfigureAwait(false);
             server.Start();
             if (!IPAddress.IsLoopback(endpoint.Address))
             {
