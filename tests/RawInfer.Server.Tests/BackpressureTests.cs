@@ -7,7 +7,11 @@ namespace RawInfer.Server.Tests;
 public class BackpressureTests
 {
     private const int Bound = 8 * 1024;
-    private const int SlowRequests = 8;
+
+    // Enough output to pass the bound with room to spare even when the server coalesces each stream's tokens into
+    // few frames (under load it does): 32 × 450 tokens is ≥ 100 KB, the socket buffers on both ends hold ~16 KB. With
+    // 8 streams the total could fall under buffers + bound, and the wait for a full buffer never ended.
+    private const int SlowRequests = 32;
     private const int SlowTokens = 450;
 
     [Fact]
@@ -87,8 +91,12 @@ public class BackpressureTests
             await ServerHarness.SendAsync(slow, FrameWriter.ToArray(id, new SubmitFrame { Prompt = "Once", MaxTokens = SlowTokens, IgnoreEos = true }));
         }
 
+        var waited = System.Diagnostics.Stopwatch.StartNew();
         while (h.Server.MaxPendingOutputBytes < Bound)
         {
+            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(60),
+                $"the slow client's backlog stayed at {h.Server.MaxPendingOutputBytes} bytes, under the {Bound}-byte bound, for a minute " +
+                $"(engine: {h.Engine.GetStats().RunningRequests} running, {h.Engine.GetStats().GeneratedTokens} tokens generated)");
             await Task.Delay(2, TestContext.Current.CancellationToken);
         }
 
