@@ -43,7 +43,7 @@ internal static class CompareSession
             comparison.PeakGFlops = MachinePeak.FmaGFlops(options.Threads);
             limitsSource = "measured";
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"measured: triad {comparison.BandwidthGBs:F1} GB/s, FMA {comparison.PeakGFlops:F0} GFLOP/s (medians of 9)"));
+                $"measured: triad {comparison.BandwidthGBs:F1} GB/s over 3 arrays of {MachinePeak.TriadArrayBytes(options.Threads) >> 20} MiB (last-level cache {MachinePeak.LastLevelCacheBytes() >> 20} MiB), FMA {comparison.PeakGFlops:F0} GFLOP/s (medians of 9)"));
         }
 
         string? check = null;

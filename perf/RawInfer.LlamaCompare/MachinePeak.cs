@@ -6,19 +6,21 @@ namespace RawInfer.LlamaCompare;
 
 /// <summary>
 /// Quick measurements of the two ceilings on this machine with a given thread count: memory bandwidth by a
-/// STREAM-style triad (a = b + s·c over arrays far larger than the caches, counted as 12 bytes per element: two
+/// STREAM-style triad (a = b + s·c over arrays at least twice the last-level cache, counted as 12 bytes per element: two
 /// reads and one write, write-allocate traffic not counted, as STREAM does), and FP32 FMA throughput by a loop of
 /// independent vector FMAs held in registers. Medians of several repetitions; both are noisy on a shared machine.
 /// </summary>
 internal static class MachinePeak
 {
-    private const int TriadElementsPerThread = 8 << 20; // 32 MiB per array per thread: far beyond L3
+    private const long MinTriadBytesPerThread = 32L << 20; // per array
+    private const long MaxTriadBytes = 1L << 30;            // per array
     private const int Repetitions = 9;
 
     /// <summary>Median triad bandwidth in GB/s (1e9 bytes per second).</summary>
     public static double TriadGBs(int threads)
     {
-        var n = TriadElementsPerThread * threads;
+        var perThread = TriadElementsPerThread(threads, LastLevelCacheBytes());
+        var n = perThread * threads;
         var a = GC.AllocateUninitializedArray<float>(n);
         var b = new float[n];
         var c = new float[n];
@@ -29,9 +31,8 @@ internal static class MachinePeak
         {
             var seconds = RunOnThreads(threads, k =>
             {
-                var start = k * TriadElementsPerThread;
-                Triad(a.AsSpan(start, TriadElementsPerThread), b.AsSpan(start, TriadElementsPerThread),
-                    c.AsSpan(start, TriadElementsPerThread), 3f);
+                var start = k * perThread;
+                Triad(a.AsSpan(start, perThread), b.AsSpan(start, perThread), c.AsSpan(start, perThread), 3f);
             });
             if (r >= 0)
             {
@@ -40,6 +41,74 @@ internal static class MachinePeak
         }
 
         return Median(rates);
+    }
+
+    /// <summary>
+    /// Floats per array per thread: 32 MiB, or more so that each array is at least twice the last-level cache (up to
+    /// 1 GiB an array). On a 2-core Xeon VM with a 260 MiB L3, 3 × 64 MiB of arrays were largely cached and the
+    /// "bandwidth" was partly L3's.
+    /// </summary>
+    internal static int TriadElementsPerThread(int threads, long lastLevelCacheBytes)
+    {
+        var perThread = Math.Max(MinTriadBytesPerThread, ((2 * lastLevelCacheBytes) + threads - 1) / threads);
+        perThread = Math.Min(perThread, Math.Max(MinTriadBytesPerThread, MaxTriadBytes / threads));
+        return (int)(perThread / sizeof(float));
+    }
+
+    /// <summary>Bytes of one triad array with <paramref name="threads"/> threads on this machine.</summary>
+    public static long TriadArrayBytes(int threads) => (long)TriadElementsPerThread(threads, LastLevelCacheBytes()) * threads * sizeof(float);
+
+    /// <summary>Size of the highest-level cache of CPU 0 (Linux sysfs), or 0 when it cannot be read.</summary>
+    internal static long LastLevelCacheBytes()
+    {
+        var largest = 0L;
+        var best = -1;
+        for (var i = 0; i < 16; i++)
+        {
+            var dir = $"/sys/devices/system/cpu/cpu0/cache/index{i}";
+            if (!File.Exists(Path.Combine(dir, "level")) || !File.Exists(Path.Combine(dir, "size")))
+            {
+                continue;
+            }
+
+            if (!int.TryParse(File.ReadAllText(Path.Combine(dir, "level")).Trim(), out var level))
+            {
+                continue;
+            }
+
+            var size = ParseCacheSize(File.ReadAllText(Path.Combine(dir, "size")));
+            if (size > 0 && level > best)
+            {
+                (best, largest) = (level, size);
+            }
+            else if (size > 0 && level == best)
+            {
+                largest = Math.Max(largest, size);
+            }
+        }
+
+        return largest;
+    }
+
+    /// <summary>"266240K", "32M", "1G" or a byte count → bytes; 0 when unreadable.</summary>
+    internal static long ParseCacheSize(string text)
+    {
+        text = text.Trim();
+        var multiplier = text.Length == 0 ? 1L : char.ToUpperInvariant(text[^1]) switch
+        {
+            'K' => 1L << 10,
+            'M' => 1L << 20,
+            'G' => 1L << 30,
+            _ => 1L,
+        };
+        if (multiplier != 1)
+        {
+            text = text[..^1];
+        }
+
+        return long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value)
+            ? value * multiplier
+            : 0;
     }
 
     /// <summary>Median FP32 FMA throughput in GFLOP/s (2 FLOPs per lane per FMA).</summary>
