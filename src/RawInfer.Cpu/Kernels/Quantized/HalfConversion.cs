@@ -14,8 +14,11 @@ internal static class HalfConversion
     private const uint MagnitudeMask = 0x7FFF;
     private const uint HalfInfinity = 0x7C00;
     private const uint FloatExponentMask = 0x7F800000;
-    private const float Rebias = 5.192296858534828e33f; // 2^112 = 2^(127 - 15)
-    private const uint FiniteFieldMask = 0x8FFFE000;    // sign, then exponent and mantissa after the shift by 3
+    /// <summary>2^112 = 2^(127 - 15): a half's bits moved into float position, times this, give its value.</summary>
+    internal const float Rebias = 5.192296858534828e33f;
+
+    /// <summary>After a half in a lane's top 16 bits is shifted right arithmetically by 3: its sign, exponent and mantissa.</summary>
+    internal const uint FiniteFieldMask = 0x8FFFE000;
 
     /// <summary>Lanes hold half bits in their low 16 bits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

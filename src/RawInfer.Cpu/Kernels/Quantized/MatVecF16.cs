@@ -30,8 +30,8 @@ internal static unsafe class MatVecF16
     /// <summary>How far ahead of the loads the weight stream is prefetched: 4 KiB (1–4 KiB measured within noise of each other, 512 B clearly short).</summary>
     internal const int PrefetchHalves = 2048;
 
-    private const uint FieldMask = 0x8FFFE000; // sign bit, then exponent and mantissa after the arithmetic shift
-    private const float Rebias = 5.192296858534828e33f; // 2^112
+    private const uint FieldMask = HalfConversion.FiniteFieldMask;
+    private const float Rebias = HalfConversion.Rebias;
 
     /// <summary>y[r] = W[r,:]·x for r in [rowStart, rowEnd). W: (rows, cols) F16; x: (cols); y: (rows)</summary>
     public static void Rows(in WeightTensor w, ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowEnd)
