@@ -119,10 +119,10 @@ internal static unsafe class WidenInRegisters
         var next = rows + (8 * rowBytes);
         for (var k = 0; k < kEnd; k += N)
         {
-            if ((k & 31) == 0)
+            if (typeof(TChunk) != typeof(Q8_0Chunk) && (k & 31) == 0)
             {
-                // the next tile's rows at this place, every line of columns [k, k + 32) (see PrefetchTile)
-                PrefetchTile<TChunk>(next, rowBytes, k);
+                // the next tile's rows at this place: the line holding columns [k, k + 32) (see PrefetchTile)
+                PrefetchTile(next, rowBytes, k);
             }
 
             var u = Vector512.Load(x + k);
@@ -192,24 +192,18 @@ internal static unsafe class WidenInRegisters
     }
 
     /// <summary>
-    /// Prefetches columns [k, k + 32) of the 8 rows at <paramref name="rows"/>: the next tile while this one is
-    /// summed (engine decode of one sequence on the 2-core Xeon VM, alternating builds: F16 49 → 56–68 tok/s; Q8_0
-    /// within that VM's noise, 77–99 before and after).
-    /// Past the last tile the addresses lie beyond the tensor, which a prefetch tolerates.
+    /// Prefetches the line holding columns [k, k + 32) of each of the 8 two-byte-per-column (F16/BF16) rows at
+    /// <paramref name="rows"/>: the next tile while this one is summed (engine decode of one F16 sequence on the
+    /// 2-core Xeon VM, alternating builds: 49 → 56–68 tok/s). Q8_0 tiles are not prefetched: it measured within that
+    /// VM's noise (77–99 tok/s before and after). Past the last tile the addresses lie beyond the tensor, which a
+    /// prefetch tolerates.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void PrefetchTile<TChunk>(byte* rows, long rowBytes, int k)
-        where TChunk : struct, IChunk
+    private static void PrefetchTile(byte* rows, long rowBytes, int k)
     {
-        var first = TChunk.ByteOffset(k);
-        var last = first + TChunk.SpanBytes - 1;
         for (var r = 0; r < 8; r++)
         {
-            Simd.Prefetch(rows + (r * rowBytes) + first);
-            if (TChunk.SpanBytes != 64)
-            {
-                Simd.Prefetch(rows + (r * rowBytes) + last);
-            }
+            Simd.Prefetch(rows + (r * rowBytes) + (2L * k));
         }
     }
 
@@ -221,20 +215,10 @@ internal static unsafe class WidenInRegisters
 
         /// <summary>Column j of a row, as <see cref="Widen"/> writes it.</summary>
         static abstract float Element(byte* row, int j);
-
-        /// <summary>Byte offset in a row of the storage of columns [k, k + 32). k: a multiple of 32.</summary>
-        static abstract long ByteOffset(int k);
-
-        /// <summary>Bytes that hold 32 columns.</summary>
-        static abstract int SpanBytes { get; }
     }
 
     private readonly struct F16Chunk : IChunk
     {
-        public static int SpanBytes => 64;
-
-        public static long ByteOffset(int k) => 2L * k;
-
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Load(byte* row, int k) =>
             HalfConversion.FiniteHalfToSingle(Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)row + k)));
@@ -244,10 +228,6 @@ internal static unsafe class WidenInRegisters
 
     private readonly struct BF16Chunk : IChunk
     {
-        public static int SpanBytes => 64;
-
-        public static long ByteOffset(int k) => 2L * k;
-
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Load(byte* row, int k) =>
             (Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)row + k)) << 16).AsSingle();
@@ -257,10 +237,6 @@ internal static unsafe class WidenInRegisters
 
     private readonly struct Q8_0Chunk : IChunk
     {
-        public static int SpanBytes => MatVecQ8_0.BlockBytes;
-
-        public static long ByteOffset(int k) => (long)(k >> 5) * MatVecQ8_0.BlockBytes;
-
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Load(byte* row, int k)
         {
