@@ -59,11 +59,11 @@ internal static class MatVec
                 break;
 
             case TensorType.F16:
-                MatVecF16.RowsPrepared(in w, input.X, input.PairedF16, y, rowStart, rowEnd);
+                MatVecF16.RowsPrepared(in w, input.X, input.Paired, y, rowStart, rowEnd);
                 break;
 
             case TensorType.BF16:
-                MatVecBF16.RowsPrepared(in w, input.X, input.PairedBF16, y, rowStart, rowEnd);
+                MatVecBF16.RowsPrepared(in w, input.X, input.Paired, y, rowStart, rowEnd);
                 break;
 
             case TensorType.Q8_0:

@@ -9,17 +9,15 @@ namespace RawInfer.Cpu.Kernels;
 /// <summary>
 /// The input vector of a matrix-vector product in every form a weight type's kernel reads, each prepared once
 /// per product on the dispatching thread and then shared read-only by all rows and threads: int8 blocks for
-/// Q8_0, the even/odd layout of <see cref="PairedInput"/> for F16 (scaled) and BF16. Buffers are pinned and
+/// Q8_0, the even/odd layout of <see cref="PairedInput"/> for F16 and BF16 (one buffer). Buffers are pinned and
 /// only grow, so steady-state products allocate nothing.
 /// </summary>
 internal sealed unsafe class MatVecInput
 {
-    private float[] _pairedF16 = [];   // (PairedLength(cols)) scaled by MatVecF16.InputScale
-    private float[] _pairedBF16 = [];  // (PairedLength(cols))
+    private float[] _paired = [];      // (PairedLength(cols))
     private sbyte[] _quantized = [];   // (cols) Q8_0 int8 values
     private float[] _quantScales = []; // (cols/32) Q8_0 block scales
-    private bool _hasPairedF16;
-    private bool _hasPairedBF16;
+    private bool _hasPaired;
     private bool _hasQuantized;
 
     /// <summary>The plain input. (cols)</summary>
@@ -28,11 +26,8 @@ internal sealed unsafe class MatVecInput
     /// <summary>Length of the input.</summary>
     public int Cols { get; private set; }
 
-    /// <summary>F16 layout, valid after <see cref="Prepare"/> for F16. (PairedLength(cols))</summary>
-    public float* PairedF16 => Ptr(_pairedF16);
-
-    /// <summary>BF16 layout, valid after <see cref="Prepare"/> for BF16. (PairedLength(cols))</summary>
-    public float* PairedBF16 => Ptr(_pairedBF16);
+    /// <summary>The even/odd layout of F16 and BF16, valid after <see cref="Prepare"/> for either. (PairedLength(cols))</summary>
+    public float* Paired => Ptr(_paired);
 
     /// <summary>Q8_0 int8 values, valid after <see cref="Prepare"/> for Q8_0. (cols)</summary>
     public sbyte* Quantized => (sbyte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_quantized));
@@ -45,7 +40,7 @@ internal sealed unsafe class MatVecInput
     {
         X = x;
         Cols = cols;
-        _hasPairedF16 = _hasPairedBF16 = _hasQuantized = false;
+        _hasPaired = _hasQuantized = false;
     }
 
     /// <summary>Prepares the form <paramref name="type"/>'s kernel reads, unless this input already has it.</summary>
@@ -53,16 +48,10 @@ internal sealed unsafe class MatVecInput
     {
         switch (type)
         {
-            case TensorType.F16 when !_hasPairedF16:
-                Grow(ref _pairedF16, PairedInput.PairedLength(Cols));
-                PairedInput.Prepare(X, Cols, MatVecF16.InputScale, PairedF16);
-                _hasPairedF16 = true;
-                break;
-
-            case TensorType.BF16 when !_hasPairedBF16:
-                Grow(ref _pairedBF16, PairedInput.PairedLength(Cols));
-                PairedInput.Prepare(X, Cols, 1f, PairedBF16);
-                _hasPairedBF16 = true;
+            case TensorType.F16 or TensorType.BF16 when !_hasPaired:
+                Grow(ref _paired, PairedInput.PairedLength(Cols));
+                PairedInput.Prepare(X, Cols, Paired);
+                _hasPaired = true;
                 break;
 
             case TensorType.Q8_0 when !_hasQuantized:

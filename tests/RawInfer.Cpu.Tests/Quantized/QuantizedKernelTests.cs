@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using RawInfer.Cpu.Kernels.Quantized;
 using RawInfer.Models;
 using RawInfer.Models.Gguf;
@@ -111,7 +112,7 @@ public sealed unsafe class QuantizedKernelTests
     }
 
     [Fact]
-    public void Finite_half_conversion_is_exact_for_every_finite_half_in_both_widths()
+    public void Finite_half_conversion_is_exact_for_every_finite_half_in_both_widths_and_scalar()
     {
         var bits512 = new uint[16];
         var bits256 = new uint[8];
@@ -133,14 +134,127 @@ public sealed unsafe class QuantizedKernelTests
                     continue; // Inf/NaN: refused by the loader, not converted
                 }
 
-                var expected = BitConverter.SingleToInt32Bits((float)half);
+                var expected = ExpectedFiniteBits(half);
                 Assert.True(expected == BitConverter.SingleToInt32Bits(wide[i]), $"half 0x{h + i:X4}: {(float)half} vs {wide[i]}");
+                var scalar = HalfConversion.FiniteHalfToSingle((uint)(h + i));
+                Assert.True(expected == BitConverter.SingleToInt32Bits(scalar), $"half 0x{h + i:X4} (scalar): {(float)half} vs {scalar}");
                 if (i < 8)
                 {
                     Assert.True(expected == BitConverter.SingleToInt32Bits(narrow[i]), $"half 0x{h + i:X4} (256-bit): {(float)half} vs {narrow[i]}");
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The conversion picks per lane between the normal rebias and the zero/subnormal one: vectors mixing both
+    /// kinds (the common case in real weights, where ~0.3% of halves are subnormal) must convert each lane by its
+    /// own kind, in both widths, for a half in the low and in the high 16 bits of a lane (<see cref="MatVecF16"/>'s pairs).
+    /// </summary>
+    [Fact]
+    public void Finite_half_conversion_is_exact_in_vectors_mixing_normal_subnormal_and_zero_lanes()
+    {
+        var random = new Random(5);
+        var low = new uint[16];
+        var pairs = new int[16];
+        for (var round = 0; round < 4096; round++)
+        {
+            for (var i = 0; i < 16; i++)
+            {
+                low[i] = RandomFiniteHalf(random);
+                pairs[i] = (int)((RandomFiniteHalf(random) << 16) | low[i]);
+            }
+
+            var wide = HalfConversion.FiniteHalfToSingle(System.Runtime.Intrinsics.Vector512.Create(low));
+            var narrow = HalfConversion.FiniteHalfToSingle(System.Runtime.Intrinsics.Vector256.Create(low.AsSpan(0, 8)));
+            var pairVector = System.Runtime.Intrinsics.Vector512.Create(pairs).AsUInt32();
+            var even = HalfConversion.FiniteHalfToSingle(pairVector);
+            var odd = HalfConversion.FiniteHighHalfToSingle(pairVector);
+            var oddNarrow = HalfConversion.FiniteHighHalfToSingle(System.Runtime.Intrinsics.Vector256.Create(pairs.AsSpan(0, 8)).AsUInt32());
+            for (var i = 0; i < 16; i++)
+            {
+                var half = BitConverter.UInt16BitsToHalf((ushort)low[i]);
+                Assert.True(ExpectedFiniteBits(half) == BitConverter.SingleToInt32Bits(wide[i]), $"round {round} lane {i}: half 0x{low[i]:X4} → {wide[i]}");
+                if (i < 8)
+                {
+                    Assert.True(ExpectedFiniteBits(half) == BitConverter.SingleToInt32Bits(narrow[i]), $"round {round} lane {i} (256-bit): half 0x{low[i]:X4} → {narrow[i]}");
+                }
+
+                Assert.True(ExpectedFiniteBits(half) == BitConverter.SingleToInt32Bits(even[i]), $"round {round} lane {i} (low half of a pair): 0x{low[i]:X4} → {even[i]}");
+                var oddHalf = BitConverter.UInt16BitsToHalf((ushort)((uint)pairs[i] >> 16));
+                Assert.True(ExpectedFiniteBits(oddHalf) == BitConverter.SingleToInt32Bits(odd[i]), $"round {round} lane {i} (high half): 0x{(uint)pairs[i] >> 16:X4} → {odd[i]}");
+                if (i < 8)
+                {
+                    Assert.True(ExpectedFiniteBits(oddHalf) == BitConverter.SingleToInt32Bits(oddNarrow[i]), $"round {round} lane {i} (high half, 256-bit): 0x{(uint)pairs[i] >> 16:X4} → {oddNarrow[i]}");
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// F16 rows whose weights are mostly subnormal or zero (the lanes the conversion handles apart) against the
+    /// exact float64 reference, with no absolute slack: a subnormal converted as if it had the implicit leading
+    /// one, or with its exponent off by one, is wrong by about its own size, far past the bound.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 1025)]
+    [InlineData(17, 257)]
+    [InlineData(3, 64)]
+    public void F16_rows_with_subnormal_and_zero_weights_match_the_exact_reference(int rows, int cols)
+    {
+        var random = new Random((rows * 31) + cols);
+        var bits = new ushort[rows * cols];
+        var x = new float[cols];
+        for (var i = 0; i < bits.Length; i++)
+        {
+            bits[i] = (ushort)RandomFiniteHalf(random, maxExponent: 2); // normals of at most 2^-12 leave the subnormals a large share of each sum
+        }
+
+        for (var i = 0; i < cols; i++)
+        {
+            x[i] = (random.NextSingle() * 8) - 4;
+        }
+
+        var data = (ushort*)NativeMemory.Alloc((nuint)(bits.Length * sizeof(ushort)));
+        try
+        {
+            bits.AsSpan().CopyTo(new Span<ushort>(data, bits.Length));
+            var tensor = new WeightTensor((byte*)data, TensorType.F16, rows, cols);
+            var y = new float[rows];
+            MatVecF16.Rows(tensor, x, y, 0, rows);
+            for (var r = 0; r < rows; r++)
+            {
+                double reference = 0, magnitude = 0;
+                for (var c = 0; c < cols; c++)
+                {
+                    var w = (double)(float)BitConverter.UInt16BitsToHalf(bits[(r * cols) + c]);
+                    reference += w * x[c];
+                    magnitude += Math.Abs(w * x[c]);
+                }
+
+                Assert.True(Math.Abs(y[r] - reference) <= 1e-5 * magnitude, $"row {r}: {y[r]} vs {reference} (Σ|w·x| {magnitude})");
+            }
+        }
+        finally
+        {
+            NativeMemory.Free(data);
+        }
+    }
+
+    /// <summary>The finite conversion's bits for a half: the half's float.</summary>
+    private static int ExpectedFiniteBits(Half half) => BitConverter.SingleToInt32Bits((float)half);
+
+    /// <summary>A finite half: subnormal (40%), ±0 (10%) or normal (50%, exponent field 1..maxExponent), either sign.</summary>
+    private static uint RandomFiniteHalf(Random random, int maxExponent = 30)
+    {
+        var sign = (uint)random.Next(2) << 15;
+        var kind = random.Next(10);
+        return kind switch
+        {
+            < 4 => sign | (uint)random.Next(1, 0x400),
+            4 => sign,
+            _ => sign | ((uint)random.Next(1, maxExponent + 1) << 10) | (uint)random.Next(0x400),
+        };
     }
 
     [Fact]

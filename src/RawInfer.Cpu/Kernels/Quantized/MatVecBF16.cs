@@ -11,7 +11,7 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// Matrix-vector rows for bfloat16 weights. A bfloat16 is the high half of a float32, so a 32-bit lane holding
 /// two adjacent weights yields both exactly with one operation each: the even weight by a shift left of 16, the
 /// odd one by masking off the low half. The input is laid out once per product by <see cref="PairedInput"/>
-/// (scale 1). Rows are streamed one at a time, prefetched ahead as the F16 rows are.
+/// Rows are streamed one at a time, prefetched ahead as the F16 rows are.
 /// </summary>
 internal static unsafe class MatVecBF16
 {
@@ -27,7 +27,7 @@ internal static unsafe class MatVecBF16
         fixed (float* pp = &MemoryMarshal.GetReference(paired))
         fixed (float* py = &MemoryMarshal.GetReference(y))
         {
-            PairedInput.Prepare(px, w.Cols, 1f, pp);
+            PairedInput.Prepare(px, w.Cols, pp);
             RowsPrepared(in w, px, pp, py, rowStart, rowEnd);
         }
 
@@ -38,7 +38,7 @@ internal static unsafe class MatVecBF16
     }
 
     /// <summary>
-    /// As <see cref="Rows"/> with the input already laid out by <see cref="PairedInput.Prepare"/> (scale 1).
+    /// As <see cref="Rows"/> with the input already laid out by <see cref="PairedInput.Prepare"/>.
     /// x: (cols) plain; paired: (PairedLength(cols)); y: (rows)
     /// </summary>
     public static void RowsPrepared(in WeightTensor w, float* x, float* paired, float* y, int rowStart, int rowEnd)

@@ -10,28 +10,23 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 
 /// <summary>
 /// Matrix-vector rows for IEEE half weights, converted to float32 in registers (never a whole-matrix copy).
-/// .NET exposes no VCVTPH2PS, so the conversion is integer work, kept to three operations per vector: a 32-bit
-/// lane holds two halves; the even one is moved to the top (shift left 16), then an arithmetic shift right by 3
-/// puts sign, exponent and mantissa where a float keeps them, and a mask clears the smeared sign bits. The
-/// result is the half's value times 2^-112 (the exponent-bias difference) for every finite half, subnormals
-/// included; the input is prepared once per product already scaled by 2^56 (<see cref="InputScale"/>) and the
-/// row sum is scaled by 2^56 at the end, so products stay in the normal float range. Half Inf/NaN weights come
-/// out finite (the exponent is not special-cased): weights are finite by construction. Rows are streamed one at
-/// a time: with the conversion this cheap, four rows in lockstep measured no faster (also with the next four
-/// rows prefetched). The stream is prefetched <see cref="PrefetchHalves"/> ahead into L1 (rows are contiguous,
-/// so past a row's end that is the next row): on the 2-core Xeon VM the hardware prefetchers alone left
-/// single-sequence decode at 61 tok/s, 78–82 with it (60–66 prefetching into L2 instead).
+/// .NET exposes no VCVTPH2PS, so the conversion is integer work: a 32-bit lane holds two halves, converted
+/// exactly by <see cref="HalfConversion.FiniteHalfToSingle(Vector512{uint})"/> (the even one, in the low bits)
+/// and <see cref="HalfConversion.FiniteHighHalfToSingle(Vector512{uint})"/> (the odd one) without ever handing a
+/// float unit a denormal. (The earlier kernel fed the half's bits, moved into float position, which read as its
+/// value times 2^-112, straight into the FMA against an input scaled by 2^56: three operations per vector, but
+/// every subnormal half became a denormal FMA operand and a microcode assist; single-sequence decode of a 110m
+/// F16 model against llama.cpp on the 2-core Xeon VM, alternating builds: 1.11–1.12x before, 1.29–1.30x after.) Half Inf/NaN
+/// weights come out finite (the exponent is not special-cased): the loader refuses them. Rows are streamed one
+/// at a time: four rows in lockstep measured no faster (also with the next four rows prefetched). The stream is
+/// prefetched <see cref="PrefetchHalves"/> ahead into L1 (rows are contiguous, so past a row's end that is the
+/// next row): on the 2-core Xeon VM the hardware prefetchers alone left single-sequence decode at 61 tok/s,
+/// 78–82 with it (60–66 prefetching into L2 instead).
 /// </summary>
 internal static unsafe class MatVecF16
 {
-    /// <summary>Scale applied to the prepared input: 2^56. With the 2^-112 of the conversion, row sums carry 2^-56.</summary>
-    public const float InputScale = 72057594037927936f;
-
     /// <summary>How far ahead of the loads the weight stream is prefetched: 4 KiB (1–4 KiB measured within noise of each other, 512 B clearly short).</summary>
     internal const int PrefetchHalves = 2048;
-
-    private const uint FieldMask = HalfConversion.FiniteFieldMask;
-    private const float Rebias = HalfConversion.Rebias;
 
     /// <summary>y[r] = W[r,:]·x for r in [rowStart, rowEnd). W: (rows, cols) F16; x: (cols); y: (rows)</summary>
     public static void Rows(in WeightTensor w, ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowEnd)
@@ -45,7 +40,7 @@ internal static unsafe class MatVecF16
         fixed (float* pp = &MemoryMarshal.GetReference(paired))
         fixed (float* py = &MemoryMarshal.GetReference(y))
         {
-            PairedInput.Prepare(px, w.Cols, InputScale, pp);
+            PairedInput.Prepare(px, w.Cols, pp);
             RowsPrepared(in w, px, pp, py, rowStart, rowEnd);
         }
 
@@ -56,8 +51,8 @@ internal static unsafe class MatVecF16
     }
 
     /// <summary>
-    /// As <see cref="Rows"/> with the input already laid out by <see cref="PairedInput.Prepare"/> (scale
-    /// <see cref="InputScale"/>). x: (cols) plain; paired: (PairedLength(cols)); y: (rows)
+    /// As <see cref="Rows"/> with the input already laid out by <see cref="PairedInput.Prepare"/>.
+    /// x: (cols) plain; paired: (PairedLength(cols)); y: (rows)
     /// </summary>
     public static void RowsPrepared(in WeightTensor w, float* x, float* paired, float* y, int rowStart, int rowEnd)
     {
@@ -104,15 +99,10 @@ internal static unsafe class MatVecF16
         }
     }
 
-    /// <summary>Two halves per lane → (even, odd) floats times 2^-112.</summary>
+    /// <summary>Two halves per lane → (even, odd) floats.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector512<float> Even, Vector512<float> Odd) Split(Vector512<int> pairs)
-    {
-        var mask = Vector512.Create(FieldMask).AsInt32();
-        var even = Vector512.ShiftRightArithmetic(Vector512.ShiftLeft(pairs, 16), 3) & mask;
-        var odd = Vector512.ShiftRightArithmetic(pairs, 3) & mask;
-        return (even.AsSingle(), odd.AsSingle());
-    }
+    private static (Vector512<float> Even, Vector512<float> Odd) Split(Vector512<uint> pairs) =>
+        (HalfConversion.FiniteHalfToSingle(pairs), HalfConversion.FiniteHighHalfToSingle(pairs));
 
     /// <summary>One row over the whole groups, streamed front to back, four accumulators.</summary>
     private static float Vector512Row(ushort* w, float* paired, int groupEnd)
@@ -124,28 +114,27 @@ internal static unsafe class MatVecF16
         {
             Simd.Prefetch(w + j + PrefetchHalves);
             Simd.Prefetch(w + j + PrefetchHalves + G);
-            var (a, b) = Split(Vector512.Load((int*)(w + j)));
+            var (a, b) = Split(Vector512.Load((uint*)(w + j)));
             e0 = Simd.MulAdd(a, Vector512.Load(paired + j), e0);
             o0 = Simd.MulAdd(b, Vector512.Load(paired + j + (G / 2)), o0);
-            (a, b) = Split(Vector512.Load((int*)(w + j + G)));
+            (a, b) = Split(Vector512.Load((uint*)(w + j + G)));
             e1 = Simd.MulAdd(a, Vector512.Load(paired + j + G), e1);
             o1 = Simd.MulAdd(b, Vector512.Load(paired + j + G + (G / 2)), o1);
         }
 
         if (j < groupEnd)
         {
-            var (a, b) = Split(Vector512.Load((int*)(w + j)));
+            var (a, b) = Split(Vector512.Load((uint*)(w + j)));
             e0 = Simd.MulAdd(a, Vector512.Load(paired + j), e0);
             o0 = Simd.MulAdd(b, Vector512.Load(paired + j + (G / 2)), o0);
         }
 
-        return Vector512.Sum((e0 + o0) + (e1 + o1)) * (Rebias / InputScale);
+        return Vector512.Sum((e0 + o0) + (e1 + o1));
     }
 
     private static float Vector256Row(ushort* w, float* paired, int groupEnd)
     {
         const int G = 16;
-        var mask = Vector256.Create(FieldMask).AsInt32();
         Vector256<float> e = default, o = default;
         for (var j = 0; j < groupEnd; j += G)
         {
@@ -154,14 +143,12 @@ internal static unsafe class MatVecF16
                 Simd.Prefetch(w + j + PrefetchHalves);
             }
 
-            var pairs = Vector256.Load((int*)(w + j));
-            var even = Vector256.ShiftRightArithmetic(Vector256.ShiftLeft(pairs, 16), 3) & mask;
-            var odd = Vector256.ShiftRightArithmetic(pairs, 3) & mask;
-            e = Simd.MulAdd(even.AsSingle(), Vector256.Load(paired + j), e);
-            o = Simd.MulAdd(odd.AsSingle(), Vector256.Load(paired + j + (G / 2)), o);
+            var pairs = Vector256.Load((uint*)(w + j));
+            e = Simd.MulAdd(HalfConversion.FiniteHalfToSingle(pairs), Vector256.Load(paired + j), e);
+            o = Simd.MulAdd(HalfConversion.FiniteHighHalfToSingle(pairs), Vector256.Load(paired + j + (G / 2)), o);
         }
 
-        return Vector256.Sum(e + o) * (Rebias / InputScale);
+        return Vector256.Sum(e + o);
     }
 
     /// <summary>dst = W[row, :] as float32. dst: (cols)</summary>

@@ -23,10 +23,10 @@ internal static unsafe class PairedInput
     public static int PairedLength(int cols) => GroupSize == 0 ? 0 : cols - (cols % GroupSize);
 
     /// <summary>
-    /// paired[g·G + i] = scale·x[g·G + 2i], paired[g·G + G/2 + i] = scale·x[g·G + 2i + 1] for whole groups g, i &lt; G/2.
-    /// x: (cols); paired: (<see cref="PairedLength"/>(cols)). scale is a power of two, so the copy is exact.
+    /// paired[g·G + i] = x[g·G + 2i], paired[g·G + G/2 + i] = x[g·G + 2i + 1] for whole groups g, i &lt; G/2.
+    /// x: (cols); paired: (<see cref="PairedLength"/>(cols)).
     /// </summary>
-    public static void Prepare(float* x, int cols, float scale, float* paired)
+    public static void Prepare(float* x, int cols, float* paired)
     {
         var length = PairedLength(cols);
         var half = GroupSize / 2;
@@ -34,8 +34,8 @@ internal static unsafe class PairedInput
         {
             for (var i = 0; i < half; i++)
             {
-                paired[g + i] = x[g + (2 * i)] * scale;
-                paired[g + half + i] = x[g + (2 * i) + 1] * scale;
+                paired[g + i] = x[g + (2 * i)];
+                paired[g + half + i] = x[g + (2 * i) + 1];
             }
         }
     }
