@@ -84,7 +84,8 @@ public sealed unsafe class MatVecJobTests
     public void F16_handles_subnormal_and_extreme_weights_with_large_and_tiny_inputs()
     {
         // Halves from the subnormal range to the largest finite value, inputs from 1e-20 to 1e4: the kernel's
-        // 2^-112 conversion and 2^56 input scaling must neither overflow nor lose the small terms.
+        // conversion (integer rebias for normal halves, a masked subtraction for subnormal ones) must neither
+        // overflow nor lose the small terms.
         float[] magnitudes = [5.96e-8f, 3e-6f, 6.1e-5f, 1e-3f, 0.5f, 1f, 300f, 65504f];
         const int cols = 257;
         var random = new Random(5);

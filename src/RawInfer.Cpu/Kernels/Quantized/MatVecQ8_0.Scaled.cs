@@ -60,15 +60,11 @@ internal static unsafe partial class MatVecQ8_0
         if (blocks >= 8)
         {
             var offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * BlockBytes;
-            var signMask = Vector256.Create(0x8000);
-            var magnitudeMask = Vector256.Create(0x7FFF);
-            var rebias = Vector256.Create(5.192296858534828e33f); // 2^112
             for (; b + 8 <= blocks; b += 8)
             {
-                // 4 bytes at each block start: the fp16 scale in the low half (little endian), two quants above
-                var bits = Avx2.GatherVector256((int*)(row + (b * BlockBytes)), offsets, 1);
-                var half = ((bits & signMask) << 16) | ((bits & magnitudeMask) << 13);
-                ((half.AsSingle() * rebias) * Vector256.Load(xScales + b)).Store(scales + b);
+                // 4 bytes at each block start: the fp16 scale in the low half (little endian), two quants above (ignored)
+                var bits = Avx2.GatherVector256((int*)(row + (b * BlockBytes)), offsets, 1).AsUInt32();
+                (HalfConversion.FiniteHalfToSingle(bits) * Vector256.Load(xScales + b)).Store(scales + b);
             }
         }
 
