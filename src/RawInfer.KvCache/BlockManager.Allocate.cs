@@ -36,7 +36,14 @@ public sealed partial class BlockManager
     /// <exception cref="DuplicateSequenceException">The id is live.</exception>
     /// <exception cref="PromptTooLargeException">The prompt exceeds the whole pool.</exception>
     /// <exception cref="OutOfBlocksException">Not enough free blocks now (the watermark is not enforced here).</exception>
-    public int Allocate(long sequenceId, ReadOnlySpan<int> prompt)
+    /// <param name="sequenceId">The new sequence.</param>
+    /// <param name="prompt">Its tokens so far.</param>
+    /// <param name="expectedTokens">
+    /// How long the sequence may grow (prompt plus generation budget; 0 = unknown): its block table is sized for that
+    /// now, capped at the pool, so the appends of its decode steps never grow it. Blocks are still taken only as
+    /// tokens arrive.
+    /// </param>
+    public int Allocate(long sequenceId, ReadOnlySpan<int> prompt, int expectedTokens = 0)
     {
         if (prompt.IsEmpty)
         {
@@ -63,7 +70,8 @@ public sealed partial class BlockManager
 
         // Validation is over; from here on nothing throws. Hits are acquired before fresh blocks are taken so that
         // taking a fresh block can never evict a block this prompt is about to reuse.
-        var state = RentState(sequenceId, blocks);
+        var tableBlocks = Math.Max(blocks, BlocksForTokens(Math.Min(expectedTokens, (long)_numBlocks * _blockSize)));
+        var state = RentState(sequenceId, tableBlocks);
         for (var i = 0; i < hits; i++)
         {
             var block = _hitScratch[i];

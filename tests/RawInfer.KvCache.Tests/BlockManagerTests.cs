@@ -30,6 +30,33 @@ public class BlockManagerTests
     }
 
     [Fact]
+    public void A_sequence_allocated_with_its_expected_length_appends_up_to_it_without_allocating()
+    {
+        // A recycled sequence record keeps its table; a fresh one starts small and would grow (allocating) while
+        // the sequence decodes, unless admission sized the table for the whole generation budget.
+        var m = new BlockManager(numBlocks: 128, blockSize: 4);
+        m.Allocate(1, Seq(0, 3), expectedTokens: 300);
+        var token = new int[1];
+        m.Append(1, token); // first call of each path outside the measured loop
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var n = 5; n <= 300; n++)
+        {
+            m.Append(1, token);
+        }
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(75, m.BlockTable(1).Length);
+        Assert.Equal(0, allocated);
+
+        // The expectation only sizes the table: blocks are taken as tokens arrive, and an expectation past the
+        // pool is capped (it does not throw, and a sequence still cannot outgrow the pool).
+        m.Allocate(2, Seq(0, 3), expectedTokens: int.MaxValue);
+        Assert.Single(m.BlockTable(2).ToArray());
+        Assert.Equal(128 - 76, m.FreeBlocks);
+        m.CheckInvariants();
+    }
+
+    [Fact]
     public void Append_takes_a_new_block_only_when_the_last_is_full()
     {
         var m = new BlockManager(8, 4);

@@ -186,7 +186,7 @@ internal sealed partial class Scheduler
 
     private void Admit(EngineRequest request)
     {
-        var cached = _blocks.Allocate(request.SequenceId, request.History);
+        var cached = _blocks.Allocate(request.SequenceId, request.History, expectedTokens: request.Tokens.Length);
         request.HasBlocks = true;
         var table = _blocks.BlockTable(request.SequenceId);
         var hitBlocks = cached / _blocks.BlockSize;
