@@ -166,6 +166,7 @@ public sealed unsafe class QuantizedKernelTests
             }
 
             var wide = HalfConversion.FiniteHalfToSingle(System.Runtime.Intrinsics.Vector512.Create(low));
+            var signExtended = HalfConversion.FiniteSignExtendedHalfToSingle(System.Runtime.Intrinsics.Vector512.Create(low).AsInt32() << 16 >> 16);
             var narrow = HalfConversion.FiniteHalfToSingle(System.Runtime.Intrinsics.Vector256.Create(low.AsSpan(0, 8)));
             var pairVector = System.Runtime.Intrinsics.Vector512.Create(pairs).AsUInt32();
             var even = HalfConversion.FiniteHalfToSingle(pairVector);
@@ -175,6 +176,7 @@ public sealed unsafe class QuantizedKernelTests
             {
                 var half = BitConverter.UInt16BitsToHalf((ushort)low[i]);
                 Assert.True(ExpectedFiniteBits(half) == BitConverter.SingleToInt32Bits(wide[i]), $"round {round} lane {i}: half 0x{low[i]:X4} → {wide[i]}");
+                Assert.True(ExpectedFiniteBits(half) == BitConverter.SingleToInt32Bits(signExtended[i]), $"round {round} lane {i} (sign-extended): half 0x{low[i]:X4} → {signExtended[i]}");
                 if (i < 8)
                 {
                     Assert.True(ExpectedFiniteBits(half) == BitConverter.SingleToInt32Bits(narrow[i]), $"round {round} lane {i} (256-bit): half 0x{low[i]:X4} → {narrow[i]}");

@@ -52,8 +52,8 @@ internal static unsafe class Widen
         {
             for (; j + 16 <= cols; j += 16)
             {
-                var bits = Vector512.WidenLower(Vector512.Create(Vector256.Load(src + j), Vector256<ushort>.Zero));
-                HalfConversion.FiniteHalfToSingle(bits).Store(dst + j);
+                var bits = Vector512.WidenLower(Vector512.Create(Vector256.Load((short*)src + j), Vector256<short>.Zero));
+                HalfConversion.FiniteSignExtendedHalfToSingle(bits).Store(dst + j);
             }
         }
         else if (Vector256.IsHardwareAccelerated)

@@ -221,7 +221,7 @@ internal static unsafe class WidenInRegisters
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Load(byte* row, int k) =>
-            HalfConversion.FiniteHalfToSingle(Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)row + k)));
+            HalfConversion.FiniteSignExtendedHalfToSingle(Avx512F.ConvertToVector512Int32(Vector256.Load((short*)row + k)));
 
         public static float Element(byte* row, int j) => HalfConversion.HalfToSingle(((ushort*)row)[j]);
     }
