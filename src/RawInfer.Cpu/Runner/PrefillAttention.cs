@@ -58,6 +58,20 @@ internal static unsafe class PrefillAttention
         var headOffset = kvHead * headDim;
         var sqrtHeadDim = Vector256.Create(MathF.Sqrt(headDim));
 
+        // vector v = r·group + h: its row, its query and its output, worked out once here rather than per key
+        // (the division by a run-time group size cost more than the key's multiply-adds)
+        var rowOf = stackalloc int[vectors];
+        var queries = stackalloc float*[vectors];
+        var outputs = stackalloc float*[vectors];
+        for (var v = 0; v < vectors; v++)
+        {
+            var r = v / group;
+            var offset = ((long)r * rowStride) + ((v - (r * group)) * headDim);
+            rowOf[v] = r;
+            queries[v] = q + offset;
+            outputs[v] = output + offset;
+        }
+
         // scores[v, t] = q_v · k_t / sqrt(headDim) for every vector v = r·group + h, up to the last row's context
         // (a row's positions past its own context are computed but never read)
         for (int block = 0, t = 0; t < contextEnd; block++)
@@ -69,7 +83,7 @@ internal static unsafe class PrefillAttention
                 var key = keys + (slot * kvDim) + headOffset;
                 for (var v0 = 0; v0 < vectors; v0 += 8)
                 {
-                    Scores8(q, rowStride, group, headDim, v0, Math.Min(8, vectors - v0), key, sqrtHeadDim, scores + t, scoreStride);
+                    Scores8(queries + v0, Math.Min(8, vectors - v0), headDim, key, sqrtHeadDim, scores + ((long)v0 * scoreStride) + t, scoreStride);
                 }
             }
         }
@@ -77,7 +91,7 @@ internal static unsafe class PrefillAttention
         // softmax per vector over its row's own context
         for (var v = 0; v < vectors; v++)
         {
-            Softmax.InPlace(new Span<float>(scores + ((long)v * scoreStride), firstContext + (v / group)));
+            Softmax.InPlace(new Span<float>(scores + ((long)v * scoreStride), firstContext + rowOf[v]));
         }
 
         // output_v = Σ_t p[v, t] · v_t in position order; each block of value rows is loaded once for the run
@@ -91,31 +105,32 @@ internal static unsafe class PrefillAttention
             var blockValues = values + ((long)blockTable[block] * blockSize * kvDim) + headOffset;
             for (var v = 0; v < vectors; v++)
             {
-                var count = Math.Min(blockSize, firstContext + (v / group) - t0);
+                var count = Math.Min(blockSize, firstContext + rowOf[v] - t0);
                 if (count > 0)
                 {
-                    var o = output + ((long)(v / group) * rowStride) + ((v % group) * headDim);
-                    AccumulateValues(blockValues, kvDim, scores + ((long)v * scoreStride) + t0, count, o, headDim);
+                    AccumulateValues(blockValues, kvDim, scores + ((long)v * scoreStride) + t0, count, outputs[v], headDim);
                 }
             }
         }
     }
 
-    /// <summary>scores[(v0+i)·stride] = q_{v0+i}·key / sqrt(headDim) for i &lt; count (≤ 8); scores points at column t.</summary>
+    /// <summary>
+    /// scores[i·stride] = queries[i]·key / sqrt(headDim) for i &lt; count (≤ 8); scores points at the first vector's
+    /// column t.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Scores8(
-        float* q, int rowStride, int group, int headDim, int v0, int count, float* key, Vector256<float> sqrtHeadDim,
-        float* scores, int scoreStride)
+        float** queries, int count, int headDim, float* key, Vector256<float> sqrtHeadDim, float* scores, int scoreStride)
     {
         const int N = 16; // Vector512<float>.Count
-        var q0 = Query(q, rowStride, group, headDim, v0, 0, count);
-        var q1 = Query(q, rowStride, group, headDim, v0, 1, count);
-        var q2 = Query(q, rowStride, group, headDim, v0, 2, count);
-        var q3 = Query(q, rowStride, group, headDim, v0, 3, count);
-        var q4 = Query(q, rowStride, group, headDim, v0, 4, count);
-        var q5 = Query(q, rowStride, group, headDim, v0, 5, count);
-        var q6 = Query(q, rowStride, group, headDim, v0, 6, count);
-        var q7 = Query(q, rowStride, group, headDim, v0, 7, count);
+        var q0 = queries[0];
+        var q1 = count > 1 ? queries[1] : q0; // past count, the first query again (its score is not stored)
+        var q2 = count > 2 ? queries[2] : q0;
+        var q3 = count > 3 ? queries[3] : q0;
+        var q4 = count > 4 ? queries[4] : q0;
+        var q5 = count > 5 ? queries[5] : q0;
+        var q6 = count > 6 ? queries[6] : q0;
+        var q7 = count > 7 ? queries[7] : q0;
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
         for (var c = 0; c < headDim; c += N)
         {
@@ -132,19 +147,11 @@ internal static unsafe class PrefillAttention
 
         // IEEE division is correctly rounded lane by lane, so this is the scalar Sum / sqrt of the 512-bit path
         var s = GemmF32.Reduce8(a0, a1, a2, a3, a4, a5, a6, a7) / sqrtHeadDim;
-        var row = scores + ((long)v0 * scoreStride);
+        var row = scores;
         for (var i = 0; i < count; i++, row += scoreStride)
         {
             *row = s.GetElement(i);
         }
-    }
-
-    /// <summary>The i-th of the eight query vectors from v0 (v = r·group + h); past count, the first one again (unused).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float* Query(float* q, int rowStride, int group, int headDim, int v0, int i, int count)
-    {
-        var v = v0 + (i < count ? i : 0);
-        return q + ((long)(v / group) * rowStride) + ((v % group) * headDim);
     }
 
     /// <summary>out += Σ_i p[i] · rows[i] for i in [0, count): one fused multiply-add per element per row, in row order.</summary>
