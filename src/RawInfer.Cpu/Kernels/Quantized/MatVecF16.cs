@@ -16,12 +16,13 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// float unit a denormal. (The earlier kernel fed the half's bits, moved into float position, which read as its
 /// value times 2^-112, straight into the FMA against an input scaled by 2^56: three operations per vector, but
 /// every subnormal half became a denormal FMA operand and a microcode assist; single-sequence decode of a 110m
-/// F16 model against llama.cpp on the 2-core Xeon VM, alternating builds: 1.11–1.12x before, 1.29–1.30x after.) Half Inf/NaN
-/// weights come out finite (the exponent is not special-cased): the loader refuses them. Rows are streamed one
-/// at a time: four rows in lockstep measured no faster (also with the next four rows prefetched). The stream is
-/// prefetched <see cref="PrefetchHalves"/> ahead into L1 (rows are contiguous, so past a row's end that is the
-/// next row): on the 2-core Xeon VM the hardware prefetchers alone left single-sequence decode at 61 tok/s,
-/// 78–82 with it (60–66 prefetching into L2 instead).
+/// F16 model against llama.cpp on the 2-core Xeon VM, alternating builds: 1.11–1.13x before, 1.27–1.31x after.)
+/// Half Inf/NaN weights come out finite (the exponent is not special-cased): the loader refuses them. Rows are
+/// streamed one at a time: four rows in lockstep measured no faster (also with the next four rows prefetched).
+/// The stream is prefetched <see cref="PrefetchHalves"/> ahead into L1 (rows are contiguous, so past a row's end
+/// that is the next row): on the 2-core Xeon VM the hardware prefetchers alone left single-sequence decode at
+/// 61 tok/s, 78–82 with it (60–66 prefetching into L2 instead; 8 KiB ahead measured no better than 4 KiB with
+/// the exact conversion).
 /// </summary>
 internal static unsafe class MatVecF16
 {

@@ -9,9 +9,10 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// small buffer that stays in L2 while every X row of the batch passes it, so the conversion is paid once per
 /// weight per step instead of once per weight per X row. Exact: each element becomes the float the format encodes
 /// (Q8_0: scale × quant, one float multiply, as the format defines it), for every finite F16 value and Q8_0
-/// scale; Inf/NaN there (which the GGUF loader refuses) come out finite. F16 goes through
-/// <see cref="HalfConversion.FiniteHalfToSingle(Vector512{uint})"/>, exact for every finite half and free of
-/// denormal float operands.
+/// scale; Inf/NaN there (which the GGUF loader refuses) come out finite. F16 halves are sign-extended and go
+/// through <see cref="HalfConversion.FiniteSignExtendedHalfToSingle"/> (the 256-bit path: zero-extended, through
+/// <see cref="HalfConversion.FiniteHalfToSingle(Vector256{uint})"/>), exact for every finite half and free of
+/// denormal float operands, as <see cref="WidenInRegisters"/> converts them.
 /// </summary>
 internal static unsafe class Widen
 {
