@@ -6,7 +6,7 @@
 #   (and ../shared/tokenizers into .device/tokenizers if the kernel or tokenizer tests need it)
 # There: mkdir -p ri && tar xzf .device/bundle.tgz -C ri && bash perf/gpu/device-run.sh
 # Every step is guarded (its own timeout, its own log under $OUT, rc in $OUT/summary.txt) so one failure does
-# not stop the rest; the timeouts add up to under 8 minutes.
+# not stop the rest; the timeouts add up to 9 minutes.
 set -u
 OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT"
@@ -29,15 +29,19 @@ step() { # step NAME SECONDS COMMAND...
 
 step nvidia-smi 15 nvidia-smi
 step native-tests 40 ri/RawInfer.Native.Tests -parallel none
-step gpu-tests 150 ri/RawInfer.Gpu.Tests -parallel none
-step memcheck-kernels 90 compute-sanitizer --tool memcheck --error-exitcode 9 ri/RawInfer.Gpu.Tests -namespace RawInfer.Gpu.Tests.Kernels -parallel none
+step gpu-tests 120 ri/RawInfer.Gpu.Tests -parallel none
+step memcheck-kernels 75 compute-sanitizer --tool memcheck --error-exitcode 9 ri/RawInfer.Gpu.Tests -namespace RawInfer.Gpu.Tests.Kernels -parallel none
 step write-model 50 "$BENCH" write-model path="$MODEL" shape=1b dtype=f16
 step bandwidth 15 "$BENCH" bandwidth
 step decode-batch1 45 "$BENCH" decode model="$MODEL" batch=1 context=128 steps=128
 step decode-batch100 45 "$BENCH" decode model="$MODEL" batch=100 context=128 steps=32
 step attention 20 bash -c "$BENCH attention batch=1 context=2048 && $BENCH attention batch=100 context=512 && $BENCH attention batch=32 context=2048"
 step torch-baseline 40 python3 perf/gpu/torch_baseline.py --out "$OUT/torch.json" --steps 64
-rm -f "$MODEL"
+# the engine issue's continuous-vs-static comparison where a step costs about the same at 1 row as at 100
+step serving-110m 90 ri/rawinfer bench --shape 110m --dtype f16 --model-path "${TMPDIR:-/tmp}/rawinfer-bench-110m-f16.gguf" \
+  --device cuda --requests 300 --rate 100 --prompt-lengths 16:128 --output-lengths 1:512 --static-batch 16,100 \
+  --decode-concurrency 1,4,16,64 --decode-tokens 64
+rm -f "$MODEL" "${TMPDIR:-/tmp}/rawinfer-bench-110m-f16.gguf"
 
 # one file with every JSON result line
 grep -h '^{' "$OUT"/*.log > "$OUT/results.jsonl" 2>/dev/null

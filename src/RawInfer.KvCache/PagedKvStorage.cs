@@ -1,7 +1,8 @@
 namespace RawInfer.KvCache;
 
 /// <summary>
-/// The K/V of a paged pool in CPU memory (float32), addressed by physical block and slot.
+/// The K/V of a paged pool in CPU memory, addressed by physical block and slot, in float32, IEEE half or
+/// bfloat16 (<see cref="KvCacheType"/>).
 /// <para>
 /// Layout: one slab per layer for K and one for V, each (blocks, blockSize, kvDim) = (slots, kvDim), so slot
 /// <c>block × blockSize + offset</c> is simply a row. The forward pass works layer by layer, and within a layer a
@@ -13,12 +14,13 @@ namespace RawInfer.KvCache;
 /// </summary>
 public sealed class PagedKvStorage
 {
-    private readonly float[][] _keys;   // (layers) × (blocks, blockSize, kvDim)
-    private readonly float[][] _values; // (layers) × (blocks, blockSize, kvDim)
+    private readonly Array[] _keys;   // (layers) × (blocks, blockSize, kvDim) of float, Half or bfloat16 bits (ushort)
+    private readonly Array[] _values; // (layers) × (blocks, blockSize, kvDim) of float, Half or bfloat16 bits (ushort)
 
     /// <summary>Allocates zeroed K and V for <paramref name="numBlocks"/> blocks in every layer.</summary>
-    public PagedKvStorage(int numLayers, int numBlocks, int blockSize, int kvDim)
+    public PagedKvStorage(int numLayers, int numBlocks, int blockSize, int kvDim, KvCacheType type = KvCacheType.F32)
     {
+        _ = type.ElementBytes(); // rejects an undefined type
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(numLayers);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(numBlocks);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blockSize);
@@ -35,14 +37,18 @@ public sealed class PagedKvStorage
         NumBlocks = numBlocks;
         BlockSize = blockSize;
         KvDim = kvDim;
-        _keys = new float[numLayers][];
-        _values = new float[numLayers][];
+        ElementType = type;
+        _keys = new Array[numLayers];
+        _values = new Array[numLayers];
         for (var layer = 0; layer < numLayers; layer++)
         {
-            _keys[layer] = new float[perLayer];
-            _values[layer] = new float[perLayer];
+            _keys[layer] = NewLayer(type, perLayer);
+            _values[layer] = NewLayer(type, perLayer);
         }
     }
+
+    /// <summary>The element type of K and V.</summary>
+    public KvCacheType ElementType { get; }
 
     public int NumLayers { get; }
 
@@ -54,19 +60,43 @@ public sealed class PagedKvStorage
     public int KvDim { get; }
 
     /// <summary>Bytes of K and V together.</summary>
-    public long SizeBytes => 2L * NumLayers * NumBlocks * BlockSize * KvDim * sizeof(float);
+    public long SizeBytes => 2L * NumLayers * NumBlocks * BlockSize * KvDim * ElementType.ElementBytes();
 
-    /// <summary>All keys of one layer. (blocks × blockSize, kvDim), row = slot.</summary>
-    public Span<float> LayerKeys(int layer) => _keys[layer];
+    /// <summary>All keys of one layer of a float32 cache. (blocks × blockSize, kvDim), row = slot.</summary>
+    /// <exception cref="InvalidOperationException">The cache holds halves (<see cref="LayerKeysF16"/>).</exception>
+    public Span<float> LayerKeys(int layer) => Floats(_keys[layer]);
 
-    /// <summary>All values of one layer. (blocks × blockSize, kvDim), row = slot.</summary>
-    public Span<float> LayerValues(int layer) => _values[layer];
+    /// <summary>All values of one layer of a float32 cache. (blocks × blockSize, kvDim), row = slot.</summary>
+    /// <exception cref="InvalidOperationException">The cache holds halves (<see cref="LayerValuesF16"/>).</exception>
+    public Span<float> LayerValues(int layer) => Floats(_values[layer]);
 
-    /// <summary>K of the token in <paramref name="slot"/> at <paramref name="layer"/>. (kvDim)</summary>
-    public Span<float> Key(int layer, int slot) => _keys[layer].AsSpan(RowOffset(slot), KvDim);
+    /// <summary>All keys of one layer of a half cache. (blocks × blockSize, kvDim), row = slot.</summary>
+    /// <exception cref="InvalidOperationException">The cache holds float32 (<see cref="LayerKeys"/>).</exception>
+    public Span<Half> LayerKeysF16(int layer) => Halves(_keys[layer]);
 
-    /// <summary>V of the token in <paramref name="slot"/> at <paramref name="layer"/>. (kvDim)</summary>
-    public Span<float> Value(int layer, int slot) => _values[layer].AsSpan(RowOffset(slot), KvDim);
+    /// <summary>All values of one layer of a half cache. (blocks × blockSize, kvDim), row = slot.</summary>
+    /// <exception cref="InvalidOperationException">The cache holds float32 (<see cref="LayerValues"/>).</exception>
+    public Span<Half> LayerValuesF16(int layer) => Halves(_values[layer]);
+
+    /// <summary>All keys of one layer of a bfloat16 cache, as bit patterns. (blocks × blockSize, kvDim), row = slot.</summary>
+    /// <exception cref="InvalidOperationException">The cache holds another type.</exception>
+    public Span<ushort> LayerKeysBF16(int layer) => BFloat16s(_keys[layer]);
+
+    /// <summary>All values of one layer of a bfloat16 cache, as bit patterns. (blocks × blockSize, kvDim), row = slot.</summary>
+    /// <exception cref="InvalidOperationException">The cache holds another type.</exception>
+    public Span<ushort> LayerValuesBF16(int layer) => BFloat16s(_values[layer]);
+
+    /// <summary>K of the token in <paramref name="slot"/> at <paramref name="layer"/> of a float32 cache. (kvDim)</summary>
+    public Span<float> Key(int layer, int slot) => LayerKeys(layer).Slice(RowOffset(slot), KvDim);
+
+    /// <summary>V of the token in <paramref name="slot"/> at <paramref name="layer"/> of a float32 cache. (kvDim)</summary>
+    public Span<float> Value(int layer, int slot) => LayerValues(layer).Slice(RowOffset(slot), KvDim);
+
+    /// <summary>K of the token in <paramref name="slot"/> at <paramref name="layer"/> of a half cache. (kvDim)</summary>
+    public Span<Half> KeyF16(int layer, int slot) => LayerKeysF16(layer).Slice(RowOffset(slot), KvDim);
+
+    /// <summary>V of the token in <paramref name="slot"/> at <paramref name="layer"/> of a half cache. (kvDim)</summary>
+    public Span<Half> ValueF16(int layer, int slot) => LayerValuesF16(layer).Slice(RowOffset(slot), KvDim);
 
     /// <summary>Copies a whole block's K and V in every layer (the copy-on-write of <see cref="BlockCopy"/>).</summary>
     public void CopyBlock(int sourceBlock, int destinationBlock)
@@ -79,8 +109,8 @@ public sealed class PagedKvStorage
         var destination = destinationBlock * length;
         for (var layer = 0; layer < NumLayers; layer++)
         {
-            _keys[layer].AsSpan(source, length).CopyTo(_keys[layer].AsSpan(destination, length));
-            _values[layer].AsSpan(source, length).CopyTo(_values[layer].AsSpan(destination, length));
+            Array.Copy(_keys[layer], source, _keys[layer], destination, length);
+            Array.Copy(_values[layer], source, _values[layer], destination, length);
         }
     }
 
@@ -102,6 +132,22 @@ public sealed class PagedKvStorage
 
         return slot * KvDim;
     }
+
+    private Span<float> Floats(Array layer) =>
+        layer as float[] ?? throw new InvalidOperationException($"the KV cache holds {ElementType.Name()}, not f32");
+
+    private Span<Half> Halves(Array layer) =>
+        layer as Half[] ?? throw new InvalidOperationException($"the KV cache holds {ElementType.Name()}, not f16");
+
+    private Span<ushort> BFloat16s(Array layer) =>
+        layer as ushort[] ?? throw new InvalidOperationException($"the KV cache holds {ElementType.Name()}, not bf16");
+
+    private static Array NewLayer(KvCacheType type, long elements) => type switch
+    {
+        KvCacheType.F32 => new float[elements],
+        KvCacheType.F16 => new Half[elements],
+        _ => new ushort[elements],
+    };
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     private void ThrowSlot(int slot) =>

@@ -5,7 +5,7 @@ namespace RawInfer.KvCache;
 /// (layer, position) maps through the sequence's block table to a slot of <see cref="PagedKvStorage"/>.
 /// Positions are those the allocator holds for the sequence (prompt plus appended tokens). The forward pass must
 /// write only positions it computes (from the count <see cref="BlockManager.Allocate"/> reported as cached onward):
-/// earlier positions may live in blocks shared with other sequences.
+/// earlier positions may live in blocks shared with other sequences. Float32 storage only.
 /// </summary>
 public sealed class PagedSequenceKvCache : ISequenceKvCache
 {
@@ -26,6 +26,12 @@ public sealed class PagedSequenceKvCache : ISequenceKvCache
                 $"Storage of {storage.NumBlocks} blocks × {storage.BlockSize} does not match the allocator's "
                     + $"{manager.TotalBlocks} blocks × {manager.BlockSize}",
                 nameof(storage));
+        }
+
+        if (storage.ElementType != KvCacheType.F32)
+        {
+            throw new ArgumentException(
+                $"the single-sequence view reads float32 K/V; this storage holds {storage.ElementType.Name()}", nameof(storage));
         }
 
         _manager = manager;

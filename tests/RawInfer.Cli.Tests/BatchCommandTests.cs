@@ -32,6 +32,17 @@ public sealed class BatchCommandTests : IDisposable
     }
 
     [Fact]
+    public void Batch_runs_on_a_half_kv_cache()
+    {
+        var input = _cli.TempFile("in16.jsonl");
+        var output = _cli.TempFile("out16.jsonl");
+        File.WriteAllLines(input, ["""{"id":"a","prompt":"Once upon a time","max_tokens":30}"""]);
+        var result = _cli.Run("batch", input, output, "--model", TestPaths.Model("stories260K.bin"), "--threads", "1", "--kv-dtype", "f16");
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("there was a little girl named Lily", File.ReadAllText(output), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_malformed_line_is_reported_with_its_line_number()
     {
         var input = _cli.TempFile("bad.jsonl");

@@ -103,10 +103,21 @@ public sealed class BenchModeTests : IDisposable
     }
 
     [Fact]
+    public void Kv_dtype_f16_runs_the_engine_on_a_half_cache_and_says_so()
+    {
+        var result = Bench("--mode", "batched", "--decode-concurrency", "1,4", "--decode-tokens", "4", "--runs", "1", "--warmup", "0", "--kv-dtype", "f16");
+        Assert.Equal(0, result.ExitCode);
+        Assert.True(Rate(result.Output, @"\| 4 \| ([0-9.]+) \|") > 0);
+        Assert.Contains("kv-dtype f16", result.Error, StringComparison.Ordinal);
+        Assert.Contains("kv-dtype f32", Bench("--mode", "decode", "--decode-tokens", "2", "--runs", "1", "--warmup", "0").Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Unknown_mode_and_dtype_are_rejected_by_the_parser()
     {
         Assert.NotEqual(0, _cli.Run("bench", "--mode", "fast").ExitCode);
         Assert.NotEqual(0, _cli.Run("bench", "--dtype", "int4").ExitCode);
+        Assert.NotEqual(0, _cli.Run("bench", "--kv-dtype", "q8_0").ExitCode);
     }
 
     [Theory]

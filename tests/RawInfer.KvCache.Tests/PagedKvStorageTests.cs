@@ -32,6 +32,54 @@ public class PagedKvStorageTests
     }
 
     [Fact]
+    public void A_16_bit_pool_is_half_the_bytes_copies_blocks_and_refuses_access_as_another_type()
+    {
+        var storage = new PagedKvStorage(numLayers: 2, numBlocks: 4, blockSize: 2, kvDim: 3, KvCacheType.F16);
+        Assert.Equal(KvCacheType.F16, storage.ElementType);
+        Assert.Equal(2L * 2 * 4 * 2 * 3 * 2, storage.SizeBytes);
+        for (var layer = 0; layer < 2; layer++)
+        {
+            for (var slot = 0; slot < 8; slot++)
+            {
+                storage.KeyF16(layer, slot).Fill((Half)((layer * 10) + slot));
+                storage.ValueF16(layer, slot).Fill((Half)(-((layer * 10) + slot)));
+            }
+        }
+
+        storage.CopyBlock(sourceBlock: 0, destinationBlock: 2); // slots 0,1 → 4,5
+        Assert.Equal((Half)11, storage.KeyF16(1, 5)[2]);
+        Assert.Equal((Half)(-10), storage.ValueF16(1, 4)[0]);
+        Assert.Equal((Half)16, storage.LayerKeysF16(1)[(6 * 3) + 1]); // untouched
+        var error = Assert.Throws<InvalidOperationException>(() => storage.LayerKeys(0).Length);
+        Assert.Contains("holds f16, not f32", error.Message);
+        Assert.Throws<InvalidOperationException>(() => new PagedKvStorage(1, 1, 1, 1).LayerValuesF16(0).Length);
+        Assert.Throws<ArgumentOutOfRangeException>(() => storage.KeyF16(0, 8).Length);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new PagedKvStorage(1, 1, 1, 1, (KvCacheType)7));
+        var bf16 = new PagedKvStorage(numLayers: 1, numBlocks: 2, blockSize: 2, kvDim: 3, KvCacheType.BF16);
+        Assert.Equal(2L * 1 * 2 * 2 * 3 * 2, bf16.SizeBytes);
+        bf16.LayerValuesBF16(0)[..6].Fill(0x3F80);
+        bf16.CopyBlock(0, 1);
+        Assert.Equal(0x3F80, bf16.LayerValuesBF16(0)[11]);
+        Assert.Contains("holds bf16, not f16", Assert.Throws<InvalidOperationException>(() => bf16.LayerKeysF16(0).Length).Message);
+        var manager = new BlockManager(numBlocks: 4, blockSize: 2);
+        manager.Allocate(1, [1, 2, 3]);
+        Assert.Contains("holds f16", Assert.Throws<ArgumentException>(() => new PagedSequenceKvCache(manager, storage, 1)).Message);
+    }
+
+    [Theory]
+    [InlineData("f32", KvCacheType.F32, 4)]
+    [InlineData("F16", KvCacheType.F16, 2)]
+    [InlineData("bf16", KvCacheType.BF16, 2)]
+    public void Type_names_parse_and_size(string text, KvCacheType type, int bytes)
+    {
+        Assert.True(KvCacheTypes.TryParse(text, out var parsed));
+        Assert.Equal(type, parsed);
+        Assert.Equal(bytes, type.ElementBytes());
+        Assert.Equal(text.ToLowerInvariant(), type.Name());
+        Assert.False(KvCacheTypes.TryParse("q8_0", out _));
+    }
+
+    [Fact]
     public void Sequence_view_maps_positions_through_the_block_table_and_survives_copy_on_write()
     {
         const int layers = 2, kvDim = 3;

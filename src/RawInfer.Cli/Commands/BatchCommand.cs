@@ -24,10 +24,11 @@ internal static class BatchCommand
         var maxRunning = new Option<int>("--max-running") { Description = "Most sequences per step.", DefaultValueFactory = _ => 100 };
         var threads = new Option<int>("--threads") { Description = "CPU threads; 0 = all cores.", DefaultValueFactory = _ => 0 };
         var device = DeviceOption.Create();
+        var kvDtype = KvDtypeOption.Create();
         var command = new Command("batch", "Run a JSONL file of requests through the continuous-batching engine.");
         command.Arguments.Add(input);
         command.Arguments.Add(outPath);
-        foreach (var option in new Option[] { model, tokenizer, maxRunning, threads, device })
+        foreach (var option in new Option[] { model, tokenizer, maxRunning, threads, device, kvDtype })
         {
             command.Options.Add(option);
         }
@@ -44,7 +45,8 @@ internal static class BatchCommand
                 MaxRunningSequences = parse.GetValue(maxRunning), MaxQueuedRequests = Math.Max(requests.Count, 1),
             };
             using var runner = ModelRunnerFactory.Create(
-                loaded, DeviceOption.Parse(parse.GetValue(device)), parse.GetValue(threads), engineOptions, out var notice);
+                loaded, DeviceOption.Parse(parse.GetValue(device)), parse.GetValue(threads), engineOptions, out var notice,
+                KvDtypeOption.Parse(parse.GetValue(kvDtype)));
             if (notice is not null)
             {
                 await error.WriteLineAsync(notice).ConfigureAwait(false);

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using RawInfer.Engine;
 using RawInfer.Gpu.Device;
+using RawInfer.KvCache;
 using RawInfer.Models;
 using RawInfer.Tokenizers;
 
@@ -38,12 +39,13 @@ internal static class BenchCommand
         var maxRunning = new Option<int?>("--max-running") { Description = "Engine limit on running sequences (default: 100 continuous, the concurrency in the decode tests)." };
         var maxPrefill = new Option<int?>("--max-prefill-tokens") { Description = "Prompt tokens per engine step, decodes first (default: the engine's; 0 = only the token budget)." };
         var device = DeviceOption.Create();
+        var kvDtype = KvDtypeOption.Create();
         var runs = new Option<int>("--runs") { Description = "Timed runs of --mode prefill|decode|batched (median reported).", DefaultValueFactory = _ => 3 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed runs before them.", DefaultValueFactory = _ => 1 };
         var engineWarmup = new Option<int>("--engine-warmup-rounds") { Description = $"Warm-up rounds each engine runs before its first request (as serve's --warmup-rounds; 0..{EngineOptions.MaxWarmUpRounds}).", DefaultValueFactory = _ => 0 };
         var command = new Command("bench", "Offline benchmark: serving (continuous vs static batching), prefill, decode or batched decode.");
         foreach (var option in new Option[] { mode, shape, dtype, modelPath, requests, rate, prompt, outputs, promptTokens, concurrency,
-            decodeTokens, kvMiB, staticBatch, threads, maxBatched, maxRunning, maxPrefill, device, runs, warmup, engineWarmup })
+            decodeTokens, kvMiB, kvDtype, staticBatch, threads, maxBatched, maxRunning, maxPrefill, device, runs, warmup, engineWarmup })
         {
             command.Options.Add(option);
         }
@@ -93,13 +95,14 @@ internal static class BenchCommand
             }
 
             var deviceChoice = ResolveDevice(DeviceOption.Parse(parse.GetValue(device)), out var deviceNotice);
+            var kvType = KvDtypeOption.Parse(parse.GetValue(kvDtype));
             if (deviceNotice is not null)
             {
                 await error.WriteLineAsync(deviceNotice).ConfigureAwait(false);
             }
             await error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"bench {parse.GetValue(mode)}: {model.Path} ({model.Weights.Layers[0].Wq.Type.ToString().ToLowerInvariant()}), threads {(threadCount == 0 ? Environment.ProcessorCount : threadCount)}, max-batched-tokens {engineOptions.MaxBatchedTokens}, max-running {(runningLimit is { } m ? m.ToString(CultureInfo.InvariantCulture) : "default")}, max-prefill-tokens {engineOptions.MaxPrefillTokensPerStep}, device {deviceChoice.ToName()}")).ConfigureAwait(false);
-            var setup = new BenchSetup(model, threadCount, engineOptions, parse.GetValue(runs), parse.GetValue(warmup), deviceChoice);
+                $"bench {parse.GetValue(mode)}: {model.Path} ({model.Weights.Layers[0].Wq.Type.ToString().ToLowerInvariant()}), threads {(threadCount == 0 ? Environment.ProcessorCount : threadCount)}, max-batched-tokens {engineOptions.MaxBatchedTokens}, max-running {(runningLimit is { } m ? m.ToString(CultureInfo.InvariantCulture) : "default")}, max-prefill-tokens {engineOptions.MaxPrefillTokensPerStep}, device {deviceChoice.ToName()}, kv-dtype {kvType.Name()}")).ConfigureAwait(false);
+            var setup = new BenchSetup(model, threadCount, engineOptions, parse.GetValue(runs), parse.GetValue(warmup), deviceChoice, kvType);
             switch (parse.GetValue(mode))
             {
                 case "prefill":

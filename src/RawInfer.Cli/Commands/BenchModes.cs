@@ -3,6 +3,7 @@ using System.Globalization;
 using RawInfer.Engine;
 using RawInfer.Engine.Runner;
 using RawInfer.Gpu.Device;
+using RawInfer.KvCache;
 using RawInfer.Models;
 using RawInfer.Tokenizers;
 
@@ -15,12 +16,14 @@ namespace RawInfer.Cli.Commands;
 /// <param name="Runs">Timed runs; the median is reported.</param>
 /// <param name="Warmup">Untimed runs first.</param>
 /// <param name="Device">Backend, already resolved by the command (auto without a CUDA device is cpu here).</param>
-internal sealed record BenchSetup(LoadedModel Model, int Threads, EngineOptions Options, int Runs, int Warmup, DeviceChoice Device = DeviceChoice.Cpu)
+/// <param name="KvCacheType">The CPU runner's KV cache element type.</param>
+internal sealed record BenchSetup(
+    LoadedModel Model, int Threads, EngineOptions Options, int Runs, int Warmup, DeviceChoice Device = DeviceChoice.Cpu, KvCacheType KvCacheType = KvCacheType.F32)
 {
     public ITokenizer Tokenizer { get; } = new SilentTokenizer(Model.Config.VocabSize);
 
     /// <summary>A fresh runner on <see cref="Device"/> sized for <see cref="Options"/>.</summary>
-    public IModelRunner CreateRunner() => ModelRunnerFactory.Create(Model, Device, Threads, Options, out _);
+    public IModelRunner CreateRunner() => ModelRunnerFactory.Create(Model, Device, Threads, Options, out _, KvCacheType);
 }
 
 /// <summary>

@@ -4,6 +4,7 @@ using RawInfer.Engine;
 using RawInfer.Engine.Runner;
 using RawInfer.Gpu.Device;
 using RawInfer.Gpu.Runner;
+using RawInfer.KvCache;
 using RawInfer.Models;
 using RawInfer.Native;
 
@@ -27,6 +28,24 @@ internal static class DeviceOption
         DeviceChoices.TryParse(text, out var choice) ? choice : throw new CliException($"unknown --device {text}: use cpu, cuda or auto");
 }
 
+/// <summary>The <c>--kv-dtype f32|f16|bf16</c> option of the commands that run the engine.</summary>
+internal static class KvDtypeOption
+{
+    public static Option<string> Create()
+    {
+        var option = new Option<string>("--kv-dtype")
+        {
+            Description = "Element type of the CPU backend's KV cache: f32, f16 or bf16 (both half the memory per token, so twice the tokens in the same budget; K/V rounded as stored). The CUDA backend keeps K/V in its compute type.",
+            DefaultValueFactory = _ => "f32",
+        };
+        option.AcceptOnlyFromAmong("f32", "f16", "bf16");
+        return option;
+    }
+
+    public static KvCacheType Parse(string? text) =>
+        KvCacheTypes.TryParse(text, out var type) ? type : throw new CliException($"unknown --kv-dtype {text}: use f32, f16 or bf16");
+}
+
 /// <summary>
 /// Builds the model runner a <see cref="DeviceChoice"/> asks for. The only place besides test hosts that names
 /// both backends. <c>auto</c> falls back to the CPU (with one notice line) when there is no CUDA device or the
@@ -44,8 +63,10 @@ internal static class ModelRunnerFactory
     /// </summary>
     /// <param name="notice">One line for stderr when auto fell back to the CPU; null otherwise.</param>
     /// <exception cref="CliException">cuda was asked for and cannot run.</exception>
-    public static IModelRunner Create(LoadedModel model, DeviceChoice device, int threads, EngineOptions limits, out string? notice) =>
-        (IModelRunner?)TryCreateCuda(model, device, limits, out notice) ?? new CpuModelRunner(model, threads);
+    /// <param name="kvCacheType">The CPU runner's KV cache element type (the CUDA runner keeps its compute type).</param>
+    public static IModelRunner Create(
+        LoadedModel model, DeviceChoice device, int threads, EngineOptions limits, out string? notice, KvCacheType kvCacheType = KvCacheType.F32) =>
+        (IModelRunner?)TryCreateCuda(model, device, limits, out notice) ?? new CpuModelRunner(model, threads, kvCacheType);
 
     /// <summary>
     /// The CUDA runner when <paramref name="device"/> selects one and it starts; null when the CPU should run the
@@ -119,7 +140,7 @@ internal static class ModelRunnerFactory
     public static string Describe(IModelRunner runner) => runner switch
     {
         CudaModelRunner cuda => $"cuda {cuda.Device.Name}, {cuda.ElementType.KernelSuffix()}",
-        CpuModelRunner cpu => $"cpu, {cpu.Threads} threads",
+        CpuModelRunner cpu => $"cpu, {cpu.Threads} threads, kv {cpu.KvCacheType.Name()}",
         _ => runner.GetType().Name,
     };
 }

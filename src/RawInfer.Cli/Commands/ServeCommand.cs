@@ -39,6 +39,7 @@ internal static class ServeCommand
         var threads = new Option<int>("--threads") { Description = "CPU threads; 0 = all cores.", DefaultValueFactory = _ => 0 };
         var warmupRounds = new Option<int>("--warmup-rounds") { Description = $"Forward passes on dummy rows before accepting connections, in rounds of a prefill, a 1-row and a 4-row decode (0 = none; at most {EngineOptions.MaxWarmUpRounds}).", DefaultValueFactory = _ => DefaultWarmUpRounds };
         var device = DeviceOption.Create();
+        var kvDtype = KvDtypeOption.Create();
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Information };
         var keysFile = new Option<string?>("--keys") { Description = "API key file (JSON: id, role, salt, SHA-256 hash, limits per key); instead of --api-key/--admin-key." };
         var denyList = new Option<string?>("--deny-list") { Description = "Deny-list file: one phrase a line, '#' comments; checked on prompts and on the output stream." };
@@ -49,7 +50,7 @@ internal static class ServeCommand
         var command = new Command("serve", "Serve a model over the RawInfer binary protocol.");
         foreach (var option in new Option[]
         {
-            model, tokenizer, listen, apiKeys, adminKeys, maxConnections, maxInFlight, maxTokens, drain, kvMiB, threads, warmupRounds, device, logLevel,
+            model, tokenizer, listen, apiKeys, adminKeys, maxConnections, maxInFlight, maxTokens, drain, kvMiB, kvDtype, threads, warmupRounds, device, logLevel,
             keysFile, denyList, auditDir, keyRpm, keyInput, keyOutput,
         })
         {
@@ -70,7 +71,8 @@ internal static class ServeCommand
 
             var limits = new EngineOptions { KvCacheBytes = (long)parse.GetValue(kvMiB) << 20, WarmUpRounds = parse.GetValue(warmupRounds) };
             using var runner = ModelRunnerFactory.Create(
-                loaded, DeviceOption.Parse(parse.GetValue(device)), parse.GetValue(threads), limits, out var notice);
+                loaded, DeviceOption.Parse(parse.GetValue(device)), parse.GetValue(threads), limits, out var notice,
+                KvDtypeOption.Parse(parse.GetValue(kvDtype)));
             if (notice is not null)
             {
                 await error.WriteLineAsync(notice).ConfigureAwait(false);

@@ -1,6 +1,9 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using RawInfer.Cpu.Kernels.Quantized;
+using RawInfer.KvCache;
 
 namespace RawInfer.Cpu.Kernels;
 
@@ -9,87 +12,174 @@ internal static unsafe partial class PagedAttention
     /// <summary>
     /// <see cref="Generic"/> for head widths that are a multiple of 16, without a call, a span or a dispatch per
     /// score: the same operations in the same order, so the same bits. A score is one accumulator over the head's
-    /// 16-float chunks reduced with Vector512.Sum (<see cref="Dot"/>'s 512-bit order, which has no tail here), and
-    /// each output element takes one fused multiply-add per position in position order (<see cref="Axpy"/>'s).
-    /// Arguments as <see cref="Compute"/>.
+    /// 16-float chunks reduced in Vector512.Sum's tree (<see cref="Dot"/>'s 512-bit order, which has no tail here),
+    /// and each output element takes one fused multiply-add per position in position order (<see cref="Axpy"/>'s).
+    /// A half or bfloat16 cache is converted in registers as it is loaded when one query head reads each row
+    /// (every element converted once, never stored); with a larger group a block is converted once into the
+    /// scratch and every head reads it there. Arguments as the pointer overload of <c>Compute</c>.
     /// </summary>
     internal static void Vector512Path(
-        ReadOnlySpan<float> query,
-        ReadOnlySpan<float> keys,
-        ReadOnlySpan<float> values,
-        int kvDim,
-        int kvHead,
+        float* q,
+        int group,
         int headDim,
+        KvLayer keys,
+        KvLayer values,
+        float* kvScratch,
+        int kvHead,
         ReadOnlySpan<int> blockTable,
         int blockSize,
         int contextLength,
-        Span<float> scores,
+        float* s,
         int scoreStride,
-        Span<float> output)
+        float* o)
     {
-        const int N = 16; // Vector512<float>.Count
-        var group = query.Length / headDim;
-        Debug.Assert(headDim % N == 0 && group * headDim == query.Length && output.Length == query.Length);
-        Debug.Assert(contextLength > 0 && contextLength <= scoreStride && scores.Length >= group * scoreStride);
+        Debug.Assert(headDim % Vector512<float>.Count == 0 && contextLength > 0 && contextLength <= scoreStride);
         Debug.Assert(blockTable.Length * blockSize >= contextLength);
-        var sqrtHeadDim = MathF.Sqrt(headDim);
-        var headOffset = kvHead * headDim;
-
-        fixed (float* q = &MemoryMarshal.GetReference(query))
-        fixed (float* k = &MemoryMarshal.GetReference(keys))
-        fixed (float* v = &MemoryMarshal.GetReference(values))
-        fixed (float* s = &MemoryMarshal.GetReference(scores))
-        fixed (float* o = &MemoryMarshal.GetReference(output))
+        if (group > 1 || keys.Type == KvCacheType.F32 || !Avx512F.IsSupported)
         {
-            // scores[h, t] = q_h · k_t / sqrt(headDim); the key row stays in L1 for the whole group
-            for (int block = 0, t = 0; t < contextLength; block++)
-            {
-                var slot = (long)blockTable[block] * blockSize;
-                var end = Math.Min(t + blockSize, contextLength);
-                for (; t < end; t++, slot++)
-                {
-                    var key = k + (slot * kvDim) + headOffset;
-                    for (var h = 0; h < group; h++)
-                    {
-                        var qh = q + (h * headDim);
-                        var acc = Vector512<float>.Zero;
-                        for (var c = 0; c < headDim; c += N)
-                        {
-                            acc = Simd.MulAdd(Vector512.Load(qh + c), Vector512.Load(key + c), acc);
-                        }
-
-                        s[(h * scoreStride) + t] = Vector512.Sum(acc) / sqrtHeadDim;
-                    }
-                }
-            }
-
-            // softmax over positions 0 .. contextLength-1, per head
-            for (var h = 0; h < group; h++)
-            {
-                Softmax.InPlace(scores.Slice(h * scoreStride, contextLength));
-            }
-
-            // output_h = Σ_t p[h, t] · v_t, in position order. Block by block: a block's value rows come from memory
-            // once and stay in L1 while every head of the group passes them; within a block a head keeps its output
-            // in registers (storing and reloading between blocks changes no bits).
-            output.Clear();
-            for (int block = 0, t0 = 0; t0 < contextLength; block++, t0 += blockSize)
-            {
-                var blockValues = v + ((long)blockTable[block] * blockSize * kvDim) + headOffset;
-                var count = Math.Min(blockSize, contextLength - t0);
-                for (var h = 0; h < group; h++)
-                {
-                    AccumulateValues(blockValues, kvDim, s + (h * scoreStride) + t0, count, o + (h * headDim), headDim);
-                }
-            }
+            Blocks<F32Rows>(q, group, headDim, keys, values, kvScratch, kvHead, blockTable, blockSize, contextLength, s, scoreStride, o);
+        }
+        else if (keys.Type == KvCacheType.F16)
+        {
+            Blocks<F16Rows>(q, group, headDim, keys, values, null, kvHead, blockTable, blockSize, contextLength, s, scoreStride, o);
+        }
+        else
+        {
+            Blocks<BF16Rows>(q, group, headDim, keys, values, null, kvHead, blockTable, blockSize, contextLength, s, scoreStride, o);
         }
     }
 
     /// <summary>
-    /// out += Σ_i p[i] · rows[i] for i in [0, count), one fused multiply-add per element per row in row order.
-    /// rows: count rows of stride <paramref name="stride"/>; p: (count); out: (width), width a multiple of 16.
+    /// The kernel, block by block. TRows reads 16 elements of a row as float32: <see cref="F32Rows"/> for a float32
+    /// cache or for rows already converted into <paramref name="kvScratch"/> (non-null for a 16-bit cache then);
+    /// <see cref="F16Rows"/> / <see cref="BF16Rows"/> convert in registers, straight from the cache.
     /// </summary>
-    private static void AccumulateValues(float* rows, int stride, float* p, int count, float* output, int width)
+    private static void Blocks<TRows>(
+        float* q, int group, int headDim, KvLayer keys, KvLayer values, float* kvScratch, int kvHead,
+        ReadOnlySpan<int> blockTable, int blockSize, int contextLength, float* s, int scoreStride, float* o)
+        where TRows : struct, IKvRows
+    {
+        var sqrtHeadDim = MathF.Sqrt(headDim);
+        var sqrtHeadDim8 = Vector256.Create(sqrtHeadDim);
+        var headOffset = kvHead * headDim;
+
+        // scores[h, t] = q_h · k_t / sqrt(headDim), eight keys of a block at a time (their eight sums reduced
+        // together); the block's key rows stay in L1 for the whole group
+        for (int block = 0, t = 0; t < contextLength; block++)
+        {
+            var count = Math.Min(blockSize, contextLength - t);
+            var keyRows = Rows<TRows>(keys, (long)blockTable[block] * blockSize, count, headOffset, headDim, kvScratch, out var keyStride);
+            for (var h = 0; h < group; h++)
+            {
+                var qh = q + (h * headDim);
+                var sh = s + ((long)h * scoreStride) + t;
+                var i = 0;
+                for (; i + 8 <= count; i += 8)
+                {
+                    Scores8Keys<TRows>(qh, keyRows + ((long)i * keyStride), keyStride, headDim, sqrtHeadDim8, sh + i);
+                }
+
+                for (; i < count; i++)
+                {
+                    sh[i] = Score<TRows>(qh, keyRows + ((long)i * keyStride), headDim) / sqrtHeadDim;
+                }
+            }
+
+            t += count;
+        }
+
+        // softmax over positions 0 .. contextLength-1, per head
+        for (var h = 0; h < group; h++)
+        {
+            Softmax.InPlace(new Span<float>(s + ((long)h * scoreStride), contextLength));
+        }
+
+        // output_h = Σ_t p[h, t] · v_t, in position order. Block by block: a block's value rows come from memory
+        // once and stay in L1 while every head of the group passes them; within a block a head keeps its output
+        // in registers (storing and reloading between blocks changes no bits).
+        new Span<float>(o, group * headDim).Clear();
+        for (int block = 0, t0 = 0; t0 < contextLength; block++, t0 += blockSize)
+        {
+            var count = Math.Min(blockSize, contextLength - t0);
+            var valueRows = Rows<TRows>(values, (long)blockTable[block] * blockSize, count, headOffset, headDim, kvScratch, out var valueStride);
+            for (var h = 0; h < group; h++)
+            {
+                AccumulateValues<TRows>(valueRows, valueStride, s + ((long)h * scoreStride) + t0, count, o + (h * headDim), headDim);
+            }
+        }
+    }
+
+    /// <summary>The block's rows of the head as TRows reads them: (byte pointer, byte stride).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static byte* Rows<TRows>(KvLayer layer, long slot, int count, int headOffset, int headDim, float* scratch, out long strideBytes)
+        where TRows : struct, IKvRows
+    {
+        if (typeof(TRows) == typeof(F32Rows))
+        {
+            var rows = layer.HeadRows(slot, count, headOffset, headDim, scratch, out var stride);
+            strideBytes = (long)stride * sizeof(float);
+            return (byte*)rows;
+        }
+
+        return layer.RawRows(slot, headOffset, out strideBytes);
+    }
+
+    /// <summary>q·key over the head's chunks, one accumulator, reduced in Vector512.Sum's tree.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Score<TRows>(float* q, byte* key, int headDim)
+        where TRows : struct, IKvRows
+    {
+        const int N = 16; // Vector512<float>.Count
+        var acc = Vector512<float>.Zero;
+        for (var c = 0; c < headDim; c += N)
+        {
+            acc = Simd.MulAdd(Vector512.Load(q + c), TRows.Load16(key, c), acc);
+        }
+
+        return Vector512.Sum(acc);
+    }
+
+    /// <summary>
+    /// scores[i] = q·key_i / sqrt(headDim) for eight key rows (byte stride keyStride): one accumulator per key over
+    /// the head's 16-float chunks in order, the eight reduced together by <see cref="GemmF32.Reduce8"/> (each in
+    /// Vector512.Sum's tree), then divided lane by lane: the bits of <see cref="Score{TRows}"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Scores8Keys<TRows>(float* q, byte* key, long keyStride, int headDim, Vector256<float> sqrtHeadDim, float* scores)
+        where TRows : struct, IKvRows
+    {
+        const int N = 16; // Vector512<float>.Count
+        var k0 = key;
+        var k1 = k0 + keyStride;
+        var k2 = k1 + keyStride;
+        var k3 = k2 + keyStride;
+        var k4 = k3 + keyStride;
+        var k5 = k4 + keyStride;
+        var k6 = k5 + keyStride;
+        var k7 = k6 + keyStride;
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        for (var c = 0; c < headDim; c += N)
+        {
+            var qc = Vector512.Load(q + c);
+            a0 = Simd.MulAdd(qc, TRows.Load16(k0, c), a0);
+            a1 = Simd.MulAdd(qc, TRows.Load16(k1, c), a1);
+            a2 = Simd.MulAdd(qc, TRows.Load16(k2, c), a2);
+            a3 = Simd.MulAdd(qc, TRows.Load16(k3, c), a3);
+            a4 = Simd.MulAdd(qc, TRows.Load16(k4, c), a4);
+            a5 = Simd.MulAdd(qc, TRows.Load16(k5, c), a5);
+            a6 = Simd.MulAdd(qc, TRows.Load16(k6, c), a6);
+            a7 = Simd.MulAdd(qc, TRows.Load16(k7, c), a7);
+        }
+
+        (GemmF32.Reduce8(a0, a1, a2, a3, a4, a5, a6, a7) / sqrtHeadDim).Store(scores);
+    }
+
+    /// <summary>
+    /// out += Σ_i p[i] · rows[i] for i in [0, count), one fused multiply-add per element per row in row order.
+    /// rows: count rows of byte stride <paramref name="stride"/>; p: (count); out: (width), width a multiple of 16.
+    /// </summary>
+    private static void AccumulateValues<TRows>(byte* rows, long stride, float* p, int count, float* output, int width)
+        where TRows : struct, IKvRows
     {
         const int N = 16; // Vector512<float>.Count
         var c = 0;
@@ -102,14 +192,14 @@ internal static unsafe partial class PagedAttention
             var a1 = Vector512.Load(o + N);
             var a2 = Vector512.Load(o + (2 * N));
             var a3 = Vector512.Load(o + (3 * N));
-            var row = rows + c;
+            var row = rows;
             for (var i = 0; i < count; i++, row += stride)
             {
                 var weight = Vector512.Create(p[i]);
-                a0 = Simd.MulAdd(weight, Vector512.Load(row), a0);
-                a1 = Simd.MulAdd(weight, Vector512.Load(row + N), a1);
-                a2 = Simd.MulAdd(weight, Vector512.Load(row + (2 * N)), a2);
-                a3 = Simd.MulAdd(weight, Vector512.Load(row + (3 * N)), a3);
+                a0 = Simd.MulAdd(weight, TRows.Load16(row, c), a0);
+                a1 = Simd.MulAdd(weight, TRows.Load16(row, c + N), a1);
+                a2 = Simd.MulAdd(weight, TRows.Load16(row, c + (2 * N)), a2);
+                a3 = Simd.MulAdd(weight, TRows.Load16(row, c + (3 * N)), a3);
             }
 
             a0.Store(o);
@@ -121,13 +211,42 @@ internal static unsafe partial class PagedAttention
         for (; c < width; c += N)
         {
             var acc = Vector512.Load(output + c);
-            var row = rows + c;
+            var row = rows;
             for (var i = 0; i < count; i++, row += stride)
             {
-                acc = Simd.MulAdd(Vector512.Create(p[i]), Vector512.Load(row), acc);
+                acc = Simd.MulAdd(Vector512.Create(p[i]), TRows.Load16(row, c), acc);
             }
 
             acc.Store(output + c);
         }
+    }
+
+    /// <summary>Reads 16 elements of a K or V row, from element <c>column</c>, as float32 (a JIT-time constant type).</summary>
+    private interface IKvRows
+    {
+        static abstract Vector512<float> Load16(byte* row, int column);
+    }
+
+    /// <summary>float32 rows (the cache's own, or a 16-bit block converted into scratch).</summary>
+    private readonly struct F32Rows : IKvRows
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Load16(byte* row, int column) => Vector512.Load((float*)row + column);
+    }
+
+    /// <summary>IEEE half rows: VPMOVSXWD, then the exact conversion (Inf/NaN included).</summary>
+    private readonly struct F16Rows : IKvRows
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Load16(byte* row, int column) =>
+            HalfConversion.SignExtendedHalfToSingle(Avx512F.ConvertToVector512Int32(Vector256.Load((short*)row + column)));
+    }
+
+    /// <summary>bfloat16 rows: VPMOVZXWD and a shift.</summary>
+    private readonly struct BF16Rows : IKvRows
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Load16(byte* row, int column) =>
+            (Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)row + column)) << 16).AsSingle();
     }
 }

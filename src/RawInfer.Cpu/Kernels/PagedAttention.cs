@@ -11,13 +11,15 @@ namespace RawInfer.Cpu.Kernels;
 /// Per head the arithmetic is exactly the single-sequence <c>AttentionJob</c>'s: score = (q·k) / sqrt(headDim)
 /// with <see cref="Dot"/>, a max-shifted <see cref="Softmax"/>, and the values summed in position order with
 /// <see cref="Axpy"/>. So a row's output depends only on its query and its sequence's cache, never on the batch.
+/// A half cache's rows are converted exactly to float32 a block at a time (<see cref="KvLayer"/>) and then go
+/// through the same arithmetic.
 /// </para>
 /// </summary>
 internal static unsafe partial class PagedAttention
 {
     /// <summary>
     /// output_h = Σ_t softmax_t(q_h·k_t / sqrt(headDim)) · v_t over positions t in [0, contextLength), for the
-    /// <c>group</c> query heads h of one KV head.
+    /// <c>group</c> query heads h of one KV head, on a float32 cache.
     /// </summary>
     /// <param name="query">(group, headDim) the group's query heads of this row, already rotated.</param>
     /// <param name="keys">(slots, kvDim) one layer's keys, row = slot.</param>
@@ -45,34 +47,66 @@ internal static unsafe partial class PagedAttention
         int scoreStride,
         Span<float> output)
     {
-        if (Vector512.IsHardwareAccelerated && headDim % Vector512<float>.Count == 0)
+        Debug.Assert(output.Length == query.Length && scores.Length >= (query.Length / headDim) * scoreStride);
+        fixed (float* q = query)
+        fixed (float* k = keys)
+        fixed (float* v = values)
+        fixed (float* s = scores)
+        fixed (float* o = output)
         {
-            Vector512Path(query, keys, values, kvDim, kvHead, headDim, blockTable, blockSize, contextLength, scores, scoreStride, output);
-        }
-        else
-        {
-            Generic(query, keys, values, kvDim, kvHead, headDim, blockTable, blockSize, contextLength, scores, scoreStride, output);
+            Compute(q, query.Length / headDim, headDim, new KvLayer(k, kvDim), new KvLayer(v, kvDim), null, kvHead, blockTable, blockSize, contextLength, s, scoreStride, o);
         }
     }
 
-    /// <summary>The kernel through <see cref="Dot"/>, <see cref="Softmax"/> and <see cref="Axpy"/>; any head width.</summary>
-    internal static void Generic(
-        ReadOnlySpan<float> query,
-        ReadOnlySpan<float> keys,
-        ReadOnlySpan<float> values,
-        int kvDim,
-        int kvHead,
+    /// <summary>
+    /// As the span overload, on a cache of either element type.
+    /// </summary>
+    /// <param name="query">(group, headDim) the group's query heads.</param>
+    /// <param name="group">Query heads per KV head.</param>
+    /// <param name="kvScratch">(blockSize, headDim) floats for a half cache's converted rows; may be null for float32.</param>
+    /// <param name="output">(group, headDim).</param>
+    public static void Compute(
+        float* query,
+        int group,
         int headDim,
+        KvLayer keys,
+        KvLayer values,
+        float* kvScratch,
+        int kvHead,
         ReadOnlySpan<int> blockTable,
         int blockSize,
         int contextLength,
-        Span<float> scores,
+        float* scores,
         int scoreStride,
-        Span<float> output)
+        float* output)
     {
-        var group = query.Length / headDim;
-        Debug.Assert(group * headDim == query.Length && output.Length == query.Length);
-        Debug.Assert(contextLength > 0 && contextLength <= scoreStride && scores.Length >= group * scoreStride);
+        if (Vector512.IsHardwareAccelerated && headDim % Vector512<float>.Count == 0)
+        {
+            Vector512Path(query, group, headDim, keys, values, kvScratch, kvHead, blockTable, blockSize, contextLength, scores, scoreStride, output);
+        }
+        else
+        {
+            Generic(query, group, headDim, keys, values, kvScratch, kvHead, blockTable, blockSize, contextLength, scores, scoreStride, output);
+        }
+    }
+
+    /// <summary>The kernel through <see cref="Dot"/>, <see cref="Softmax"/> and <see cref="Axpy"/>; any head width. Arguments as the pointer overload of <c>Compute</c>.</summary>
+    internal static void Generic(
+        float* query,
+        int group,
+        int headDim,
+        KvLayer keys,
+        KvLayer values,
+        float* kvScratch,
+        int kvHead,
+        ReadOnlySpan<int> blockTable,
+        int blockSize,
+        int contextLength,
+        float* scores,
+        int scoreStride,
+        float* output)
+    {
+        Debug.Assert(contextLength > 0 && contextLength <= scoreStride);
         Debug.Assert(blockTable.Length * blockSize >= contextLength);
         var sqrtHeadDim = MathF.Sqrt(headDim);
         var headOffset = kvHead * headDim;
@@ -80,14 +114,13 @@ internal static unsafe partial class PagedAttention
         // scores[h, t] = q_h · k_t / sqrt(headDim), walking the block table block by block
         for (int block = 0, t = 0; t < contextLength; block++)
         {
-            var slot = blockTable[block] * blockSize;
-            var end = Math.Min(t + blockSize, contextLength);
-            for (; t < end; t++, slot++)
+            var count = Math.Min(blockSize, contextLength - t);
+            var key = keys.HeadRows((long)blockTable[block] * blockSize, count, headOffset, headDim, kvScratch, out var keyStride);
+            for (var end = t + count; t < end; t++, key += keyStride)
             {
-                var key = keys.Slice((slot * kvDim) + headOffset, headDim);
                 for (var h = 0; h < group; h++)
                 {
-                    scores[(h * scoreStride) + t] = Dot.Compute(query.Slice(h * headDim, headDim), key) / sqrtHeadDim;
+                    scores[((long)h * scoreStride) + t] = Dot.Compute(new ReadOnlySpan<float>(query + (h * headDim), headDim), new ReadOnlySpan<float>(key, headDim)) / sqrtHeadDim;
                 }
             }
         }
@@ -95,21 +128,20 @@ internal static unsafe partial class PagedAttention
         // softmax over positions 0 .. contextLength-1, per head
         for (var h = 0; h < group; h++)
         {
-            Softmax.InPlace(scores.Slice(h * scoreStride, contextLength));
+            Softmax.InPlace(new Span<float>(scores + ((long)h * scoreStride), contextLength));
         }
 
         // output_h = Σ_t p[h, t] · v_t, in position order
-        output.Clear();
+        new Span<float>(output, group * headDim).Clear();
         for (int block = 0, t = 0; t < contextLength; block++)
         {
-            var slot = blockTable[block] * blockSize;
-            var end = Math.Min(t + blockSize, contextLength);
-            for (; t < end; t++, slot++)
+            var count = Math.Min(blockSize, contextLength - t);
+            var value = values.HeadRows((long)blockTable[block] * blockSize, count, headOffset, headDim, kvScratch, out var valueStride);
+            for (var end = t + count; t < end; t++, value += valueStride)
             {
-                var value = values.Slice((slot * kvDim) + headOffset, headDim);
                 for (var h = 0; h < group; h++)
                 {
-                    Axpy.Compute(scores[(h * scoreStride) + t], value, output.Slice(h * headDim, headDim));
+                    Axpy.Compute(scores[((long)h * scoreStride) + t], new ReadOnlySpan<float>(value, headDim), new Span<float>(output + (h * headDim), headDim));
                 }
             }
         }

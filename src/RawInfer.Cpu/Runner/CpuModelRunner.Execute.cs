@@ -1,4 +1,5 @@
 using RawInfer.Cpu.Kernels;
+using RawInfer.Cpu.Kernels.Quantized;
 using RawInfer.Engine.Runner;
 using RawInfer.KvCache;
 
@@ -53,22 +54,17 @@ public sealed unsafe partial class CpuModelRunner
             // q, k, v projections, all rows through each matrix at once: Q (rows, dim), K and V (rows, kvDim)
             Run(_gemm.Reset(Ptr(_xb), rows).Add(layer.Wq, Ptr(_q)).Add(layer.Wk, Ptr(_k)).Add(layer.Wv, Ptr(_v)));
 
-            var layerKeys = storage.LayerKeys(l);
-            var layerValues = storage.LayerValues(l);
             for (var r = 0; r < rows; r++)
             {
                 // RoPE: rotate every query head and every key head by the row's own position
                 var cos = _ropeCos.AsSpan(r * dim, dim);
                 var sin = _ropeSin.AsSpan(r * dim, dim);
-                var key = _k.AsSpan(r * kvDim, kvDim);
                 Rope.Rotate(_q.AsSpan(r * dim, dim), cos, sin);
-                Rope.Rotate(key, cos, sin);
-
-                // store the row's K and V in its slot
-                var slot = batch.SlotMapping[r];
-                key.CopyTo(layerKeys.Slice(slot * kvDim, kvDim));
-                _v.AsSpan(r * kvDim, kvDim).CopyTo(layerValues.Slice(slot * kvDim, kvDim));
+                Rope.Rotate(_k.AsSpan(r * kvDim, kvDim), cos, sin);
             }
+
+            // store each row's K and V in its slot (rounded for a 16-bit cache)
+            StoreKv(storage, l, batch.SlotMapping, rows, kvDim);
 
             // causal grouped-query attention of every row over its sequence's blocks → xb (rows, dim)
             _attention.Prepare(l, attentionWorkers);
@@ -124,6 +120,44 @@ public sealed unsafe partial class CpuModelRunner
             fixed (float* pLogits = logits)
             {
                 Run(_gemm.Reset(Ptr(_final), logitRows).Add(_weights.Classifier, pLogits));
+            }
+        }
+    }
+
+    /// <summary>Copies (or rounds to half or bfloat16) row r of K and V into slot slotMapping[r] of layer <paramref name="layer"/>.</summary>
+    private void StoreKv(PagedKvStorage storage, int layer, ReadOnlySpan<int> slotMapping, int rows, int kvDim)
+    {
+        if (storage.ElementType == KvCacheType.F32)
+        {
+            var keys = storage.LayerKeys(layer);
+            var values = storage.LayerValues(layer);
+            for (var r = 0; r < rows; r++)
+            {
+                var slot = slotMapping[r];
+                _k.AsSpan(r * kvDim, kvDim).CopyTo(keys.Slice(slot * kvDim, kvDim));
+                _v.AsSpan(r * kvDim, kvDim).CopyTo(values.Slice(slot * kvDim, kvDim));
+            }
+        }
+        else if (storage.ElementType == KvCacheType.F16)
+        {
+            var keys = storage.LayerKeysF16(layer);
+            var values = storage.LayerValuesF16(layer);
+            for (var r = 0; r < rows; r++)
+            {
+                var slot = slotMapping[r];
+                HalfConversion.SinglesToHalves(_k.AsSpan(r * kvDim, kvDim), keys.Slice(slot * kvDim, kvDim));
+                HalfConversion.SinglesToHalves(_v.AsSpan(r * kvDim, kvDim), values.Slice(slot * kvDim, kvDim));
+            }
+        }
+        else
+        {
+            var keys = storage.LayerKeysBF16(layer);
+            var values = storage.LayerValuesBF16(layer);
+            for (var r = 0; r < rows; r++)
+            {
+                var slot = slotMapping[r];
+                HalfConversion.SinglesToBFloat16s(_k.AsSpan(r * kvDim, kvDim), keys.Slice(slot * kvDim, kvDim));
+                HalfConversion.SinglesToBFloat16s(_v.AsSpan(r * kvDim, kvDim), values.Slice(slot * kvDim, kvDim));
             }
         }
     }

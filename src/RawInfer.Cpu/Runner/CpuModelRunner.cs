@@ -10,7 +10,7 @@ namespace RawInfer.Cpu.Runner;
 
 /// <summary>
 /// The CPU backend of the engine: a float32 forward pass over a whole batch of rows (decode tokens and prefill
-/// chunks mixed) on the paged KV cache. Every weight matrix is applied to all rows of the step as one
+/// chunks mixed) on the paged KV cache (float32 or half, <see cref="KvCacheType"/>). Every weight matrix is applied to all rows of the step as one
 /// matrix-matrix product, which is where batching pays on a CPU: the weights stream from memory once per step
 /// instead of once per token. Attention is per row through each sequence's block table.
 /// <para>
@@ -50,11 +50,18 @@ public sealed unsafe partial class CpuModelRunner : IModelRunner
     /// <param name="model">A model whose tensors have CPU kernels.</param>
     /// <param name="threads">Threads per product, the caller included; 0 = <see cref="Environment.ProcessorCount"/>.</param>
     /// <exception cref="ArgumentException">A tensor's shape disagrees with the config.</exception>
+    /// <param name="kvCacheType">
+    /// The element type of the KV cache: float32 (the default; a row's logits are then the single-sequence
+    /// <c>CpuTransformer</c>'s) or IEEE half (half the memory per token, so twice the tokens in the same budget,
+    /// and half the bytes attention reads; K and V are rounded to nearest-even as they are stored).
+    /// </param>
     /// <exception cref="NotSupportedException">A tensor's element type has no CPU kernel.</exception>
-    public CpuModelRunner(LoadedModel model, int threads = 0)
+    public CpuModelRunner(LoadedModel model, int threads = 0, KvCacheType kvCacheType = KvCacheType.F32)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentOutOfRangeException.ThrowIfNegative(threads);
+        _ = kvCacheType.ElementBytes(); // rejects an undefined type
+        KvCacheType = kvCacheType;
         _weights = model.Weights;
         Config = model.Config;
         CheckWeights(Config, _weights);
@@ -75,7 +82,10 @@ public sealed unsafe partial class CpuModelRunner : IModelRunner
     public ModelConfig Config { get; }
 
     /// <inheritdoc/>
-    public long KvBytesPerToken => Config.KvBytesPerToken();
+    public long KvBytesPerToken => Config.KvBytesPerToken(KvCacheType.ElementBytes());
+
+    /// <summary>The element type K and V are kept in.</summary>
+    public KvCacheType KvCacheType { get; }
 
     /// <summary>Threads taking part in each product, the caller included.</summary>
     public int Threads => _pool.WorkerCount;
@@ -98,7 +108,7 @@ public sealed unsafe partial class CpuModelRunner : IModelRunner
             throw new InvalidOperationException("the KV cache is already allocated");
         }
 
-        _storage = new PagedKvStorage(Config.NumLayers, numBlocks, blockSize, Config.KvDim);
+        _storage = new PagedKvStorage(Config.NumLayers, numBlocks, blockSize, Config.KvDim, KvCacheType);
     }
 
     /// <inheritdoc/>

@@ -24,6 +24,7 @@ internal sealed unsafe class PagedAttentionJob : CpuJob
     private readonly int _kvDim;
     private readonly int _scoreStride;    // MaxSeqLen: the longest context a row can attend over
     private readonly float[][] _scores;   // (workers) × (MaxRows · queriesPerKvHead, scoreStride) per-worker scratch
+    private float[][] _kvScratch = [];    // (workers) × (blockSize, headDim) a 16-bit cache's block converted to float
     private readonly bool _runs;          // the machine and head width take PrefillAttention
     private int[] _runStart = [];         // (runs + 1) first row of each run, then the row count
     private int _runCount;
@@ -58,6 +59,15 @@ internal sealed unsafe class PagedAttentionJob : CpuJob
     {
         _batch = batch;
         _storage = storage;
+        if (storage.ElementType != KvCacheType.F32 && (_kvScratch.Length != _scores.Length || _kvScratch[0].Length < storage.BlockSize * _headDim))
+        {
+            _kvScratch = new float[_scores.Length][];
+            for (var k = 0; k < _kvScratch.Length; k++)
+            {
+                _kvScratch[k] = GC.AllocateArray<float>(storage.BlockSize * _headDim, pinned: true);
+            }
+        }
+
         _q = q;
         _output = output;
         _rowSequence = rowSequence;
@@ -112,57 +122,75 @@ internal sealed unsafe class PagedAttentionJob : CpuJob
 
     public override void Execute(int worker, int workerCount)
     {
-        var batch = _batch!;
         var storage = _storage!;
-        var keys = storage.LayerKeys(_layer);
-        var values = storage.LayerValues(_layer);
-        var scores = _scores[worker];
-        var groupWidth = _queriesPerKvHead * _headDim;
-        while (true)
+        if (storage.ElementType == KvCacheType.F32)
         {
-            var first = Interlocked.Add(ref _next, _itemsPerGrab) - _itemsPerGrab;
-            if (first >= _items)
+            fixed (float* k = storage.LayerKeys(_layer))
+            fixed (float* v = storage.LayerValues(_layer))
             {
-                return;
+                ExecuteItems(worker, new KvLayer(k, _kvDim), new KvLayer(v, _kvDim), null);
             }
-
-            var last = Math.Min(first + _itemsPerGrab, _items);
-            for (var item = first; item < last; item++)
+        }
+        else if (storage.ElementType == KvCacheType.F16)
+        {
+            fixed (Half* k = storage.LayerKeysF16(_layer))
+            fixed (Half* v = storage.LayerValuesF16(_layer))
+            fixed (float* scratch = _kvScratch[worker])
             {
-                var run = item / _numKvHeads;
-                var kvHead = item % _numKvHeads;
-                var row = _runStart[run];
-                var runRows = _runStart[run + 1] - row;
-                var rowOffset = (row * _dim) + (kvHead * groupWidth);
-                if (runRows > 1)
-                {
-                    fixed (float* q = _q)
-                    fixed (float* output = _output)
-                    fixed (float* k = keys)
-                    fixed (float* v = values)
-                    fixed (float* s = scores)
-                    {
-                        PrefillAttention.Compute(
-                            q + rowOffset, output + rowOffset, _dim, runRows, _queriesPerKvHead, _headDim, k, v, _kvDim, kvHead,
-                            batch.BlockTable(_rowSequence[row]), storage.BlockSize, batch.Positions[row] + 1, s, _scoreStride);
-                    }
+                ExecuteItems(worker, new KvLayer(k, _kvDim), new KvLayer(v, _kvDim), scratch);
+            }
+        }
+        else
+        {
+            fixed (ushort* k = storage.LayerKeysBF16(_layer))
+            fixed (ushort* v = storage.LayerValuesBF16(_layer))
+            fixed (float* scratch = _kvScratch[worker])
+            {
+                ExecuteItems(worker, KvLayer.BFloat16(k, _kvDim), KvLayer.BFloat16(v, _kvDim), scratch);
+            }
+        }
+    }
 
-                    continue;
+    /// <summary>Takes (run, KV head) items from the shared counter until none are left.</summary>
+    private void ExecuteItems(int worker, KvLayer keys, KvLayer values, float* kvScratch)
+    {
+        var batch = _batch!;
+        var blockSize = _storage!.BlockSize;
+        var groupWidth = _queriesPerKvHead * _headDim;
+        fixed (float* q = _q)
+        fixed (float* output = _output)
+        fixed (float* scores = _scores[worker])
+        {
+            while (true)
+            {
+                var first = Interlocked.Add(ref _next, _itemsPerGrab) - _itemsPerGrab;
+                if (first >= _items)
+                {
+                    return;
                 }
 
-                PagedAttention.Compute(
-                    _q.AsSpan(rowOffset, groupWidth),
-                    keys,
-                    values,
-                    _kvDim,
-                    kvHead,
-                    _headDim,
-                    batch.BlockTable(_rowSequence[row]),
-                    storage.BlockSize,
-                    batch.Positions[row] + 1,
-                    scores,
-                    _scoreStride,
-                    _output.AsSpan(rowOffset, groupWidth));
+                var last = Math.Min(first + _itemsPerGrab, _items);
+                for (var item = first; item < last; item++)
+                {
+                    var run = item / _numKvHeads;
+                    var kvHead = item % _numKvHeads;
+                    var row = _runStart[run];
+                    var runRows = _runStart[run + 1] - row;
+                    var rowOffset = (row * _dim) + (kvHead * groupWidth);
+                    var blockTable = batch.BlockTable(_rowSequence[row]);
+                    if (runRows > 1)
+                    {
+                        PrefillAttention.Compute(
+                            q + rowOffset, output + rowOffset, _dim, runRows, _queriesPerKvHead, _headDim, keys, values, kvScratch, kvHead,
+                            blockTable, blockSize, batch.Positions[row] + 1, scores, _scoreStride);
+                    }
+                    else
+                    {
+                        PagedAttention.Compute(
+                            q + rowOffset, _queriesPerKvHead, _headDim, keys, values, kvScratch, kvHead,
+                            blockTable, blockSize, batch.Positions[row] + 1, scores, _scoreStride, output + rowOffset);
+                    }
+                }
             }
         }
     }

@@ -16,7 +16,9 @@ namespace RawInfer.Cpu.Runner;
 /// accumulator over the head's 16-float chunks in order with its lanes summed in Vector512.Sum's tree, divided
 /// by sqrt(headDim); a max-shifted <see cref="Softmax"/> over the row's own context; each output element one
 /// fused multiply-add per position in position order. So a row's output has the same bits whether it is
-/// attended here, alone in a decode step, or in a chunk split elsewhere. AVX-512 only; headDim a multiple of 16.
+/// attended here, alone in a decode step, or in a chunk split elsewhere. A half cache's blocks are converted
+/// exactly to float32 one head slice at a time (<see cref="KvLayer"/>), so the same holds on it.
+/// AVX-512 only; headDim a multiple of 16.
 /// </para>
 /// </summary>
 internal static unsafe class PrefillAttention
@@ -39,7 +41,7 @@ internal static unsafe class PrefillAttention
     /// <param name="headDim">Head width, a multiple of 16.</param>
     /// <param name="keys">(slots, kvDim) one layer's keys.</param>
     /// <param name="values">(slots, kvDim) one layer's values.</param>
-    /// <param name="kvDim">Floats per slot.</param>
+    /// <param name="kvScratch">(blockSize, headDim) floats for a half cache's converted rows; unused for float32.</param>
     /// <param name="kvHead">Which KV head of a slot row to read.</param>
     /// <param name="blockTable">Logical → physical block of the sequence.</param>
     /// <param name="blockSize">Slots per block.</param>
@@ -48,7 +50,7 @@ internal static unsafe class PrefillAttention
     /// <param name="scoreStride">Row stride of <paramref name="scores"/>.</param>
     public static void Compute(
         float* q, float* output, int rowStride, int rows, int group, int headDim,
-        float* keys, float* values, int kvDim, int kvHead, ReadOnlySpan<int> blockTable, int blockSize,
+        KvLayer keys, KvLayer values, float* kvScratch, int kvHead, ReadOnlySpan<int> blockTable, int blockSize,
         int firstContext, float* scores, int scoreStride)
     {
         Debug.Assert(Supports(headDim) && rows >= 1 && rows <= MaxRows && firstContext >= 1);
@@ -76,11 +78,10 @@ internal static unsafe class PrefillAttention
         // (a row's positions past its own context are computed but never read)
         for (int block = 0, t = 0; t < contextEnd; block++)
         {
-            var slot = (long)blockTable[block] * blockSize;
-            var end = Math.Min(t + blockSize, contextEnd);
-            for (; t < end; t++, slot++)
+            var count = Math.Min(blockSize, contextEnd - t);
+            var key = keys.HeadRows((long)blockTable[block] * blockSize, count, headOffset, headDim, kvScratch, out var keyStride);
+            for (var end = t + count; t < end; t++, key += keyStride)
             {
-                var key = keys + (slot * kvDim) + headOffset;
                 for (var v0 = 0; v0 < vectors; v0 += 8)
                 {
                     Scores8(queries + v0, Math.Min(8, vectors - v0), headDim, key, sqrtHeadDim, scores + ((long)v0 * scoreStride) + t, scoreStride);
@@ -102,13 +103,14 @@ internal static unsafe class PrefillAttention
 
         for (int block = 0, t0 = 0; t0 < contextEnd; block++, t0 += blockSize)
         {
-            var blockValues = values + ((long)blockTable[block] * blockSize * kvDim) + headOffset;
+            var blockValues = values.HeadRows(
+                (long)blockTable[block] * blockSize, Math.Min(blockSize, contextEnd - t0), headOffset, headDim, kvScratch, out var valueStride);
             for (var v = 0; v < vectors; v++)
             {
                 var count = Math.Min(blockSize, firstContext + rowOf[v] - t0);
                 if (count > 0)
                 {
-                    AccumulateValues(blockValues, kvDim, scores + ((long)v * scoreStride) + t0, count, outputs[v], headDim);
+                    AccumulateValues(blockValues, valueStride, scores + ((long)v * scoreStride) + t0, count, outputs[v], headDim);
                 }
             }
         }

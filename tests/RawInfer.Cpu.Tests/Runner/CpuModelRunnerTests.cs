@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using RawInfer.Cpu.Runner;
+using RawInfer.KvCache;
 using RawInfer.Models;
 using RawInfer.Models.Llama2c;
 using RawInfer.Tests;
@@ -70,6 +71,70 @@ public sealed class CpuModelRunnerTests : IDisposable
         AssertSameBits(alone, mixed, 0);
     }
 
+    public static TheoryData<KvCacheType, string, int> SixteenBitCases()
+    {
+        var data = new TheoryData<KvCacheType, string, int>();
+        foreach (var type in new[] { KvCacheType.F16, KvCacheType.BF16 })
+        {
+            foreach (var row in Cases())
+            {
+                data.Add(type, row.Data.Item1, row.Data.Item2);
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(SixteenBitCases))]
+    public void A_16_bit_cache_gives_every_schedule_the_same_bits_close_to_the_float_cache(KvCacheType type, string name, int threads)
+    {
+        using var model = LoadModel(name);
+        var streams = Streams(model.Config.VocabSize);
+        var alone = Run(model, threads, h =>
+        {
+            h.Start(0, streams[0], 30);
+            h.Step((0, 30));
+            DecodeUntilDone(h, streams, 0);
+        }, type);
+        var chunked = Run(model, threads, h =>
+        {
+            h.Start(0, streams[0], 30);
+            h.Step((0, 7));
+            h.Step((0, 1));
+            h.Step((0, 13));
+            h.Step((0, 9));
+            DecodeUntilDone(h, streams, 0);
+        }, type);
+        var mixed = Run(model, threads, h => RunMixed(h, streams), type);
+        var otherThreads = Run(model, threads == 1 ? 0 : 1, h => RunMixed(h, streams), type);
+        AssertSameBits(alone, chunked, 0);
+        AssertSameBits(alone, mixed, 0);
+        foreach (var id in streams.Keys)
+        {
+            AssertSameBits(mixed, otherThreads, id);
+        }
+
+        // against the float32 cache: K and V rounded to half (relative error ≤ 2^-11) or bfloat16 (≤ 2^-8) move the
+        // logits by a small fraction of the row's largest; measured 0.7e-3 to 1.1e-3 of it with halves and
+        // 4.4e-3 to 1.3e-2 with bfloat16 on these models, bounds 5e-3 and 2e-2
+        var floatCache = Run(model, threads, h => RunMixed(h, streams));
+        var worst = 0f;
+        foreach (var ((id, position), logits) in mixed)
+        {
+            var reference = floatCache[(id, position)];
+            var scale = Math.Max(1f, reference.Max(Math.Abs));
+            for (var i = 0; i < reference.Length; i++)
+            {
+                worst = Math.Max(worst, Math.Abs(logits[i] - reference[i]) / scale);
+            }
+        }
+
+        Assert.True(worst <= (type == KvCacheType.F16 ? 5e-3f : 2e-2f), $"largest logit change {worst:R} of the row's largest logit");
+        Assert.True(worst > 0f, "the half cache rounded nothing: it is not in use");
+        TestContext.Current.TestOutputHelper?.WriteLine($"{type} {name}: largest logit change {worst:R} of the row's largest logit");
+    }
+
     [Fact]
     public void Thread_count_never_changes_a_bit()
     {
@@ -90,6 +155,39 @@ public sealed class CpuModelRunnerTests : IDisposable
     public void Prefix_hits_and_forks_read_shared_blocks_correctly(string name)
     {
         using var model = LoadModel(name);
+        var logits = RunPrefixAndFork(model, KvCacheType.F32, out var streams);
+        AssertMatchesTransformer(logits, streams.ToDictionary(s => s.Key, s => SingleSequenceLogits(model, s.Value)));
+    }
+
+    [Theory]
+    [InlineData(KvCacheType.F16, "stories260K")]
+    [InlineData(KvCacheType.F16, "gqa-head16")]
+    [InlineData(KvCacheType.BF16, "gqa-head16")]
+    public void On_a_16_bit_cache_prefix_hits_and_forks_give_the_bits_of_computing_each_sequence_alone(KvCacheType type, string name)
+    {
+        using var model = LoadModel(name);
+        var logits = RunPrefixAndFork(model, type, out var streams);
+        foreach (var (id, tokens) in streams)
+        {
+            var alone = Run(model, 1, h =>
+            {
+                h.Start(id, tokens, tokens.Length);
+                h.Step((id, tokens.Length));
+            }, type);
+            foreach (var ((sequence, position), row) in logits)
+            {
+                if (sequence == id)
+                {
+                    Assert.True(row.AsSpan().SequenceEqual(alone[(id, position)]), $"sequence {id} position {position}");
+                }
+            }
+        }
+    }
+
+    /// <summary>A fork mid-block and a prefix-cache hit: every row's logits, and each sequence's tokens in <paramref name="streams"/>.</summary>
+    private static Dictionary<(long Id, int Position), float[]> RunPrefixAndFork(
+        LoadedModel model, KvCacheType kvCacheType, out Dictionary<long, int[]> streams)
+    {
         var vocab = model.Config.VocabSize;
         var parent = RandomTokens(vocab, 45, seed: 21);
         var sharer = parent[..(2 * BlockSize)].Concat(RandomTokens(vocab, 10, seed: 22)).ToArray();
@@ -112,16 +210,11 @@ public sealed class CpuModelRunnerTests : IDisposable
             // a later prompt sharing two full blocks is served from the prefix cache and computes only the rest
             Assert.Equal(2 * BlockSize, h.Start(1, sharer, sharer.Length));
             h.Step((1, sharer.Length - (2 * BlockSize)));
-        });
+        }, kvCacheType);
 
-        var expected = new Dictionary<long, float[][]>
-        {
-            [0] = SingleSequenceLogits(model, parent),
-            [1] = SingleSequenceLogits(model, sharer),
-            [2] = SingleSequenceLogits(model, child),
-        };
-        AssertMatchesTransformer(logits, expected);
         Assert.Equal(parent.Length + child.Length - 20 + sharer.Length - (2 * BlockSize), logits.Count);
+        streams = new Dictionary<long, int[]> { [0] = parent, [1] = sharer, [2] = child };
+        return logits;
     }
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
@@ -195,9 +288,9 @@ public sealed class CpuModelRunnerTests : IDisposable
     }
 
     private static Dictionary<(long Id, int Position), float[]> Run(
-        LoadedModel model, int threads, Action<RunnerHarness> schedule)
+        LoadedModel model, int threads, Action<RunnerHarness> schedule, KvCacheType kvCacheType = KvCacheType.F32)
     {
-        using var runner = new CpuModelRunner(model, threads == 0 ? 3 : threads);
+        using var runner = new CpuModelRunner(model, threads == 0 ? 3 : threads, kvCacheType);
         if (threads == 0)
         {
             runner.ParallelThreshold = 0;

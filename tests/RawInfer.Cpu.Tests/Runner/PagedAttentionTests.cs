@@ -1,13 +1,16 @@
 using RawInfer.Cpu.Kernels;
+using RawInfer.Cpu.Kernels.Quantized;
+using RawInfer.KvCache;
 using static RawInfer.Cpu.Tests.Kernels.KernelTestData;
 
 namespace RawInfer.Cpu.Tests.Runner;
 
 /// <summary>
 /// Paged attention of one row for one KV head group against a naive double-precision reference on a contiguous
-/// cache, with the sequence's blocks scattered over a shuffled pool.
+/// cache, with the sequence's blocks scattered over a shuffled pool; and on a half or bfloat16 cache, against the
+/// float32 kernel run on the same rounded values (the same bits: the conversion is exact).
 /// </summary>
-public class PagedAttentionTests
+public unsafe class PagedAttentionTests
 {
     public static TheoryData<int, int, int, int> Cases()
     {
@@ -80,10 +83,92 @@ public class PagedAttentionTests
 
         // the dispatched kernel (a 512-bit fast path where the head width allows) and the generic one agree in bits
         var generic = new float[group * headDim];
-        PagedAttention.Generic(
-            query, pooledKeys, pooledValues, kvDim, KvHead, headDim, table, blockSize, context, scores, scoreStride, generic);
+        fixed (float* q = query)
+        fixed (float* k = pooledKeys)
+        fixed (float* v = pooledValues)
+        fixed (float* s = scores)
+        fixed (float* o = generic)
+        {
+            PagedAttention.Generic(
+                q, group, headDim, new KvLayer(k, kvDim), new KvLayer(v, kvDim), null, KvHead, table, blockSize, context, s, scoreStride, o);
+        }
+
         AssertSameBits(generic, output);
     }
+
+    public static TheoryData<KvCacheType, int, int, int, int> SixteenBitCases()
+    {
+        var data = new TheoryData<KvCacheType, int, int, int, int>();
+        foreach (var type in new[] { KvCacheType.F16, KvCacheType.BF16 })
+        {
+            foreach (var row in Cases())
+            {
+                var (headDim, group, context, blockSize) = row.Data;
+                data.Add(type, headDim, group, context, blockSize);
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(SixteenBitCases))]
+    public void A_16_bit_cache_gives_the_bits_of_a_float_cache_holding_the_rounded_values(
+        KvCacheType type, int headDim, int group, int context, int blockSize)
+    {
+        const int KvHeads = 2;
+        const int KvHead = 1;
+        var kvDim = KvHeads * headDim;
+        var seed = (headDim * 1000) + (group * 100) + context + blockSize + 7;
+        var blocks = (context + blockSize - 1) / blockSize;
+        var poolBlocks = 3 * blocks;
+        var table = Enumerable.Range(0, poolBlocks).ToArray();
+        new Random(seed).Shuffle(table);
+        table = table[..blocks];
+
+        // a pool of 16-bit values (that needed rounding, one subnormal as a half, and garbage in the slots not in the table)
+        var keys = Random(poolBlocks * blockSize * kvDim, seed, -3f, 3f);
+        var values = Random(poolBlocks * blockSize * kvDim, seed + 1);
+        keys[kvDim + (KvHead * headDim)] = 3e-6f;
+        var keyBits = Round(keys, type);
+        var valueBits = Round(values, type);
+        var roundedKeys = Widen(keyBits, type);
+        var roundedValues = Widen(valueBits, type);
+        var query = Random(group * headDim, seed + 2, -2f, 2f);
+
+        var scoreStride = context + 1;
+        var scores = new float[group * scoreStride];
+        var expected = new float[group * headDim];
+        PagedAttention.Compute(query, roundedKeys, roundedValues, kvDim, KvHead, headDim, table, blockSize, context, scores, scoreStride, expected);
+
+        var dispatched = new float[group * headDim];
+        var generic = new float[group * headDim];
+        var scratch = new float[blockSize * headDim];
+        fixed (float* q = query)
+        fixed (ushort* k = keyBits)
+        fixed (ushort* v = valueBits)
+        fixed (float* s = scores)
+        fixed (float* kv = scratch)
+        fixed (float* o = dispatched)
+        fixed (float* g = generic)
+        {
+            var keyLayer = type == KvCacheType.F16 ? new KvLayer((Half*)k, kvDim) : KvLayer.BFloat16(k, kvDim);
+            var valueLayer = type == KvCacheType.F16 ? new KvLayer((Half*)v, kvDim) : KvLayer.BFloat16(v, kvDim);
+            PagedAttention.Compute(q, group, headDim, keyLayer, valueLayer, kv, KvHead, table, blockSize, context, s, scoreStride, o);
+            PagedAttention.Generic(q, group, headDim, keyLayer, valueLayer, kv, KvHead, table, blockSize, context, s, scoreStride, g);
+        }
+
+        AssertSameBits(expected, dispatched);
+        AssertSameBits(expected, generic);
+    }
+
+    internal static ushort[] Round(float[] values, KvCacheType type) => type == KvCacheType.F16
+        ? values.Select(x => BitConverter.HalfToUInt16Bits((Half)x)).ToArray()
+        : values.Select(HalfConversion.SingleToBFloat16).ToArray();
+
+    internal static float[] Widen(ushort[] bits, KvCacheType type) => type == KvCacheType.F16
+        ? bits.Select(b => (float)BitConverter.UInt16BitsToHalf(b)).ToArray()
+        : bits.Select(b => BitConverter.UInt32BitsToSingle((uint)b << 16)).ToArray();
 
     private static void AssertSameBits(float[] expected, float[] actual) =>
         Assert.Equal(

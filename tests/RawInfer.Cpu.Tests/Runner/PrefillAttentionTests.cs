@@ -1,5 +1,6 @@
 using RawInfer.Cpu.Kernels;
 using RawInfer.Cpu.Runner;
+using RawInfer.KvCache;
 using static RawInfer.Cpu.Tests.Kernels.KernelTestData;
 
 namespace RawInfer.Cpu.Tests.Runner;
@@ -62,7 +63,8 @@ public unsafe class PrefillAttentionTests
         fixed (float* ps = runScores)
         {
             PrefillAttention.Compute(
-                pq + groupOffset, po + groupOffset, dim, rows, group, headDim, pk, pv, kvDim, KvHead, table, blockSize, firstContext, ps, scoreStride);
+                pq + groupOffset, po + groupOffset, dim, rows, group, headDim, new KvLayer(pk, kvDim), new KvLayer(pv, kvDim), null, KvHead,
+                table, blockSize, firstContext, ps, scoreStride);
         }
 
         var scores = new float[group * scoreStride];
@@ -90,6 +92,70 @@ public unsafe class PrefillAttentionTests
                 }
             }
         }
+    }
+
+    public static TheoryData<KvCacheType, int, int, int, int, int> SixteenBitCases()
+    {
+        var data = new TheoryData<KvCacheType, int, int, int, int, int>();
+        foreach (var type in new[] { KvCacheType.F16, KvCacheType.BF16 })
+        {
+            foreach (var row in Cases())
+            {
+                var (headDim, group, rows, firstContext, blockSize) = row.Data;
+                data.Add(type, headDim, group, rows, firstContext, blockSize);
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(SixteenBitCases))]
+    public void On_a_16_bit_cache_a_run_gives_the_bits_of_a_float_cache_holding_the_rounded_values(
+        KvCacheType type, int headDim, int group, int rows, int firstContext, int blockSize)
+    {
+        Assert.SkipUnless(PrefillAttention.Supports(headDim), "no AVX-512 here");
+        const int KvHeads = 2;
+        const int KvHead = 1;
+        var kvDim = KvHeads * headDim;
+        var dim = KvHeads * group * headDim;
+        var context = firstContext + rows - 1;
+        var blocks = (context + blockSize - 1) / blockSize;
+        var table = Enumerable.Range(0, 2 * blocks).OrderBy(b => (b * 7919) % 31).Take(blocks).ToArray();
+        var slots = 2 * blocks * blockSize;
+        var keyBits = PagedAttentionTests.Round(Random(slots * kvDim, seed: headDim + group + 5, -3f, 3f), type);
+        var valueBits = PagedAttentionTests.Round(Random(slots * kvDim, seed: headDim + group + 6), type);
+        var roundedKeys = PagedAttentionTests.Widen(keyBits, type);
+        var roundedValues = PagedAttentionTests.Widen(valueBits, type);
+        var q = Random(rows * dim, seed: rows + firstContext + 1);
+        var groupOffset = KvHead * group * headDim;
+        var scoreStride = context + 3;
+        var runScores = new float[PrefillAttention.MaxRows * group * scoreStride];
+        var expected = new float[rows * dim];
+        var actual = new float[rows * dim];
+        var scratch = new float[blockSize * headDim];
+        fixed (float* pq = q)
+        fixed (float* pe = expected)
+        fixed (float* pa = actual)
+        fixed (float* rk = roundedKeys)
+        fixed (float* rv = roundedValues)
+        fixed (ushort* hk = keyBits)
+        fixed (ushort* hv = valueBits)
+        fixed (float* ps = runScores)
+        fixed (float* kv = scratch)
+        {
+            PrefillAttention.Compute(
+                pq + groupOffset, pe + groupOffset, dim, rows, group, headDim, new KvLayer(rk, kvDim), new KvLayer(rv, kvDim), null, KvHead,
+                table, blockSize, firstContext, ps, scoreStride);
+            var keyLayer = type == KvCacheType.F16 ? new KvLayer((Half*)hk, kvDim) : KvLayer.BFloat16(hk, kvDim);
+            var valueLayer = type == KvCacheType.F16 ? new KvLayer((Half*)hv, kvDim) : KvLayer.BFloat16(hv, kvDim);
+            PrefillAttention.Compute(
+                pq + groupOffset, pa + groupOffset, dim, rows, group, headDim, keyLayer, valueLayer, kv, KvHead,
+                table, blockSize, firstContext, ps, scoreStride);
+        }
+
+        Assert.Equal(expected.Select(BitConverter.SingleToInt32Bits), actual.Select(BitConverter.SingleToInt32Bits));
+        Assert.Contains(actual, x => x != 0); // the group's outputs were written
     }
 
     private static double[] Reference(

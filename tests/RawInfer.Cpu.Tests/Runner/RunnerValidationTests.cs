@@ -1,5 +1,6 @@
 using RawInfer.Cpu.Runner;
 using RawInfer.Engine.Runner;
+using RawInfer.KvCache;
 using RawInfer.Models.Llama2c;
 using RawInfer.Tests;
 
@@ -53,12 +54,14 @@ public class RunnerValidationTests
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    public void A_step_allocates_nothing_once_warm(int threads)
+    [InlineData(1, KvCacheType.F32)]
+    [InlineData(2, KvCacheType.F32)]
+    [InlineData(2, KvCacheType.F16)]
+    [InlineData(2, KvCacheType.BF16)]
+    public void A_step_allocates_nothing_once_warm(int threads, KvCacheType kvCacheType)
     {
         using var model = Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin"));
-        using var runner = new CpuModelRunner(model, threads) { ParallelThreshold = 0 };
+        using var runner = new CpuModelRunner(model, threads, kvCacheType) { ParallelThreshold = 0 };
         runner.AllocateKvCache(4, 16);
         var logits = new float[512];
         var batch = OneRow(runner);

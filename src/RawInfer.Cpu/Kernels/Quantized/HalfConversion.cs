@@ -125,6 +125,218 @@ internal static class HalfConversion
         return (value.AsUInt32() | (signSource & Vector256.Create(FloatSignBit))).AsSingle();
     }
 
+    /// <summary>A half's exponent field 31 (Inf/NaN) in float position, as <c>FromMagnitude</c> takes it.</summary>
+    private const uint SpecialMagnitude = 0x0F800000;
+
+    /// <summary>
+    /// As <see cref="FiniteSignExtendedHalfToSingle(Vector512{int})"/>, and exact for Inf and NaN too (one compare
+    /// and a masked OR more): every half gives the float <c>(float)(Half)bits</c> gives, a NaN's payload moved up.
+    /// For the KV cache, whose halves come from activations, not from a loader that has checked them.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> SignExtendedHalfToSingle(Vector512<int> h)
+    {
+        var magnitude = (h.AsUInt32() << 17) >> 4;
+        var value = FromMagnitude(magnitude, h.AsUInt32());
+        var special = Vector512.GreaterThanOrEqual(magnitude, Vector512.Create(SpecialMagnitude));
+        return Vector512.ConditionalSelect(special.AsSingle(), (value.AsUInt32() | Vector512.Create(FloatExponentMask)).AsSingle(), value);
+    }
+
+    /// <summary>As the 512-bit overload.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> SignExtendedHalfToSingle(Vector256<int> h)
+    {
+        var magnitude = (h.AsUInt32() << 17) >> 4;
+        var value = FromMagnitude(magnitude, h.AsUInt32());
+        var special = Vector256.GreaterThanOrEqual(magnitude, Vector256.Create(SpecialMagnitude));
+        return Vector256.ConditionalSelect(special.AsSingle(), (value.AsUInt32() | Vector256.Create(FloatExponentMask)).AsSingle(), value);
+    }
+
+    /// <summary>
+    /// destination[i] = (float)source[i] for i &lt; count: every half exactly, Inf and NaN included, 32 (or 16)
+    /// at a time without a float operation on a denormal.
+    /// </summary>
+    public static unsafe void HalvesToSingles(ushort* source, float* destination, int count)
+    {
+        var i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i + 32 <= count; i += 32)
+            {
+                var h = Vector512.Load((short*)source + i);
+                SignExtendedHalfToSingle(Vector512.WidenLower(h)).Store(destination + i);
+                SignExtendedHalfToSingle(Vector512.WidenUpper(h)).Store(destination + i + 16);
+            }
+        }
+
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + 16 <= count; i += 16)
+            {
+                var h = Vector256.Load((short*)source + i);
+                SignExtendedHalfToSingle(Vector256.WidenLower(h)).Store(destination + i);
+                SignExtendedHalfToSingle(Vector256.WidenUpper(h)).Store(destination + i + 8);
+            }
+        }
+
+        for (; i < count; i++)
+        {
+            destination[i] = (float)BitConverter.UInt16BitsToHalf(source[i]);
+        }
+    }
+
+    /// <summary>Magnitude bits from which a float rounds to ±Inf as a half: 65520, half-way past 65504.</summary>
+    private const uint HalfOverflowBits = 0x477FF000;
+
+    /// <summary>2^-14 as float bits: below it a float rounds to a subnormal half (or zero).</summary>
+    private const uint HalfNormalBits = SmallExponentBits;
+
+    /// <summary>0.5f: adding it to a magnitude below 2^-14 rounds it to a multiple of 2^-24 (nearest-even) in the low bits.</summary>
+    private const uint HalfSubnormalMagicBits = 126 << 23;
+
+    /// <summary>(15 − 127) in a float's exponent field plus the 0xFFF half-ulp-minus-one of round-to-nearest-even.</summary>
+    private const uint HalfRebiasRound = unchecked((uint)(-112 << 23) + 0xFFF);
+
+    /// <summary>
+    /// Float32 lanes → half bits in each lane's low 16 bits, rounded to nearest-even as <c>(Half)x</c> rounds:
+    /// overflow (≥ 65520 in magnitude) gives ±Inf, results below 2^-14 subnormal halves or ±0, NaN a quiet NaN.
+    /// A normal result adds the exponent rebias and the rounding increment (0xFFF plus the lowest kept bit)
+    /// before shifting; a subnormal one lets the float adder round it, added to 0.5 (whose ulp is 2^-24, the
+    /// half's smallest step).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<uint> SingleToHalf(Vector512<float> x)
+    {
+        var u = x.AsUInt32();
+        var a = u & Vector512.Create(0x7FFFFFFFu);
+        var normal = (a + Vector512.Create(HalfRebiasRound) + ((a >> 13) & Vector512<uint>.One)) >> 13;
+        var subnormal = (a.AsSingle() + Vector512.Create(HalfSubnormalMagicBits).AsSingle()).AsUInt32() - Vector512.Create(HalfSubnormalMagicBits);
+        var h = Vector512.ConditionalSelect(Vector512.LessThan(a, Vector512.Create(HalfNormalBits)), subnormal, normal);
+        h = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(a, Vector512.Create(HalfOverflowBits)), Vector512.Create(HalfInfinity), h);
+        h = Vector512.ConditionalSelect(Vector512.GreaterThan(a, Vector512.Create(FloatExponentMask)), Vector512.Create(0x7E00u) | ((a >> 13) & Vector512.Create(0x3FFu)), h);
+        return h | ((u >> 16) & Vector512.Create(SignMask));
+    }
+
+    /// <summary>As the 512-bit overload.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<uint> SingleToHalf(Vector256<float> x)
+    {
+        var u = x.AsUInt32();
+        var a = u & Vector256.Create(0x7FFFFFFFu);
+        var normal = (a + Vector256.Create(HalfRebiasRound) + ((a >> 13) & Vector256<uint>.One)) >> 13;
+        var subnormal = (a.AsSingle() + Vector256.Create(HalfSubnormalMagicBits).AsSingle()).AsUInt32() - Vector256.Create(HalfSubnormalMagicBits);
+        var h = Vector256.ConditionalSelect(Vector256.LessThan(a, Vector256.Create(HalfNormalBits)), subnormal, normal);
+        h = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(a, Vector256.Create(HalfOverflowBits)), Vector256.Create(HalfInfinity), h);
+        h = Vector256.ConditionalSelect(Vector256.GreaterThan(a, Vector256.Create(FloatExponentMask)), Vector256.Create(0x7E00u) | ((a >> 13) & Vector256.Create(0x3FFu)), h);
+        return h | ((u >> 16) & Vector256.Create(SignMask));
+    }
+
+    /// <summary>destination[i] = (Half)source[i] for every i, 32 (or 16) at a time; the lengths must match.</summary>
+    public static unsafe void SinglesToHalves(ReadOnlySpan<float> source, Span<Half> destination)
+    {
+        if (source.Length != destination.Length)
+        {
+            throw new ArgumentException($"{source.Length} floats into {destination.Length} halves", nameof(destination));
+        }
+
+        var count = source.Length;
+        fixed (float* s = source)
+        fixed (Half* d = destination)
+        {
+            var dst = (ushort*)d;
+            var i = 0;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                for (; i + 32 <= count; i += 32)
+                {
+                    Vector512.Narrow(SingleToHalf(Vector512.Load(s + i)), SingleToHalf(Vector512.Load(s + i + 16))).Store(dst + i);
+                }
+            }
+
+            if (Vector256.IsHardwareAccelerated)
+            {
+                for (; i + 16 <= count; i += 16)
+                {
+                    Vector256.Narrow(SingleToHalf(Vector256.Load(s + i)), SingleToHalf(Vector256.Load(s + i + 8))).Store(dst + i);
+                }
+            }
+
+            for (; i < count; i++)
+            {
+                d[i] = (Half)s[i];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Float32 lanes → bfloat16 bits in each lane's low 16 bits, rounded to nearest-even (adding 0x7FFF plus the
+    /// lowest kept bit carries into the kept bits exactly when the dropped half is above, or at and odd); a NaN
+    /// keeps its sign and top payload bits and is made quiet so rounding cannot turn it into Inf.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<uint> SingleToBFloat16(Vector512<float> x)
+    {
+        var u = x.AsUInt32();
+        var rounded = (u + Vector512.Create(0x7FFFu) + ((u >> 16) & Vector512<uint>.One)) >> 16;
+        var nan = Vector512.GreaterThan(u & Vector512.Create(0x7FFFFFFFu), Vector512.Create(FloatExponentMask));
+        return Vector512.ConditionalSelect(nan, (u >> 16) | Vector512.Create(0x40u), rounded);
+    }
+
+    /// <summary>As the 512-bit overload.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<uint> SingleToBFloat16(Vector256<float> x)
+    {
+        var u = x.AsUInt32();
+        var rounded = (u + Vector256.Create(0x7FFFu) + ((u >> 16) & Vector256<uint>.One)) >> 16;
+        var nan = Vector256.GreaterThan(u & Vector256.Create(0x7FFFFFFFu), Vector256.Create(FloatExponentMask));
+        return Vector256.ConditionalSelect(nan, (u >> 16) | Vector256.Create(0x40u), rounded);
+    }
+
+    /// <summary>Scalar <see cref="SingleToBFloat16(Vector512{float})"/>.</summary>
+    public static ushort SingleToBFloat16(float x)
+    {
+        var u = BitConverter.SingleToUInt32Bits(x);
+        return (u & 0x7FFFFFFF) > FloatExponentMask
+            ? (ushort)((u >> 16) | 0x40)
+            : (ushort)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
+    }
+
+    /// <summary>destination[i] = source[i] rounded to bfloat16 bits, 32 (or 16) at a time; the lengths must match.</summary>
+    public static unsafe void SinglesToBFloat16s(ReadOnlySpan<float> source, Span<ushort> destination)
+    {
+        if (source.Length != destination.Length)
+        {
+            throw new ArgumentException($"{source.Length} floats into {destination.Length} bfloat16s", nameof(destination));
+        }
+
+        var count = source.Length;
+        fixed (float* s = source)
+        fixed (ushort* d = destination)
+        {
+            var i = 0;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                for (; i + 32 <= count; i += 32)
+                {
+                    Vector512.Narrow(SingleToBFloat16(Vector512.Load(s + i)), SingleToBFloat16(Vector512.Load(s + i + 16))).Store(d + i);
+                }
+            }
+
+            if (Vector256.IsHardwareAccelerated)
+            {
+                for (; i + 16 <= count; i += 16)
+                {
+                    Vector256.Narrow(SingleToBFloat16(Vector256.Load(s + i)), SingleToBFloat16(Vector256.Load(s + i + 8))).Store(d + i);
+                }
+            }
+
+            for (; i < count; i++)
+            {
+                d[i] = SingleToBFloat16(s[i]);
+            }
+        }
+    }
+
     /// <summary>Scalar half bits → float.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float HalfToSingle(ushort bits) => (float)BitConverter.UInt16BitsToHalf(bits);
