@@ -50,6 +50,143 @@ internal static unsafe partial class PagedAttention
     }
 
     /// <summary>
+    /// Two adjacent KV heads (kvHead, kvHead + 1) of a row whose group is one query head each, together: query,
+    /// output (2, headDim) and scores (2, scoreStride). Each head's arithmetic is <see cref="Vector512Path"/>'s, so
+    /// the same bits; the value sums of both heads run side by side, eight independent FMA chains instead of four,
+    /// which is what bounds a single head's value pass (each element sums the positions one after another).
+    /// </summary>
+    internal static void Vector512TwoHeads(
+        float* q, int headDim, KvLayer keys, KvLayer values, int kvHead, ReadOnlySpan<int> blockTable, int blockSize,
+        int contextLength, float* s, int scoreStride, float* o)
+    {
+        Debug.Assert(headDim % Vector512<float>.Count == 0 && contextLength > 0 && contextLength <= scoreStride);
+        if (keys.Type == KvCacheType.F32 || !Avx512F.IsSupported)
+        {
+            TwoHeads<F32Rows>(q, headDim, keys, values, kvHead, blockTable, blockSize, contextLength, s, scoreStride, o);
+        }
+        else if (keys.Type == KvCacheType.F16)
+        {
+            TwoHeads<F16Rows>(q, headDim, keys, values, kvHead, blockTable, blockSize, contextLength, s, scoreStride, o);
+        }
+        else
+        {
+            TwoHeads<BF16Rows>(q, headDim, keys, values, kvHead, blockTable, blockSize, contextLength, s, scoreStride, o);
+        }
+    }
+
+    private static void TwoHeads<TRows>(
+        float* q, int headDim, KvLayer keys, KvLayer values, int kvHead, ReadOnlySpan<int> blockTable, int blockSize,
+        int contextLength, float* s, int scoreStride, float* o)
+        where TRows : struct, IKvRows
+    {
+        Debug.Assert(typeof(TRows) != typeof(F32Rows) || keys.Type == KvCacheType.F32);
+        var sqrtHeadDim = MathF.Sqrt(headDim);
+        var sqrtHeadDim8 = Vector256.Create(sqrtHeadDim);
+        var headOffset = kvHead * headDim;
+        var headBytes = (long)headDim * TRows.ElementBytes;
+
+        // scores[j, t] = q_j · k_t / sqrt(headDim) for both heads j, eight keys at a time (as Blocks)
+        for (int block = 0, t = 0; t < contextLength; block++)
+        {
+            var count = Math.Min(blockSize, contextLength - t);
+            var keyRows = Rows<TRows>(keys, (long)blockTable[block] * blockSize, count, headOffset, headDim, null, out var keyStride);
+            for (var j = 0; j < 2; j++)
+            {
+                var qj = q + (j * headDim);
+                var sj = s + ((long)j * scoreStride) + t;
+                var rows = keyRows + (j * headBytes);
+                var i = 0;
+                for (; i + 8 <= count; i += 8)
+                {
+                    Scores8Keys<TRows>(qj, rows + ((long)i * keyStride), keyStride, headDim, sqrtHeadDim8, sj + i);
+                }
+
+                for (; i < count; i++)
+                {
+                    sj[i] = Score<TRows>(qj, rows + ((long)i * keyStride), headDim) / sqrtHeadDim;
+                }
+            }
+
+            t += count;
+        }
+
+        Softmax.InPlace(new Span<float>(s, contextLength));
+        Softmax.InPlace(new Span<float>(s + scoreStride, contextLength));
+
+        // output_j = Σ_t p[j, t] · v_t in position order, both heads' sums side by side
+        new Span<float>(o, 2 * headDim).Clear();
+        for (int block = 0, t0 = 0; t0 < contextLength; block++, t0 += blockSize)
+        {
+            var count = Math.Min(blockSize, contextLength - t0);
+            var valueRows = Rows<TRows>(values, (long)blockTable[block] * blockSize, count, headOffset, headDim, null, out var valueStride);
+            AccumulateValuesTwoHeads<TRows>(valueRows, valueStride, s + t0, s + scoreStride + t0, count, o, headDim);
+        }
+    }
+
+    /// <summary>
+    /// out[0..headDim) += Σ_i p0[i] · rows[i][0..headDim) and out[headDim..2·headDim) += Σ_i p1[i] · rows[i][headDim..):
+    /// <see cref="AccumulateValues{TRows}"/> for two heads whose columns are adjacent, each element's chain the same.
+    /// </summary>
+    private static void AccumulateValuesTwoHeads<TRows>(byte* rows, long stride, float* p0, float* p1, int count, float* output, int headDim)
+        where TRows : struct, IKvRows
+    {
+        const int N = 16; // Vector512<float>.Count
+        var c = 0;
+        var o0 = output;
+        var o1 = output + headDim;
+        for (; c + (4 * N) <= headDim; c += 4 * N)
+        {
+            var a0 = Vector512.Load(o0 + c);
+            var a1 = Vector512.Load(o0 + c + N);
+            var a2 = Vector512.Load(o0 + c + (2 * N));
+            var a3 = Vector512.Load(o0 + c + (3 * N));
+            var b0 = Vector512.Load(o1 + c);
+            var b1 = Vector512.Load(o1 + c + N);
+            var b2 = Vector512.Load(o1 + c + (2 * N));
+            var b3 = Vector512.Load(o1 + c + (3 * N));
+            var d = headDim + c;
+            var row = rows;
+            for (var i = 0; i < count; i++, row += stride)
+            {
+                var w0 = Vector512.Create(p0[i]);
+                var w1 = Vector512.Create(p1[i]);
+                a0 = Simd.MulAdd(w0, TRows.Load16(row, c), a0);
+                a1 = Simd.MulAdd(w0, TRows.Load16(row, c + N), a1);
+                a2 = Simd.MulAdd(w0, TRows.Load16(row, c + (2 * N)), a2);
+                a3 = Simd.MulAdd(w0, TRows.Load16(row, c + (3 * N)), a3);
+                b0 = Simd.MulAdd(w1, TRows.Load16(row, d), b0);
+                b1 = Simd.MulAdd(w1, TRows.Load16(row, d + N), b1);
+                b2 = Simd.MulAdd(w1, TRows.Load16(row, d + (2 * N)), b2);
+                b3 = Simd.MulAdd(w1, TRows.Load16(row, d + (3 * N)), b3);
+            }
+
+            a0.Store(o0 + c);
+            a1.Store(o0 + c + N);
+            a2.Store(o0 + c + (2 * N));
+            a3.Store(o0 + c + (3 * N));
+            b0.Store(o1 + c);
+            b1.Store(o1 + c + N);
+            b2.Store(o1 + c + (2 * N));
+            b3.Store(o1 + c + (3 * N));
+        }
+
+        for (; c < headDim; c += N)
+        {
+            var a = Vector512.Load(o0 + c);
+            var b = Vector512.Load(o1 + c);
+            var row = rows;
+            for (var i = 0; i < count; i++, row += stride)
+            {
+                a = Simd.MulAdd(Vector512.Create(p0[i]), TRows.Load16(row, c), a);
+                b = Simd.MulAdd(Vector512.Create(p1[i]), TRows.Load16(row, headDim + c), b);
+            }
+
+            a.Store(o0 + c);
+            b.Store(o1 + c);
+        }
+    }
+
+    /// <summary>
     /// The kernel, block by block. TRows reads 16 elements of a row as float32: <see cref="F32Rows"/> for a float32
     /// cache or for rows already converted into <paramref name="kvScratch"/> (non-null for a 16-bit cache then);
     /// <see cref="F16Rows"/> / <see cref="BF16Rows"/> convert in registers, straight from the cache.
@@ -224,12 +361,16 @@ internal static unsafe partial class PagedAttention
     /// <summary>Reads 16 elements of a K or V row, from element <c>column</c>, as float32 (a JIT-time constant type).</summary>
     private interface IKvRows
     {
+        static abstract int ElementBytes { get; }
+
         static abstract Vector512<float> Load16(byte* row, int column);
     }
 
     /// <summary>float32 rows (the cache's own, or a 16-bit block converted into scratch).</summary>
     private readonly struct F32Rows : IKvRows
     {
+        public static int ElementBytes => sizeof(float);
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Load16(byte* row, int column) => Vector512.Load((float*)row + column);
     }
@@ -237,6 +378,8 @@ internal static unsafe partial class PagedAttention
     /// <summary>IEEE half rows: VPMOVSXWD, then the exact conversion (Inf/NaN included).</summary>
     private readonly struct F16Rows : IKvRows
     {
+        public static int ElementBytes => 2;
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Load16(byte* row, int column) =>
             HalfConversion.SignExtendedHalfToSingle(Avx512F.ConvertToVector512Int32(Vector256.Load((short*)row + column)));
@@ -245,6 +388,8 @@ internal static unsafe partial class PagedAttention
     /// <summary>bfloat16 rows: VPMOVZXWD and a shift.</summary>
     private readonly struct BF16Rows : IKvRows
     {
+        public static int ElementBytes => 2;
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Load16(byte* row, int column) =>
             (Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)row + column)) << 16).AsSingle();

@@ -90,6 +90,40 @@ internal static unsafe partial class PagedAttention
         }
     }
 
+    /// <summary>
+    /// Two adjacent KV heads, kvHead and kvHead + 1, of a model with one query head per KV head: query, output
+    /// (2, headDim) and scores (2, scoreStride) as two calls of the pointer <c>Compute</c> with group 1 would use
+    /// them, and the same bits. The 512-bit kernel runs both heads' value sums side by side.
+    /// </summary>
+    public static void ComputeTwoHeads(
+        float* query,
+        int headDim,
+        KvLayer keys,
+        KvLayer values,
+        float* kvScratch,
+        int kvHead,
+        ReadOnlySpan<int> blockTable,
+        int blockSize,
+        int contextLength,
+        float* scores,
+        int scoreStride,
+        float* output)
+    {
+        if (Vector512.IsHardwareAccelerated && headDim % Vector512<float>.Count == 0)
+        {
+            Vector512TwoHeads(query, headDim, keys, values, kvHead, blockTable, blockSize, contextLength, scores, scoreStride, output);
+        }
+        else
+        {
+            for (var j = 0; j < 2; j++)
+            {
+                Generic(
+                    query + (j * headDim), 1, headDim, keys, values, kvScratch, kvHead + j, blockTable, blockSize, contextLength,
+                    scores + ((long)j * scoreStride), scoreStride, output + (j * headDim));
+            }
+        }
+    }
+
     /// <summary>The kernel through <see cref="Dot"/>, <see cref="Softmax"/> and <see cref="Axpy"/>; any head width. Arguments as the pointer overload of <c>Compute</c>.</summary>
     internal static void Generic(
         float* query,

@@ -7,7 +7,8 @@ using RawInfer.Models;
 namespace RawInfer.Cpu.Runner;
 
 /// <summary>
-/// One layer's attention for every row of a batch. The work items are (run, KV head) pairs, a run being up to
+/// One layer's attention for every row of a batch. The work items are (run, KV head) pairs (two adjacent KV heads
+/// where each has a single query head: a decode row's two value passes then run side by side), a run being up to
 /// <see cref="PrefillAttention.MaxRows"/> consecutive rows of one sequence at consecutive positions (a piece of a
 /// prefill chunk; a decode row is a run of one). A longer run goes through <see cref="PrefillAttention"/>, which
 /// loads each cached K/V row once for all its rows and query heads; a run of one through
@@ -26,6 +27,8 @@ internal sealed unsafe class PagedAttentionJob : CpuJob
     private readonly float[][] _scores;   // (workers) × (MaxRows · queriesPerKvHead, scoreStride) per-worker scratch
     private float[][] _kvScratch = [];    // (workers) × (blockSize, headDim) a 16-bit cache's block converted to float
     private readonly bool _runs;          // the machine and head width take PrefillAttention
+    private readonly int _headsPerItem;   // KV heads per work item: 2 where each has one query head (see Execute)
+    private readonly int _itemsPerRun;    // ceil(numKvHeads / headsPerItem)
     private int[] _runStart = [];         // (runs + 1) first row of each run, then the row count
     private int _runCount;
     private ForwardBatch? _batch;
@@ -47,6 +50,8 @@ internal sealed unsafe class PagedAttentionJob : CpuJob
         _kvDim = config.KvDim;
         _scoreStride = config.MaxSeqLen;
         _runs = PrefillAttention.Supports(_headDim);
+        _headsPerItem = _queriesPerKvHead == 1 && _numKvHeads > 1 ? 2 : 1;
+        _itemsPerRun = (_numKvHeads + _headsPerItem - 1) / _headsPerItem;
         _scores = new float[workers][];
         for (var k = 0; k < workers; k++)
         {
@@ -99,7 +104,7 @@ internal sealed unsafe class PagedAttentionJob : CpuJob
     public void Prepare(int layer, int workerCount)
     {
         _layer = layer;
-        _items = _runCount * _numKvHeads;
+        _items = _runCount * _itemsPerRun;
         _itemsPerGrab = Math.Max(1, _items / (workerCount * 16)); // a few grabs per worker keep the tail short
         _next = 0;
     }
@@ -151,7 +156,7 @@ internal sealed unsafe class PagedAttentionJob : CpuJob
         }
     }
 
-    /// <summary>Takes (run, KV head) items from the shared counter until none are left.</summary>
+    /// <summary>Takes (run, KV heads) items from the shared counter until none are left.</summary>
     private void ExecuteItems(int worker, KvLayer keys, KvLayer values, float* kvScratch)
     {
         var batch = _batch!;
@@ -172,23 +177,37 @@ internal sealed unsafe class PagedAttentionJob : CpuJob
                 var last = Math.Min(first + _itemsPerGrab, _items);
                 for (var item = first; item < last; item++)
                 {
-                    var run = item / _numKvHeads;
-                    var kvHead = item % _numKvHeads;
+                    var run = item / _itemsPerRun;
+                    var firstHead = item % _itemsPerRun * _headsPerItem;
+                    var heads = Math.Min(_headsPerItem, _numKvHeads - firstHead);
                     var row = _runStart[run];
                     var runRows = _runStart[run + 1] - row;
-                    var rowOffset = (row * _dim) + (kvHead * groupWidth);
                     var blockTable = batch.BlockTable(_rowSequence[row]);
-                    if (runRows > 1)
+                    var context = batch.Positions[row] + 1;
+                    if (runRows == 1 && heads == 2)
                     {
-                        PrefillAttention.Compute(
-                            q + rowOffset, output + rowOffset, _dim, runRows, _queriesPerKvHead, _headDim, keys, values, kvScratch, kvHead,
-                            blockTable, blockSize, batch.Positions[row] + 1, scores, _scoreStride);
+                        // a decode row of two one-query KV heads: their value sums side by side (same bits as one by one)
+                        var offset = (row * _dim) + (firstHead * groupWidth);
+                        PagedAttention.ComputeTwoHeads(
+                            q + offset, _headDim, keys, values, kvScratch, firstHead, blockTable, blockSize, context, scores, _scoreStride, output + offset);
+                        continue;
                     }
-                    else
+
+                    for (var kvHead = firstHead; kvHead < firstHead + heads; kvHead++)
                     {
-                        PagedAttention.Compute(
-                            q + rowOffset, _queriesPerKvHead, _headDim, keys, values, kvScratch, kvHead,
-                            blockTable, blockSize, batch.Positions[row] + 1, scores, _scoreStride, output + rowOffset);
+                        var rowOffset = (row * _dim) + (kvHead * groupWidth);
+                        if (runRows > 1)
+                        {
+                            PrefillAttention.Compute(
+                                q + rowOffset, output + rowOffset, _dim, runRows, _queriesPerKvHead, _headDim, keys, values, kvScratch, kvHead,
+                                blockTable, blockSize, context, scores, _scoreStride);
+                        }
+                        else
+                        {
+                            PagedAttention.Compute(
+                                q + rowOffset, _queriesPerKvHead, _headDim, keys, values, kvScratch, kvHead,
+                                blockTable, blockSize, context, scores, _scoreStride, output + rowOffset);
+                        }
                     }
                 }
             }

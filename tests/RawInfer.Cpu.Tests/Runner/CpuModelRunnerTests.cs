@@ -27,6 +27,8 @@ public sealed class CpuModelRunnerTests : IDisposable
         { "gqa-unshared", 0 },
         { "gqa-head16", 1 },
         { "gqa-head16", 0 },
+        { "mha-head16", 1 },
+        { "mha-head16", 0 },
     };
 
     [Theory]
@@ -226,11 +228,16 @@ public sealed class CpuModelRunnerTests : IDisposable
             return Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin"));
         }
 
-        var config = name == "gqa-unshared"
+        var config = name switch
+        {
             // 6 query heads over 2 KV heads (3 per group), head size 8, odd hidden width, separate classifier
-            ? new ModelConfig(48, 37, 2, 6, 2, 67, 96, SharedClassifier: false)
+            "gqa-unshared" => new ModelConfig(48, 37, 2, 6, 2, 67, 96, SharedClassifier: false),
             // head size 16: attention takes the 512-bit paged kernel (where the machine has it)
-            : new ModelConfig(64, 96, 2, 4, 2, 67, 96, SharedClassifier: false);
+            "gqa-head16" => new ModelConfig(64, 96, 2, 4, 2, 67, 96, SharedClassifier: false),
+            // five KV heads of one query head each, size 16: decode rows take two heads at a time, then one
+            "mha-head16" => new ModelConfig(80, 96, 2, 5, 5, 67, 96, SharedClassifier: false),
+            _ => throw new ArgumentException($"no test model {name}", nameof(name)),
+        };
         var path = Path.Combine(_directory, $"{name}.bin");
         if (!File.Exists(path))
         {

@@ -162,6 +162,74 @@ public unsafe class PagedAttentionTests
         AssertSameBits(expected, generic);
     }
 
+    public static TheoryData<KvCacheType, int, int, int> TwoHeadCases()
+    {
+        var data = new TheoryData<KvCacheType, int, int, int>();
+        foreach (var type in new[] { KvCacheType.F32, KvCacheType.F16, KvCacheType.BF16 })
+        {
+            foreach (var headDim in new[] { 16, 64, 80 })
+            {
+                foreach (var (context, blockSize) in new[] { (1, 16), (17, 4), (40, 16), (300, 16) })
+                {
+                    data.Add(type, headDim, context, blockSize);
+                }
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(TwoHeadCases))]
+    public void Two_adjacent_heads_at_once_give_the_bits_of_one_at_a_time(KvCacheType type, int headDim, int context, int blockSize)
+    {
+        const int KvHeads = 4;
+        const int FirstHead = 1; // heads 1 and 2 of each slot row
+        var kvDim = KvHeads * headDim;
+        var seed = (headDim * 100) + context + blockSize;
+        var blocks = (context + blockSize - 1) / blockSize;
+        var table = Enumerable.Range(0, 2 * blocks).ToArray();
+        new Random(seed).Shuffle(table);
+        table = table[..blocks];
+        var keys = Random(2 * blocks * blockSize * kvDim, seed, -3f, 3f);
+        var values = Random(2 * blocks * blockSize * kvDim, seed + 1);
+        var keyBits = type == KvCacheType.F32 ? [] : Round(keys, type);
+        var valueBits = type == KvCacheType.F32 ? [] : Round(values, type);
+        var query = Random(2 * headDim, seed + 2, -2f, 2f);
+        var scoreStride = context + 2;
+        var scores = new float[2 * scoreStride];
+        var expected = new float[2 * headDim];
+        var actual = new float[2 * headDim];
+        var scratch = new float[blockSize * headDim];
+        fixed (float* q = query)
+        fixed (float* kf = keys)
+        fixed (float* vf = values)
+        fixed (ushort* kb = keyBits)
+        fixed (ushort* vb = valueBits)
+        fixed (float* s = scores)
+        fixed (float* kv = scratch)
+        fixed (float* e = expected)
+        fixed (float* a = actual)
+        {
+            var (keyLayer, valueLayer) = type switch
+            {
+                KvCacheType.F32 => (new KvLayer(kf, kvDim), new KvLayer(vf, kvDim)),
+                KvCacheType.F16 => (new KvLayer((Half*)kb, kvDim), new KvLayer((Half*)vb, kvDim)),
+                _ => (KvLayer.BFloat16(kb, kvDim), KvLayer.BFloat16(vb, kvDim)),
+            };
+            for (var j = 0; j < 2; j++)
+            {
+                PagedAttention.Compute(
+                    q + (j * headDim), 1, headDim, keyLayer, valueLayer, kv, FirstHead + j, table, blockSize, context, s, scoreStride, e + (j * headDim));
+            }
+
+            PagedAttention.ComputeTwoHeads(q, headDim, keyLayer, valueLayer, kv, FirstHead, table, blockSize, context, s, scoreStride, a);
+        }
+
+        AssertSameBits(expected, actual);
+        Assert.NotEqual(expected.AsSpan(0, headDim).ToArray(), expected.AsSpan(headDim, headDim).ToArray()); // two different heads
+    }
+
     internal static ushort[] Round(float[] values, KvCacheType type) => type == KvCacheType.F16
         ? values.Select(x => BitConverter.HalfToUInt16Bits((Half)x)).ToArray()
         : values.Select(HalfConversion.SingleToBFloat16).ToArray();
