@@ -81,7 +81,6 @@ internal static unsafe partial class PagedAttention
     {
         Debug.Assert(typeof(TRows) != typeof(F32Rows) || keys.Type == KvCacheType.F32);
         var sqrtHeadDim = MathF.Sqrt(headDim);
-        var sqrtHeadDim8 = Vector256.Create(sqrtHeadDim);
         var headOffset = kvHead * headDim;
         var headBytes = (long)headDim * TRows.ElementBytes;
 
@@ -92,19 +91,7 @@ internal static unsafe partial class PagedAttention
             var keyRows = Rows<TRows>(keys, (long)blockTable[block] * blockSize, count, headOffset, headDim, null, out var keyStride);
             for (var j = 0; j < 2; j++)
             {
-                var qj = q + (j * headDim);
-                var sj = s + ((long)j * scoreStride) + t;
-                var rows = keyRows + (j * headBytes);
-                var i = 0;
-                for (; i + 8 <= count; i += 8)
-                {
-                    Scores8Keys<TRows>(qj, rows + ((long)i * keyStride), keyStride, headDim, sqrtHeadDim8, sj + i);
-                }
-
-                for (; i < count; i++)
-                {
-                    sj[i] = Score<TRows>(qj, rows + ((long)i * keyStride), headDim) / sqrtHeadDim;
-                }
+                ScoreBlock<TRows>(q + (j * headDim), keyRows + (j * headBytes), keyStride, count, headDim, sqrtHeadDim, s + ((long)j * scoreStride) + t);
             }
 
             t += count;
@@ -197,7 +184,6 @@ internal static unsafe partial class PagedAttention
         where TRows : struct, IKvRows
     {
         var sqrtHeadDim = MathF.Sqrt(headDim);
-        var sqrtHeadDim8 = Vector256.Create(sqrtHeadDim);
         var headOffset = kvHead * headDim;
 
         // scores[h, t] = q_h · k_t / sqrt(headDim), eight keys of a block at a time (their eight sums reduced
@@ -208,18 +194,7 @@ internal static unsafe partial class PagedAttention
             var keyRows = Rows<TRows>(keys, (long)blockTable[block] * blockSize, count, headOffset, headDim, kvScratch, out var keyStride);
             for (var h = 0; h < group; h++)
             {
-                var qh = q + (h * headDim);
-                var sh = s + ((long)h * scoreStride) + t;
-                var i = 0;
-                for (; i + 8 <= count; i += 8)
-                {
-                    Scores8Keys<TRows>(qh, keyRows + ((long)i * keyStride), keyStride, headDim, sqrtHeadDim8, sh + i);
-                }
-
-                for (; i < count; i++)
-                {
-                    sh[i] = Score<TRows>(qh, keyRows + ((long)i * keyStride), headDim) / sqrtHeadDim;
-                }
+                ScoreBlock<TRows>(q + (h * headDim), keyRows, keyStride, count, headDim, sqrtHeadDim, s + ((long)h * scoreStride) + t);
             }
 
             t += count;
@@ -259,6 +234,26 @@ internal static unsafe partial class PagedAttention
         }
 
         return layer.RawRows(slot, headOffset, out strideBytes);
+    }
+
+    /// <summary>
+    /// scores[i] = q·key_i / sqrt(headDim) for the count key rows of a block (byte stride keyStride): eight at a time
+    /// through <see cref="Scores8Keys{TRows}"/>, the rest one by one, the same bits either way.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ScoreBlock<TRows>(float* q, byte* keyRows, long keyStride, int count, int headDim, float sqrtHeadDim, float* scores)
+        where TRows : struct, IKvRows
+    {
+        var i = 0;
+        for (; i + 8 <= count; i += 8)
+        {
+            Scores8Keys<TRows>(q, keyRows + (i * keyStride), keyStride, headDim, Vector256.Create(sqrtHeadDim), scores + i);
+        }
+
+        for (; i < count; i++)
+        {
+            scores[i] = Score<TRows>(q, keyRows + (i * keyStride), headDim) / sqrtHeadDim;
+        }
     }
 
     /// <summary>q·key over the head's chunks, one accumulator, reduced in Vector512.Sum's tree.</summary>
