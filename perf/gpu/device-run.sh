@@ -40,7 +40,7 @@ step torch-baseline 40 python3 perf/gpu/torch_baseline.py --out "$OUT/torch.json
 # the engine issue's continuous-vs-static comparison where a step costs about the same at 1 row as at 100
 step serving-110m 90 ri/rawinfer bench --shape 110m --dtype f16 --model-path "${TMPDIR:-/tmp}/rawinfer-bench-110m-f16.gguf" \
   --device cuda --requests 300 --rate 100 --prompt-lengths 16:128 --output-lengths 1:512 --static-batch 16,100 \
-  --decode-concurrency 1,4,16,64 --decode-tokens 64
+  --padded-batch 100 --decode-concurrency 1,4,16,64 --decode-tokens 64
 rm -f "$MODEL" "${TMPDIR:-/tmp}/rawinfer-bench-110m-f16.gguf"
 
 # one file with every JSON result line

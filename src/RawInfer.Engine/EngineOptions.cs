@@ -18,8 +18,22 @@ public enum BatchingMode
     /// <summary>Iteration-level scheduling (Orca): requests join and leave the batch at every step.</summary>
     Continuous,
 
-    /// <summary>Form a batch, run it to completion, then admit the next (the baseline continuous batching beats).</summary>
+    /// <summary>
+    /// Form a batch of every waiting request that <see cref="EngineOptions.MaxRunningSequences"/> and the pool have room
+    /// for (prompts spread over steps by the token budget), run it to completion, then admit the next. A request that
+    /// finishes early leaves the batch at once, so the rows still running are all a step computes: a stronger baseline
+    /// than request-level serving systems (see <see cref="StaticPadded"/>).
+    /// </summary>
     Static,
+
+    /// <summary>
+    /// Request-level batching as a fixed-shape batch runs it (FasterTransformer, Hugging Face <c>generate</c>, the
+    /// baseline of the Orca paper): like <see cref="Static"/>, but a request that finishes early keeps its row until the
+    /// batch's last request ends. It is answered at once; its row computes its last position again at every step (what
+    /// a padded row costs: its weights' share of each matrix product, the LM head, attention over its context), and its
+    /// blocks stay held.
+    /// </summary>
+    StaticPadded,
 }
 
 /// <summary>What <see cref="InferenceEngine.DisposeAsync"/> does with requests still in flight.</summary>

@@ -25,7 +25,10 @@ public sealed partial class InferenceEngine
             _ending.Clear();
             foreach (var step in scheduled)
             {
-                _ending.Add(step.Request);
+                if (!step.Request.IsPadRow)
+                {
+                    _ending.Add(step.Request);
+                }
             }
 
             foreach (var request in _ending)
@@ -43,7 +46,7 @@ public sealed partial class InferenceEngine
         var sampling = 0;
         foreach (var step in scheduled)
         {
-            sampling += step.NeedsLogits ? 1 : 0;
+            sampling += step.NeedsLogits && !step.Request.IsPadRow ? 1 : 0;
         }
 
         var blocks = _scheduler.Blocks;
@@ -62,6 +65,11 @@ public sealed partial class InferenceEngine
             }
 
             var logits = _logits.AsSpan(logitRow++ * _vocabSize, _vocabSize);
+            if (request.IsPadRow)
+            {
+                continue; // a static padded batch's finished row: computed, never sampled
+            }
+
             var topN = request.Request.TopLogprobs;
             if (topN > 0)
             {

@@ -50,6 +50,20 @@ public sealed class BenchModeTests : IDisposable
     }
 
     [Fact]
+    public void Padded_static_runs_get_rows_and_a_ratio_line_of_their_own()
+    {
+        var result = Bench("--requests", "6", "--rate", "500", "--prompt-lengths", "2:8", "--output-lengths", "2:12",
+            "--decode-concurrency", "1", "--decode-tokens", "4", "--static-batch", "4", "--padded-batch", "3,4");
+        Assert.Equal(0, result.ExitCode);
+        Assert.Matches(@"\| Static \(4\) \| [0-9.]+ \|", result.Output);
+        Assert.Matches(@"\| StaticPadded \(3\) \| [0-9.]+ \|", result.Output);
+        Assert.Matches(@"\| StaticPadded \(4\) \| [0-9.]+ \|", result.Output);
+        Assert.Matches(@"continuous / best static \(batch 4\) throughput: [0-9.]+x", result.Output);
+        Assert.Matches(@"continuous / best padded static \(batch [34]\) throughput: [0-9.]+x", result.Output);
+        Assert.Contains("--padded-batch must be comma-separated integers", Bench("--padded-batch", "2,x").Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Engine_warm_up_rounds_run_before_the_timed_requests()
     {
         var result = Bench("--mode", "decode", "--decode-tokens", "8", "--runs", "1", "--warmup", "0", "--engine-warmup-rounds", "2");

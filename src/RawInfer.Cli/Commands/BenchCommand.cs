@@ -33,7 +33,8 @@ internal static class BenchCommand
         var concurrency = new Option<string>("--decode-concurrency") { Description = "Comma-separated batched-decode concurrencies.", DefaultValueFactory = _ => "1,4,16,64" };
         var decodeTokens = new Option<int>("--decode-tokens") { Description = "Tokens each decode-test sequence generates.", DefaultValueFactory = _ => 32 };
         var kvMiB = new Option<int>("--kv-mib") { Description = "KV-cache budget in MiB.", DefaultValueFactory = _ => 1024 };
-        var staticBatch = new Option<string>("--static-batch") { Description = "Comma-separated batch sizes of the static-batching runs (one run each).", DefaultValueFactory = _ => "16" };
+        var staticBatch = new Option<string>("--static-batch") { Description = "Comma-separated batch sizes of the static-batching runs (one run each; a finished request's row leaves the batch).", DefaultValueFactory = _ => "16" };
+        var paddedBatch = new Option<string>("--padded-batch") { Description = "Comma-separated batch sizes of padded static runs (fixed-shape batches: a finished request's row is computed until the batch ends); none by default.", DefaultValueFactory = _ => "" };
         var threads = new Option<int>("--threads") { Description = "CPU threads; 0 = all cores.", DefaultValueFactory = _ => 0 };
         var maxBatched = new Option<int?>("--max-batched-tokens") { Description = "Engine token budget per step (default: the engine's)." };
         var maxRunning = new Option<int?>("--max-running") { Description = "Engine limit on running sequences (default: 100 continuous, the concurrency in the decode tests)." };
@@ -45,7 +46,7 @@ internal static class BenchCommand
         var engineWarmup = new Option<int>("--engine-warmup-rounds") { Description = $"Warm-up rounds each engine runs before its first request (as serve's --warmup-rounds; 0..{EngineOptions.MaxWarmUpRounds}).", DefaultValueFactory = _ => 0 };
         var command = new Command("bench", "Offline benchmark: serving (continuous vs static batching), prefill, decode or batched decode.");
         foreach (var option in new Option[] { mode, shape, dtype, modelPath, requests, rate, prompt, outputs, promptTokens, concurrency,
-            decodeTokens, kvMiB, kvDtype, staticBatch, threads, maxBatched, maxRunning, maxPrefill, device, runs, warmup, engineWarmup })
+            decodeTokens, kvMiB, kvDtype, staticBatch, paddedBatch, threads, maxBatched, maxRunning, maxPrefill, device, runs, warmup, engineWarmup })
         {
             command.Options.Add(option);
         }
@@ -77,6 +78,7 @@ internal static class BenchCommand
             var path = parse.GetValue(modelPath) ?? BenchModel.DefaultPath(shapeName, type);
             var decodeList = BenchModes.ParseList(parse.GetValue(concurrency)!, "--decode-concurrency");
             var staticSizes = BenchModes.ParseList(parse.GetValue(staticBatch)!, "--static-batch");
+            var paddedSizes = parse.GetValue(paddedBatch) is { Length: > 0 } padded ? BenchModes.ParseList(padded, "--padded-batch") : [];
             await BenchModel.EnsureAsync(path, shapeName, config, type, error).ConfigureAwait(false);
 
             using var model = ModelFiles.Load(path);
@@ -122,9 +124,10 @@ internal static class BenchCommand
 
             await output.WriteLineAsync("| mode | requests/s | tokens/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | latency p50 ms | latency p99 ms |").ConfigureAwait(false);
             await output.WriteLineAsync("|---|---|---|---|---|---|---|---|---|").ConfigureAwait(false);
-            // continuous first, then one static run per batch size; the ratio line compares with the best of them
+            // continuous first, then one run per static batch size; a ratio line per static kind compares with its best
             var runsToDo = new List<(BatchingMode Mode, int MaxRunning)> { (BatchingMode.Continuous, runningLimit ?? 100) };
             runsToDo.AddRange(staticSizes.Select(size => (BatchingMode.Static, size)));
+            runsToDo.AddRange(paddedSizes.Select(size => (BatchingMode.StaticPadded, size)));
             var summaries = new List<(BatchingMode Mode, int MaxRunning, EngineRunSummary Summary)>();
             foreach (var (batching, maxRunningSequences) in runsToDo)
             {
@@ -141,10 +144,18 @@ internal static class BenchCommand
             }
 
             var continuous = summaries[0];
-            var best = summaries.Skip(1).MaxBy(r => r.Summary.TokensPerSecond);
-            await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"continuous / best static (batch {best.MaxRunning}) throughput: {continuous.Summary.TokensPerSecond / best.Summary.TokensPerSecond:F2}x; " +
-                $"latency p99 {continuous.Summary.LatencyP99Ms:F0} vs {best.Summary.LatencyP99Ms:F0} ms, TTFT p99 {continuous.Summary.TtftP99Ms:F0} vs {best.Summary.TtftP99Ms:F0} ms")).ConfigureAwait(false);
+            foreach (var kind in new[] { BatchingMode.Static, BatchingMode.StaticPadded })
+            {
+                if (!summaries.Any(r => r.Mode == kind))
+                {
+                    continue;
+                }
+
+                var best = summaries.Where(r => r.Mode == kind).MaxBy(r => r.Summary.TokensPerSecond);
+                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                    $"continuous / best {(kind == BatchingMode.Static ? "static" : "padded static")} (batch {best.MaxRunning}) throughput: {continuous.Summary.TokensPerSecond / best.Summary.TokensPerSecond:F2}x; " +
+                    $"latency p99 {continuous.Summary.LatencyP99Ms:F0} vs {best.Summary.LatencyP99Ms:F0} ms, TTFT p99 {continuous.Summary.TtftP99Ms:F0} vs {best.Summary.TtftP99Ms:F0} ms")).ConfigureAwait(false);
+            }
 
             await output.WriteLineAsync().ConfigureAwait(false);
             await BenchModes.BatchedAsync(setup with { Runs = 1, Warmup = 1 }, decodeList, parse.GetValue(decodeTokens), runningLimit, output, ct).ConfigureAwait(false);

@@ -97,6 +97,12 @@ internal sealed class EngineRequest
 
     public long TotalDeadline { get; set; } = long.MaxValue;
 
+    /// <summary>
+    /// Finished, with its row kept in a <see cref="BatchingMode.StaticPadded"/> batch (recomputing its last position)
+    /// until the batch ends; it delivers nothing more. Stays set once the row is released.
+    /// </summary>
+    public bool IsPadRow { get; set; }
+
     /// <summary>Set in postprocess when the step's token ends the request; acted on after the batch is walked.</summary>
     public FinishReason? PendingFinish { get; set; }
 

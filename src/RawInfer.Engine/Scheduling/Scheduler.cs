@@ -32,6 +32,9 @@ internal sealed partial class Scheduler
     private readonly List<EngineRequest> _waiting = [];
     private readonly List<EngineRequest> _running = [];
 
+    // StaticPadded: finished requests whose rows the batch keeps computing until its last running request ends.
+    private readonly List<EngineRequest> _padRows = [];
+
     public Scheduler(BlockManager blocks, EngineOptions options)
     {
         _blocks = blocks;
@@ -59,6 +62,9 @@ internal sealed partial class Scheduler
     public IReadOnlyList<EngineRequest> Waiting => _waiting;
 
     public IReadOnlyList<EngineRequest> Running => _running;
+
+    /// <summary>Finished rows a <see cref="BatchingMode.StaticPadded"/> batch still computes (empty otherwise).</summary>
+    public IReadOnlyList<EngineRequest> PadRows => _padRows;
 
     public BlockManager Blocks => _blocks;
 
@@ -124,13 +130,17 @@ internal sealed partial class Scheduler
             i++;
         }
 
+        SchedulePadRows(ref budget);
+
         // Then waiting requests, unless this step had to preempt (memory is short) or a static batch is in flight.
-        if (_preemptedForMemory || (_batching == BatchingMode.Static && _running.Count > 0))
+        if (_preemptedForMemory || (!continuous && _running.Count > 0))
         {
             return;
         }
 
-        while (budget > 0 && prefillBudget > 0 && _running.Count < _maxRunning && _waiting.Count > 0)
+        // A static batch takes in every request it has room for at once, whatever the step's token budget: those past
+        // the budget start their prompts in the next steps (as running requests), and nobody joins until it ends.
+        while ((!continuous || (budget > 0 && prefillBudget > 0)) && _running.Count < _maxRunning && _waiting.Count > 0)
         {
             var index = admitFirst is null ? NextWaitingIndex() : _waiting.IndexOf(admitFirst);
             admitFirst = null;
@@ -143,7 +153,12 @@ internal sealed partial class Scheduler
             _waiting.RemoveAt(index);
             Admit(request);
             var remaining = request.NumTokens - request.NumComputedTokens;
-            var numTokens = remaining == 1 ? 1 : ChunkSize(remaining, Math.Min(prefillBudget, budget), continuous);
+            var numTokens = remaining == 1 ? Math.Min(1, budget) : ChunkSize(remaining, Math.Min(prefillBudget, budget), continuous);
+            if (numTokens == 0)
+            {
+                continue; // admitted to the static batch; its prompt starts when a step has room
+            }
+
             Scheduled.Add(new ScheduledSequence(request, request.NumComputedTokens, numTokens));
             budget -= numTokens;
             prefillBudget -= remaining > 1 ? numTokens : 0;
@@ -157,6 +172,11 @@ internal sealed partial class Scheduler
         foreach (var step in Scheduled)
         {
             var request = step.Request;
+            if (request.IsPadRow)
+            {
+                continue; // it recomputed a position it already had
+            }
+
             var computed = step.StartPosition + step.NumTokens;
             var table = _blocks.BlockTable(request.SequenceId);
             for (var b = step.StartPosition / blockSize; b < computed / blockSize; b++)
@@ -168,10 +188,14 @@ internal sealed partial class Scheduler
         }
     }
 
-    /// <summary>Takes a finished request out of the queues and frees its blocks.</summary>
+    /// <summary>
+    /// Takes a finished request out of the queues and frees its blocks; in a <see cref="BatchingMode.StaticPadded"/>
+    /// batch that is still running, a request that has K/V up to its last token keeps its row (and blocks) instead.
+    /// </summary>
     public void Remove(EngineRequest request)
     {
-        if (request.Status == RequestStatus.Running)
+        var wasRunning = request.Status == RequestStatus.Running;
+        if (wasRunning)
         {
             _running.Remove(request);
         }
@@ -180,8 +204,20 @@ internal sealed partial class Scheduler
             _waiting.Remove(request);
         }
 
-        ReleaseBlocks(request);
         request.Status = RequestStatus.Finished;
+        if (wasRunning && _batching == BatchingMode.StaticPadded && _running.Count > 0 && request.HasBlocks
+            && request.NumComputedTokens == request.NumTokens - 1)
+        {
+            request.IsPadRow = true;
+            _padRows.Add(request);
+            return;
+        }
+
+        ReleaseBlocks(request);
+        if (_running.Count == 0)
+        {
+            ReleasePadRows(); // the batch is over
+        }
     }
 
     private void Admit(EngineRequest request)
@@ -231,6 +267,12 @@ internal sealed partial class Scheduler
 
         while (!_blocks.CanAppend(request.SequenceId, missing))
         {
+            if (_padRows.Count > 0)
+            {
+                DropPadRow(_padRows.Count - 1); // a padded batch's finished rows give way to live ones
+                continue;
+            }
+
             var victim = _running[^1]; // running is sorted best first; the last has not been scheduled yet
             if (!ReferenceEquals(victim, request) && victim.NumTokens - victim.NumComputedTokens == 1)
             {
@@ -245,6 +287,13 @@ internal sealed partial class Scheduler
             }
         }
 
+        AppendSlots(request, held, missing);
+        return true;
+    }
+
+    /// <summary>Appends <paramref name="missing"/> token slots (blocks known to be free) and records their copies.</summary>
+    private void AppendSlots(EngineRequest request, int held, int missing)
+    {
         var before = _blocks.BlockTable(request.SequenceId).Length;
         var copy = _blocks.Append(request.SequenceId, request.Tokens.AsSpan(held, missing));
         if (copy.IsNeeded)
@@ -257,7 +306,61 @@ internal sealed partial class Scheduler
         {
             _computed[table[b]] = false;
         }
+    }
 
-        return true;
+    /// <summary>
+    /// StaticPadded: every finished row of the batch computes its last position again (same token, same K/V), as a
+    /// fixed-shape batch computes each row until the batch ends. A row that would need a block the pool lacks is
+    /// dropped rather than preempting a live request for it, and live requests short of blocks drop pad rows first.
+    /// </summary>
+    private void SchedulePadRows(ref int budget)
+    {
+        if (_padRows.Count == 0)
+        {
+            return;
+        }
+
+        if (_running.Count == 0)
+        {
+            ReleasePadRows(); // preemption emptied the batch
+            return;
+        }
+
+        for (var i = 0; i < _padRows.Count && budget > 0;)
+        {
+            var row = _padRows[i];
+            var held = _blocks.NumTokens(row.SequenceId);
+            if (held < row.NumTokens && !_blocks.CanAppend(row.SequenceId, row.NumTokens - held))
+            {
+                DropPadRow(i);
+                continue;
+            }
+
+            if (held < row.NumTokens)
+            {
+                AppendSlots(row, held, row.NumTokens - held);
+            }
+
+            Scheduled.Add(new ScheduledSequence(row, row.NumTokens - 1, 1));
+            budget--;
+            i++;
+        }
+    }
+
+    private void DropPadRow(int index)
+    {
+        var row = _padRows[index];
+        _padRows.RemoveAt(index);
+        ReleaseBlocks(row);
+    }
+
+    private void ReleasePadRows()
+    {
+        foreach (var row in _padRows)
+        {
+            ReleaseBlocks(row);
+        }
+
+        _padRows.Clear();
     }
 }

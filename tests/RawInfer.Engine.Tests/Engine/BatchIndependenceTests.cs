@@ -24,6 +24,8 @@ public class BatchIndependenceTests
     [InlineData(BatchingMode.Continuous, 12, 2048)] // a tiny pool: constant preemption
     [InlineData(BatchingMode.Static, 512, 2048)]
     [InlineData(BatchingMode.Static, 12, 64)]
+    [InlineData(BatchingMode.StaticPadded, 512, 2048)]
+    [InlineData(BatchingMode.StaticPadded, 12, 64)] // finished rows hold blocks: preemption and dropped pad rows
     public async Task A_batch_of_100_mixed_requests_gives_each_its_solo_tokens(BatchingMode batching, int blocks, int tokenBudget)
     {
         var runner = new FakeRunner();

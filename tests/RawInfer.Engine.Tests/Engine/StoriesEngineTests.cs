@@ -38,19 +38,25 @@ public class StoriesEngineTests
         // keeps it too (its logits move by a few thousandths of the largest, see CpuModelRunnerTests)
         Assert.StartsWith(", there was a little girl named Lily. She loved to play outside in the park.", alone[0].Text, StringComparison.Ordinal);
 
-        foreach (var (blocks, budget) in new[] { (256, 2048), (256, 40), (24, 2048) })
+        // Continuous batching (whole prompts, chunked prompts, a tiny pool), then a padded static batch whose finished
+        // rows keep recomputing their last position beside the live ones.
+        foreach (var (blocks, budget, batching) in new[]
+        {
+            (256, 2048, BatchingMode.Continuous), (256, 40, BatchingMode.Continuous), (24, 2048, BatchingMode.Continuous),
+            (256, 2048, BatchingMode.StaticPadded),
+        })
         {
             using var runner = new CpuModelRunner(model, threads: 0, kvCacheType);
             var engine = new InferenceEngine(runner, tokenizer, new EngineOptions
             {
-                NumKvBlocks = blocks, MaxBatchedTokens = budget, WatermarkBlocks = 0, CheckInvariantsWhenIdle = true,
+                NumKvBlocks = blocks, MaxBatchedTokens = budget, WatermarkBlocks = 0, CheckInvariantsWhenIdle = true, Batching = batching,
             });
             var batched = await Task.WhenAll(requests.Select(r => engine.GenerateAsync(r, Ct)));
             var stats = engine.GetStats();
             await EngineHarness.StopAndAuditAsync(engine);
             for (var i = 0; i < requests.Count; i++)
             {
-                Assert.True(alone[i].TokenIds.SequenceEqual(batched[i].TokenIds), $"request {i} differs with {blocks} blocks, budget {budget}");
+                Assert.True(alone[i].TokenIds.SequenceEqual(batched[i].TokenIds), $"request {i} differs with {blocks} blocks, budget {budget}, {batching}");
                 Assert.Equal(alone[i].Text, batched[i].Text);
             }
 

@@ -51,7 +51,7 @@ internal sealed class SchedulerHarness
         foreach (var step in Scheduler.Scheduled)
         {
             var request = step.Request;
-            if (!step.NeedsLogits)
+            if (!step.NeedsLogits || request.IsPadRow)
             {
                 continue;
             }
