@@ -64,6 +64,23 @@ public sealed class BenchModeTests : IDisposable
     }
 
     [Fact]
+    public void Rounds_alternate_the_order_and_the_ratio_comes_from_the_medians()
+    {
+        var result = Bench("--requests", "6", "--rate", "500", "--prompt-lengths", "2:8", "--output-lengths", "2:12",
+            "--decode-concurrency", "1", "--decode-tokens", "4", "--static-batch", "4", "--rounds", "2");
+        Assert.Equal(0, result.ExitCode);
+        var rows = Regex.Matches(result.Output, @"^\| (\w+ \(\d+\) round \d) \|", RegexOptions.Multiline).Select(m => m.Groups[1].Value).ToList();
+        Assert.Equal(["Continuous (100) round 1", "Static (4) round 1", "Static (4) round 2", "Continuous (100) round 2"], rows);
+
+        double TokensPerSecond(string row) => Rate(result.Output, $@"\| {Regex.Escape(row)} \| [0-9.]+ \| ([0-9.]+) \|");
+        var continuous = (TokensPerSecond("Continuous (100) round 1") + TokensPerSecond("Continuous (100) round 2")) / 2;
+        var staticRate = (TokensPerSecond("Static (4) round 1") + TokensPerSecond("Static (4) round 2")) / 2;
+        var ratio = Rate(result.Output, @"continuous / best static \(batch 4\) throughput \(medians of 2 rounds\): ([0-9.]+)x");
+        Assert.InRange(ratio, (continuous / staticRate * 0.99) - 0.01, (continuous / staticRate * 1.01) + 0.01);
+        Assert.Contains("--rounds must be >= 1, not 0", Bench("--rounds", "0").Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Engine_warm_up_rounds_run_before_the_timed_requests()
     {
         var result = Bench("--mode", "decode", "--decode-tokens", "8", "--runs", "1", "--warmup", "0", "--engine-warmup-rounds", "2");

@@ -41,12 +41,13 @@ internal static class BenchCommand
         var maxPrefill = new Option<int?>("--max-prefill-tokens") { Description = "Prompt tokens per engine step, decodes first (default: the engine's; 0 = only the token budget)." };
         var device = DeviceOption.Create();
         var kvDtype = KvDtypeOption.Create();
+        var rounds = new Option<int>("--rounds") { Description = "Serving mode: run the continuous and static runs this many times, each round in the reverse order of the one before (ratios from the medians).", DefaultValueFactory = _ => 1 };
         var runs = new Option<int>("--runs") { Description = "Timed runs of --mode prefill|decode|batched (median reported).", DefaultValueFactory = _ => 3 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed runs before them.", DefaultValueFactory = _ => 1 };
         var engineWarmup = new Option<int>("--engine-warmup-rounds") { Description = $"Warm-up rounds each engine runs before its first request (as serve's --warmup-rounds; 0..{EngineOptions.MaxWarmUpRounds}).", DefaultValueFactory = _ => 0 };
         var command = new Command("bench", "Offline benchmark: serving (continuous vs static batching), prefill, decode or batched decode.");
         foreach (var option in new Option[] { mode, shape, dtype, modelPath, requests, rate, prompt, outputs, promptTokens, concurrency,
-            decodeTokens, kvMiB, kvDtype, staticBatch, paddedBatch, threads, maxBatched, maxRunning, maxPrefill, device, runs, warmup, engineWarmup })
+            decodeTokens, kvMiB, kvDtype, staticBatch, paddedBatch, threads, maxBatched, maxRunning, maxPrefill, device, rounds, runs, warmup, engineWarmup })
         {
             command.Options.Add(option);
         }
@@ -65,6 +66,11 @@ internal static class BenchCommand
             if (parse.GetValue(runs) < 1 || parse.GetValue(warmup) < 0)
             {
                 throw new CliException("--runs must be >= 1 and --warmup >= 0");
+            }
+
+            if (parse.GetValue(rounds) < 1)
+            {
+                throw new CliException($"--rounds must be >= 1, not {parse.GetValue(rounds)}");
             }
 
             if (parse.GetValue(engineWarmup) is < 0 or > EngineOptions.MaxWarmUpRounds)
@@ -124,37 +130,51 @@ internal static class BenchCommand
 
             await output.WriteLineAsync("| mode | requests/s | tokens/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | latency p50 ms | latency p99 ms |").ConfigureAwait(false);
             await output.WriteLineAsync("|---|---|---|---|---|---|---|---|---|").ConfigureAwait(false);
-            // continuous first, then one run per static batch size; a ratio line per static kind compares with its best
+            // continuous first, then one run per static batch size; with several rounds every other round runs in the
+            // reverse order, so that a drift in the machine's speed weighs on every mode alike (ABBA)
             var runsToDo = new List<(BatchingMode Mode, int MaxRunning)> { (BatchingMode.Continuous, runningLimit ?? 100) };
             runsToDo.AddRange(staticSizes.Select(size => (BatchingMode.Static, size)));
             runsToDo.AddRange(paddedSizes.Select(size => (BatchingMode.StaticPadded, size)));
+            var roundCount = parse.GetValue(rounds);
             var summaries = new List<(BatchingMode Mode, int MaxRunning, EngineRunSummary Summary)>();
-            foreach (var (batching, maxRunningSequences) in runsToDo)
+            for (var round = 0; round < roundCount; round++)
             {
-                var options = engineOptions with
+                var order = round % 2 == 0 ? runsToDo : Enumerable.Reverse(runsToDo);
+                foreach (var (batching, maxRunningSequences) in order)
                 {
-                    Batching = batching,
-                    MaxRunningSequences = maxRunningSequences,
-                    MaxQueuedRequests = workload.Count + 1,
-                };
-                var s = await RunArrivals(setup with { Options = options }, workload, ct).ConfigureAwait(false);
-                summaries.Add((batching, maxRunningSequences, s));
-                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                    $"| {batching} ({maxRunningSequences}) | {s.RequestsPerSecond:F2} | {s.TokensPerSecond:F1} | {s.TtftP50Ms:F0} | {s.TtftP99Ms:F0} | {s.TpotP50Ms:F1} | {s.TpotP99Ms:F1} | {s.LatencyP50Ms:F0} | {s.LatencyP99Ms:F0} |")).ConfigureAwait(false);
+                    var options = engineOptions with
+                    {
+                        Batching = batching,
+                        MaxRunningSequences = maxRunningSequences,
+                        MaxQueuedRequests = workload.Count + 1,
+                    };
+                    var s = await RunArrivals(setup with { Options = options }, workload, ct).ConfigureAwait(false);
+                    summaries.Add((batching, maxRunningSequences, s));
+                    var label = roundCount > 1 ? $" round {round + 1}" : "";
+                    await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                        $"| {batching} ({maxRunningSequences}){label} | {s.RequestsPerSecond:F2} | {s.TokensPerSecond:F1} | {s.TtftP50Ms:F0} | {s.TtftP99Ms:F0} | {s.TpotP50Ms:F1} | {s.TpotP99Ms:F1} | {s.LatencyP50Ms:F0} | {s.LatencyP99Ms:F0} |")).ConfigureAwait(false);
+                }
             }
 
-            var continuous = summaries[0];
+            // per mode and size: the median over rounds of throughput, p99 latency and p99 TTFT
+            var medians = summaries.GroupBy(r => (r.Mode, r.MaxRunning)).Select(g => (
+                g.Key.Mode, g.Key.MaxRunning,
+                TokensPerSecond: BenchModes.Median([.. g.Select(r => r.Summary.TokensPerSecond)]),
+                LatencyP99Ms: BenchModes.Median([.. g.Select(r => r.Summary.LatencyP99Ms)]),
+                TtftP99Ms: BenchModes.Median([.. g.Select(r => r.Summary.TtftP99Ms)]))).ToList();
+            var continuous = medians[0];
+            var of = roundCount > 1 ? string.Create(CultureInfo.InvariantCulture, $" (medians of {roundCount} rounds)") : "";
             foreach (var kind in new[] { BatchingMode.Static, BatchingMode.StaticPadded })
             {
-                if (!summaries.Any(r => r.Mode == kind))
+                if (!medians.Any(r => r.Mode == kind))
                 {
                     continue;
                 }
 
-                var best = summaries.Where(r => r.Mode == kind).MaxBy(r => r.Summary.TokensPerSecond);
+                var best = medians.Where(r => r.Mode == kind).MaxBy(r => r.TokensPerSecond);
                 await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                    $"continuous / best {(kind == BatchingMode.Static ? "static" : "padded static")} (batch {best.MaxRunning}) throughput: {continuous.Summary.TokensPerSecond / best.Summary.TokensPerSecond:F2}x; " +
-                    $"latency p99 {continuous.Summary.LatencyP99Ms:F0} vs {best.Summary.LatencyP99Ms:F0} ms, TTFT p99 {continuous.Summary.TtftP99Ms:F0} vs {best.Summary.TtftP99Ms:F0} ms")).ConfigureAwait(false);
+                    $"continuous / best {(kind == BatchingMode.Static ? "static" : "padded static")} (batch {best.MaxRunning}) throughput{of}: {continuous.TokensPerSecond / best.TokensPerSecond:F2}x; " +
+                    $"latency p99 {continuous.LatencyP99Ms:F0} vs {best.LatencyP99Ms:F0} ms, TTFT p99 {continuous.TtftP99Ms:F0} vs {best.TtftP99Ms:F0} ms")).ConfigureAwait(false);
             }
 
             await output.WriteLineAsync().ConfigureAwait(false);

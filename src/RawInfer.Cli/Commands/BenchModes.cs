@@ -178,7 +178,7 @@ internal static class BenchModes
         return tokens;
     }
 
-    private static double Median(List<double> values)
+    internal static double Median(List<double> values)
     {
         if (values.Count == 0)
         {
