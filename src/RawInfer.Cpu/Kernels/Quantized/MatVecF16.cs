@@ -19,6 +19,12 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// F16 model against llama.cpp on the 2-core Xeon VM, alternating builds: 1.11–1.13x before, 1.27–1.31x after.)
 /// Half Inf/NaN weights come out finite (the exponent is not special-cased): the loader refuses them. Rows are
 /// streamed one at a time: four rows in lockstep measured no faster (also with the next four rows prefetched).
+/// A cheaper conversion was tried and dropped: 32 halves at a time in 16-bit lanes (shift, mask and rebias the
+/// high word, shift the low one, two unpacks, a word permute first), about ten operations instead of seventeen,
+/// with a branch to this exact conversion for a vector holding a zero or subnormal half. In L2 a one-thread
+/// sweep went from 18.8 to 21–25 GB/s, but decode streams from DRAM, where the branch (taken by ~7% of 32-half
+/// vectors, unpredictably) cost more than the saved operations: `rawinfer generate` on the 110m F16 model,
+/// ten alternating runs on the 2-core Xeon VM, median 69.4 tok/s with this kernel, 64.4 with that one.
 /// The stream is prefetched <see cref="PrefetchHalves"/> ahead into L1 (rows are contiguous, so past a row's end
 /// that is the next row): on the 2-core Xeon VM the hardware prefetchers alone left single-sequence decode at
 /// 61 tok/s, 78–82 with it (60–66 prefetching into L2 instead; 8 KiB ahead measured no better than 4 KiB with
