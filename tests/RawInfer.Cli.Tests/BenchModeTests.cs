@@ -80,6 +80,67 @@ public sealed class BenchModeTests : IDisposable
         Assert.Contains("--rounds must be >= 1, not 0", Bench("--rounds", "0").Error, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Several rates: every mode runs at each (rows labelled with the rate, a same-load ratio line per rate), then the
+    /// equal-latency table pairs each static run with the fastest continuous run whose p99 latency is no higher, and
+    /// its ratio is that pair's tokens/s from the rows above.
+    /// </summary>
+    [Fact]
+    public void Several_rates_add_the_throughput_at_equal_latency_table()
+    {
+        var result = Bench("--requests", "6", "--rate", "100,1000", "--prompt-lengths", "2:8", "--output-lengths", "2:12",
+            "--decode-concurrency", "1", "--decode-tokens", "4", "--static-batch", "4", "--padded-batch", "4");
+        Assert.Equal(0, result.ExitCode);
+        var rows = Regex.Matches(result.Output, @"^\| (\w+ \(\d+\) at [0-9.]+ req/s) \| [0-9.]+ \| ([0-9.]+) \|(?: [0-9.]+ \|){5} ([0-9.]+) \|$", RegexOptions.Multiline)
+            .ToDictionary(m => m.Groups[1].Value, m => (TokensPerSecond: Parse(m.Groups[2].Value), LatencyP99: Parse(m.Groups[3].Value)));
+        string[] labels = ["Continuous (100) at 100 req/s", "Static (4) at 100 req/s", "StaticPadded (4) at 100 req/s",
+            "Continuous (100) at 1000 req/s", "Static (4) at 1000 req/s", "StaticPadded (4) at 1000 req/s"];
+        Assert.Equal(labels.Order(), rows.Keys.Order());
+        Assert.Matches(@"continuous / best static \(batch 4\) at 100 req/s throughput: [0-9.]+x", result.Output);
+        Assert.Matches(@"continuous / best padded static \(batch 4\) at 1000 req/s throughput: [0-9.]+x", result.Output);
+
+        Assert.Contains("Throughput at equal or better p99 latency", result.Output, StringComparison.Ordinal);
+        var pairs = Regex.Matches(result.Output, @"^\| (Static\w* \(4\) at [0-9.]+ req/s) \| [0-9.]+ \| [0-9]+ \| (.*) \|$", RegexOptions.Multiline);
+        Assert.Equal(4, pairs.Count);
+        var continuous = rows.Where(r => r.Key.StartsWith("Continuous", StringComparison.Ordinal)).ToList();
+        foreach (Match pair in pairs)
+        {
+            // the rows print latency to the millisecond and tokens/s to 0.1, so comparisons allow that rounding
+            var (staticLabel, right) = (pair.Groups[1].Value, pair.Groups[2].Value);
+            var (staticRate, staticLatency) = rows[staticLabel];
+            var clearlyFaster = continuous.Where(r => r.Value.LatencyP99 < staticLatency - 1).ToList();
+            if (right.StartsWith("none measured", StringComparison.Ordinal))
+            {
+                Assert.Empty(clearlyFaster);
+                continue;
+            }
+
+            var cells = right.Split(" | ");
+            var chosen = rows[cells[0]];
+            Assert.StartsWith("Continuous", cells[0], StringComparison.Ordinal);
+            Assert.True(chosen.LatencyP99 <= staticLatency + 1, $"{cells[0]} (p99 {chosen.LatencyP99} ms) paired with {staticLabel} (p99 {staticLatency} ms)");
+            Assert.All(clearlyFaster, r => Assert.True(r.Value.TokensPerSecond <= chosen.TokensPerSecond + 0.1, $"{r.Key} delivers more than {cells[0]}"));
+            var ratio = Parse(cells[3].TrimEnd('x'));
+            var expected = chosen.TokensPerSecond / staticRate;
+            Assert.InRange(ratio, (expected * 0.99) - 0.01, (expected * 1.01) + 0.01);
+        }
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("1,x")]
+    [InlineData("2,0")]
+    public void Offline_rates_must_be_positive(string rates)
+    {
+        Bench("--rate", rates).AssertCleanError("--rate must be comma-separated requests/s > 0");
+    }
+
+    [Fact]
+    public void A_server_bench_takes_one_rate()
+    {
+        _cli.Run("bench", "--server", "127.0.0.1:1", "--rate", "1,2").AssertCleanError("--server takes one --rate, not '1,2'");
+    }
+
     [Fact]
     public void Engine_warm_up_rounds_run_before_the_timed_requests()
     {
@@ -186,6 +247,8 @@ public sealed class BenchModeTests : IDisposable
     /// <summary>A bench run on the 260k shape with a file in the harness's folder, a small KV budget and one thread.</summary>
     private CliResult Bench(params string[] args) =>
         _cli.Run(["bench", "--shape", "260k", "--model-path", _cli.TempFile("bench-260k.bin"), "--kv-mib", "8", "--threads", "1", .. args]);
+
+    private static double Parse(string text) => double.Parse(text, CultureInfo.InvariantCulture);
 
     private static double Rate(string output, string pattern)
     {

@@ -12,7 +12,8 @@ namespace RawInfer.Cli.Commands;
 /// <summary>
 /// <c>rawinfer bench</c> (offline) on a synthetic model (random weights, so fixed output lengths with EOS ignored).
 /// <c>--mode serving</c> (the default): Poisson arrivals with mixed prompt and output lengths through continuous and
-/// static batching, then batched decode throughput at several concurrencies. <c>--mode prefill|decode|batched</c>:
+/// static batching (at each rate of a <c>--rate</c> list, then throughput at equal p99 latency:
+/// <see cref="ServingComparison"/>), then batched decode throughput at several concurrencies. <c>--mode prefill|decode|batched</c>:
 /// one focused figure each (<see cref="BenchModes"/>). With <c>--server</c>, a load generator against a running
 /// server instead (<see cref="ServerBench"/>).
 /// </summary>
@@ -26,7 +27,7 @@ internal static class BenchCommand
         var dtype = DtypeOption.Create();
         var modelPath = new Option<string?>("--model-path") { Description = "Where to write (or reuse) the synthetic model; default: a temp file per shape and dtype." };
         var requests = new Option<int>("--requests") { Description = "Requests per batching run.", DefaultValueFactory = _ => 64 };
-        var rate = new Option<double>("--rate") { Description = "Poisson arrival rate, requests/s.", DefaultValueFactory = _ => 8 };
+        var rate = new Option<string>("--rate") { Description = "Poisson arrival rate, requests/s; serving mode: a comma list runs every mode at each rate and adds the equal-latency comparison.", DefaultValueFactory = _ => "8" };
         var prompt = new Option<string>("--prompt-lengths") { Description = "min:max prompt tokens.", DefaultValueFactory = _ => "16:128" };
         var outputs = new Option<string>("--output-lengths") { Description = "min:max output tokens.", DefaultValueFactory = _ => "16:64" };
         var promptTokens = new Option<int>("--prompt-tokens") { Description = "Prompt length of --mode prefill.", DefaultValueFactory = _ => 512 };
@@ -57,7 +58,13 @@ internal static class BenchCommand
         {
             if (serverBench.IsRequested(parse))
             {
-                return await serverBench.RunAsync(parse, parse.GetValue(requests), parse.GetValue(rate), parse.GetValue(prompt)!,
+                var serverRate = ParseRates(parse.GetValue(rate)!, allowZero: true);
+                if (serverRate.Count != 1)
+                {
+                    throw new CliException($"--server takes one --rate, not '{parse.GetValue(rate)}'");
+                }
+
+                return await serverBench.RunAsync(parse, parse.GetValue(requests), serverRate[0], parse.GetValue(prompt)!,
                     parse.GetValue(outputs)!, output, error, context, ct).ConfigureAwait(false);
             }
 
@@ -85,6 +92,7 @@ internal static class BenchCommand
             var decodeList = BenchModes.ParseList(parse.GetValue(concurrency)!, "--decode-concurrency");
             var staticSizes = BenchModes.ParseList(parse.GetValue(staticBatch)!, "--static-batch");
             var paddedSizes = parse.GetValue(paddedBatch) is { Length: > 0 } padded ? BenchModes.ParseList(padded, "--padded-batch") : [];
+            var rates = ParseRates(parse.GetValue(rate)!, allowZero: false);
             await BenchModel.EnsureAsync(path, shapeName, config, type, error).ConfigureAwait(false);
 
             using var model = ModelFiles.Load(path);
@@ -126,8 +134,6 @@ internal static class BenchCommand
 
             var (pMin, pMax) = Range(parse.GetValue(prompt)!, "--prompt-lengths");
             var (oMin, oMax) = Range(parse.GetValue(outputs)!, "--output-lengths");
-            var workload = Workload(parse.GetValue(requests), parse.GetValue(rate), pMin, pMax, oMin, oMax, model.Config);
-
             await output.WriteLineAsync("| mode | requests/s | tokens/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | latency p50 ms | latency p99 ms |").ConfigureAwait(false);
             await output.WriteLineAsync("|---|---|---|---|---|---|---|---|---|").ConfigureAwait(false);
             // continuous first, then one run per static batch size; with several rounds every other round runs in the
@@ -136,45 +142,58 @@ internal static class BenchCommand
             runsToDo.AddRange(staticSizes.Select(size => (BatchingMode.Static, size)));
             runsToDo.AddRange(paddedSizes.Select(size => (BatchingMode.StaticPadded, size)));
             var roundCount = parse.GetValue(rounds);
-            var summaries = new List<(BatchingMode Mode, int MaxRunning, EngineRunSummary Summary)>();
-            for (var round = 0; round < roundCount; round++)
+            var points = new List<ServingPoint>();
+            foreach (var arrivalRate in rates)
             {
-                var order = round % 2 == 0 ? runsToDo : Enumerable.Reverse(runsToDo);
-                foreach (var (batching, maxRunningSequences) in order)
+                // the same requests at every rate (one seed), only the gaps between arrivals scaled
+                var workload = Workload(parse.GetValue(requests), arrivalRate, pMin, pMax, oMin, oMax, model.Config);
+                var at = rates.Count > 1 ? string.Create(CultureInfo.InvariantCulture, $" at {arrivalRate:0.###} req/s") : "";
+                var summaries = new List<(BatchingMode Mode, int MaxRunning, EngineRunSummary Summary)>();
+                for (var round = 0; round < roundCount; round++)
                 {
-                    var options = engineOptions with
+                    var order = round % 2 == 0 ? runsToDo : Enumerable.Reverse(runsToDo);
+                    foreach (var (batching, maxRunningSequences) in order)
                     {
-                        Batching = batching,
-                        MaxRunningSequences = maxRunningSequences,
-                        MaxQueuedRequests = workload.Count + 1,
-                    };
-                    var s = await RunArrivals(setup with { Options = options }, workload, ct).ConfigureAwait(false);
-                    summaries.Add((batching, maxRunningSequences, s));
-                    var label = roundCount > 1 ? $" round {round + 1}" : "";
+                        var options = engineOptions with
+                        {
+                            Batching = batching,
+                            MaxRunningSequences = maxRunningSequences,
+                            MaxQueuedRequests = workload.Count + 1,
+                        };
+                        var s = await RunArrivals(setup with { Options = options }, workload, ct).ConfigureAwait(false);
+                        summaries.Add((batching, maxRunningSequences, s));
+                        var label = roundCount > 1 ? $" round {round + 1}" : "";
+                        await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                            $"| {batching} ({maxRunningSequences}){at}{label} | {s.RequestsPerSecond:F2} | {s.TokensPerSecond:F1} | {s.TtftP50Ms:F0} | {s.TtftP99Ms:F0} | {s.TpotP50Ms:F1} | {s.TpotP99Ms:F1} | {s.LatencyP50Ms:F0} | {s.LatencyP99Ms:F0} |")).ConfigureAwait(false);
+                    }
+                }
+
+                // per mode and size: the median over rounds of throughput, p99 latency and p99 TTFT
+                var medians = summaries.GroupBy(r => (r.Mode, r.MaxRunning)).Select(g => new ServingPoint(
+                    arrivalRate, g.Key.Mode, g.Key.MaxRunning,
+                    BenchModes.Median([.. g.Select(r => r.Summary.TokensPerSecond)]),
+                    BenchModes.Median([.. g.Select(r => r.Summary.LatencyP99Ms)]),
+                    BenchModes.Median([.. g.Select(r => r.Summary.TtftP99Ms)]))).ToList();
+                points.AddRange(medians);
+                var continuous = medians[0];
+                var of = roundCount > 1 ? string.Create(CultureInfo.InvariantCulture, $" (medians of {roundCount} rounds)") : "";
+                foreach (var kind in new[] { BatchingMode.Static, BatchingMode.StaticPadded })
+                {
+                    if (!medians.Any(r => r.Mode == kind))
+                    {
+                        continue;
+                    }
+
+                    var best = medians.Where(r => r.Mode == kind).MaxBy(r => r.TokensPerSecond);
                     await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                        $"| {batching} ({maxRunningSequences}){label} | {s.RequestsPerSecond:F2} | {s.TokensPerSecond:F1} | {s.TtftP50Ms:F0} | {s.TtftP99Ms:F0} | {s.TpotP50Ms:F1} | {s.TpotP99Ms:F1} | {s.LatencyP50Ms:F0} | {s.LatencyP99Ms:F0} |")).ConfigureAwait(false);
+                        $"continuous / best {(kind == BatchingMode.Static ? "static" : "padded static")} (batch {best.MaxRunning}){at} throughput{of}: {continuous.TokensPerSecond / best.TokensPerSecond:F2}x; " +
+                        $"latency p99 {continuous.LatencyP99Ms:F0} vs {best.LatencyP99Ms:F0} ms, TTFT p99 {continuous.TtftP99Ms:F0} vs {best.TtftP99Ms:F0} ms")).ConfigureAwait(false);
                 }
             }
 
-            // per mode and size: the median over rounds of throughput, p99 latency and p99 TTFT
-            var medians = summaries.GroupBy(r => (r.Mode, r.MaxRunning)).Select(g => (
-                g.Key.Mode, g.Key.MaxRunning,
-                TokensPerSecond: BenchModes.Median([.. g.Select(r => r.Summary.TokensPerSecond)]),
-                LatencyP99Ms: BenchModes.Median([.. g.Select(r => r.Summary.LatencyP99Ms)]),
-                TtftP99Ms: BenchModes.Median([.. g.Select(r => r.Summary.TtftP99Ms)]))).ToList();
-            var continuous = medians[0];
-            var of = roundCount > 1 ? string.Create(CultureInfo.InvariantCulture, $" (medians of {roundCount} rounds)") : "";
-            foreach (var kind in new[] { BatchingMode.Static, BatchingMode.StaticPadded })
+            if (rates.Count > 1 && runsToDo.Count > 1)
             {
-                if (!medians.Any(r => r.Mode == kind))
-                {
-                    continue;
-                }
-
-                var best = medians.Where(r => r.Mode == kind).MaxBy(r => r.TokensPerSecond);
-                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                    $"continuous / best {(kind == BatchingMode.Static ? "static" : "padded static")} (batch {best.MaxRunning}) throughput{of}: {continuous.TokensPerSecond / best.TokensPerSecond:F2}x; " +
-                    $"latency p99 {continuous.LatencyP99Ms:F0} vs {best.LatencyP99Ms:F0} ms, TTFT p99 {continuous.TtftP99Ms:F0} vs {best.TtftP99Ms:F0} ms")).ConfigureAwait(false);
+                await ServingComparison.WriteAsync(points, output).ConfigureAwait(false);
             }
 
             await output.WriteLineAsync().ConfigureAwait(false);
@@ -182,6 +201,24 @@ internal static class BenchCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>The --rate list: comma-separated requests/s, each above 0 (0 too for --server: a closed loop).</summary>
+    internal static List<double> ParseRates(string text, bool allowZero)
+    {
+        var rates = new List<double>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!double.TryParse(part, NumberStyles.Float, CultureInfo.InvariantCulture, out var value)
+                || !double.IsFinite(value) || value < 0 || (value == 0 && !allowZero))
+            {
+                throw new CliException($"--rate must be comma-separated requests/s {(allowZero ? ">= 0" : "> 0")}, not '{text}'");
+            }
+
+            rates.Add(value);
+        }
+
+        return rates.Count > 0 ? rates : throw new CliException("--rate is empty");
     }
 
     private static (int Min, int Max) Range(string text, string option)
