@@ -82,27 +82,49 @@ public sealed class BenchModeTests : IDisposable
 
     /// <summary>
     /// Several rates: every mode runs at each (rows labelled with the rate, a same-load ratio line per rate), then the
-    /// equal-latency table pairs each static run with the fastest continuous run whose p99 latency is no higher, and
-    /// its ratio is that pair's tokens/s from the rows above.
+    /// equal-latency table names each configuration's capacity (its best run) and the runs offered more, and pairs
+    /// each other static run with the fastest other continuous run whose p99 latency is no higher; its ratio is that
+    /// pair's tokens/s from the rows above.
     /// </summary>
     [Fact]
     public void Several_rates_add_the_throughput_at_equal_latency_table()
     {
-        var result = Bench("--requests", "6", "--rate", "100,1000", "--prompt-lengths", "2:8", "--output-lengths", "2:12",
+        var result = Bench("--requests", "6", "--rate", "2,1000", "--prompt-lengths", "2:8", "--output-lengths", "2:12",
             "--decode-concurrency", "1", "--decode-tokens", "4", "--static-batch", "4", "--padded-batch", "4");
         Assert.Equal(0, result.ExitCode);
         var rows = Regex.Matches(result.Output, @"^\| (\w+ \(\d+\) at [0-9.]+ req/s) \| [0-9.]+ \| ([0-9.]+) \|(?: [0-9.]+ \|){5} ([0-9.]+) \|$", RegexOptions.Multiline)
             .ToDictionary(m => m.Groups[1].Value, m => (TokensPerSecond: Parse(m.Groups[2].Value), LatencyP99: Parse(m.Groups[3].Value)));
-        string[] labels = ["Continuous (100) at 100 req/s", "Static (4) at 100 req/s", "StaticPadded (4) at 100 req/s",
+        string[] labels = ["Continuous (100) at 2 req/s", "Static (4) at 2 req/s", "StaticPadded (4) at 2 req/s",
             "Continuous (100) at 1000 req/s", "Static (4) at 1000 req/s", "StaticPadded (4) at 1000 req/s"];
         Assert.Equal(labels.Order(), rows.Keys.Order());
-        Assert.Matches(@"continuous / best static \(batch 4\) at 100 req/s throughput: [0-9.]+x", result.Output);
+        Assert.Matches(@"continuous / best static \(batch 4\) at 2 req/s throughput: [0-9.]+x", result.Output);
         Assert.Matches(@"continuous / best padded static \(batch 4\) at 1000 req/s throughput: [0-9.]+x", result.Output);
 
         Assert.Contains("Throughput at equal or better p99 latency", result.Output, StringComparison.Ordinal);
+        // a configuration's capacity is its best run's tokens/s; the runs offered at least that are left out
+        var leftOut = new HashSet<string>();
+        var capacities = Regex.Matches(result.Output, @"^(\w+) \((\d+)\): capacity ([0-9.]+) tokens/s \(its best run\); offered at least that, left out: (.*)$", RegexOptions.Multiline);
+        Assert.Equal(3, capacities.Count);
+        foreach (Match m in capacities)
+        {
+            var config = $"{m.Groups[1].Value} ({m.Groups[2].Value})";
+            var best = rows.Where(r => r.Key.StartsWith(config + " at", StringComparison.Ordinal)).Max(r => r.Value.TokensPerSecond);
+            Assert.InRange(Parse(m.Groups[3].Value), best - 0.06, best + 0.06);
+            if (m.Groups[4].Value != "none")
+            {
+                foreach (var rate in m.Groups[4].Value.Replace(" req/s", "", StringComparison.Ordinal).Split(", "))
+                {
+                    Assert.True(leftOut.Add($"{config} at {rate} req/s"));
+                }
+            }
+        }
+
+        // 6 requests at 1000 req/s ask for far more than this machine delivers; at 2 req/s, for about 14 tokens/s
+        Assert.Contains("Continuous (100) at 1000 req/s", leftOut);
+        Assert.DoesNotContain("Static (4) at 2 req/s", leftOut);
         var pairs = Regex.Matches(result.Output, @"^\| (Static\w* \(4\) at [0-9.]+ req/s) \| [0-9.]+ \| [0-9]+ \| (.*) \|$", RegexOptions.Multiline);
-        Assert.Equal(4, pairs.Count);
-        var continuous = rows.Where(r => r.Key.StartsWith("Continuous", StringComparison.Ordinal)).ToList();
+        Assert.Equal(rows.Keys.Where(k => k.StartsWith("Static", StringComparison.Ordinal) && !leftOut.Contains(k)).Order(), pairs.Select(p => p.Groups[1].Value).Order());
+        var continuous = rows.Where(r => r.Key.StartsWith("Continuous", StringComparison.Ordinal) && !leftOut.Contains(r.Key)).ToList();
         foreach (Match pair in pairs)
         {
             // the rows print latency to the millisecond and tokens/s to 0.1, so comparisons allow that rounding
@@ -118,6 +140,7 @@ public sealed class BenchModeTests : IDisposable
             var cells = right.Split(" | ");
             var chosen = rows[cells[0]];
             Assert.StartsWith("Continuous", cells[0], StringComparison.Ordinal);
+            Assert.DoesNotContain(cells[0], leftOut);
             Assert.True(chosen.LatencyP99 <= staticLatency + 1, $"{cells[0]} (p99 {chosen.LatencyP99} ms) paired with {staticLabel} (p99 {staticLatency} ms)");
             Assert.All(clearlyFaster, r => Assert.True(r.Value.TokensPerSecond <= chosen.TokensPerSecond + 0.1, $"{r.Key} delivers more than {cells[0]}"));
             var ratio = Parse(cells[3].TrimEnd('x'));

@@ -134,73 +134,86 @@ internal static class BenchCommand
 
             var (pMin, pMax) = Range(parse.GetValue(prompt)!, "--prompt-lengths");
             var (oMin, oMax) = Range(parse.GetValue(outputs)!, "--output-lengths");
-            await output.WriteLineAsync("| mode | requests/s | tokens/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | latency p50 ms | latency p99 ms |").ConfigureAwait(false);
-            await output.WriteLineAsync("|---|---|---|---|---|---|---|---|---|").ConfigureAwait(false);
-            // continuous first, then one run per static batch size; with several rounds every other round runs in the
-            // reverse order, so that a drift in the machine's speed weighs on every mode alike (ABBA)
+            // continuous first, then one run per static batch size
             var runsToDo = new List<(BatchingMode Mode, int MaxRunning)> { (BatchingMode.Continuous, runningLimit ?? 100) };
             runsToDo.AddRange(staticSizes.Select(size => (BatchingMode.Static, size)));
             runsToDo.AddRange(paddedSizes.Select(size => (BatchingMode.StaticPadded, size)));
-            var roundCount = parse.GetValue(rounds);
-            var points = new List<ServingPoint>();
-            foreach (var arrivalRate in rates)
-            {
-                // the same requests at every rate (one seed), only the gaps between arrivals scaled
-                var workload = Workload(parse.GetValue(requests), arrivalRate, pMin, pMax, oMin, oMax, model.Config);
-                var at = rates.Count > 1 ? string.Create(CultureInfo.InvariantCulture, $" at {arrivalRate:0.###} req/s") : "";
-                var summaries = new List<(BatchingMode Mode, int MaxRunning, EngineRunSummary Summary)>();
-                for (var round = 0; round < roundCount; round++)
-                {
-                    var order = round % 2 == 0 ? runsToDo : Enumerable.Reverse(runsToDo);
-                    foreach (var (batching, maxRunningSequences) in order)
-                    {
-                        var options = engineOptions with
-                        {
-                            Batching = batching,
-                            MaxRunningSequences = maxRunningSequences,
-                            MaxQueuedRequests = workload.Count + 1,
-                        };
-                        var s = await RunArrivals(setup with { Options = options }, workload, ct).ConfigureAwait(false);
-                        summaries.Add((batching, maxRunningSequences, s));
-                        var label = roundCount > 1 ? $" round {round + 1}" : "";
-                        await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                            $"| {batching} ({maxRunningSequences}){at}{label} | {s.RequestsPerSecond:F2} | {s.TokensPerSecond:F1} | {s.TtftP50Ms:F0} | {s.TtftP99Ms:F0} | {s.TpotP50Ms:F1} | {s.TpotP99Ms:F1} | {s.LatencyP50Ms:F0} | {s.LatencyP99Ms:F0} |")).ConfigureAwait(false);
-                    }
-                }
-
-                // per mode and size: the median over rounds of throughput, p99 latency and p99 TTFT
-                var medians = summaries.GroupBy(r => (r.Mode, r.MaxRunning)).Select(g => new ServingPoint(
-                    arrivalRate, g.Key.Mode, g.Key.MaxRunning,
-                    BenchModes.Median([.. g.Select(r => r.Summary.TokensPerSecond)]),
-                    BenchModes.Median([.. g.Select(r => r.Summary.LatencyP99Ms)]),
-                    BenchModes.Median([.. g.Select(r => r.Summary.TtftP99Ms)]))).ToList();
-                points.AddRange(medians);
-                var continuous = medians[0];
-                var of = roundCount > 1 ? string.Create(CultureInfo.InvariantCulture, $" (medians of {roundCount} rounds)") : "";
-                foreach (var kind in new[] { BatchingMode.Static, BatchingMode.StaticPadded })
-                {
-                    if (!medians.Any(r => r.Mode == kind))
-                    {
-                        continue;
-                    }
-
-                    var best = medians.Where(r => r.Mode == kind).MaxBy(r => r.TokensPerSecond);
-                    await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                        $"continuous / best {(kind == BatchingMode.Static ? "static" : "padded static")} (batch {best.MaxRunning}){at} throughput{of}: {continuous.TokensPerSecond / best.TokensPerSecond:F2}x; " +
-                        $"latency p99 {continuous.LatencyP99Ms:F0} vs {best.LatencyP99Ms:F0} ms, TTFT p99 {continuous.TtftP99Ms:F0} vs {best.TtftP99Ms:F0} ms")).ConfigureAwait(false);
-                }
-            }
-
-            if (rates.Count > 1 && runsToDo.Count > 1)
-            {
-                await ServingComparison.WriteAsync(points, output).ConfigureAwait(false);
-            }
-
+            await ServingAsync(setup, runsToDo, rates, parse.GetValue(rounds),
+                r => Workload(parse.GetValue(requests), r, pMin, pMax, oMin, oMax, model.Config), output, ct).ConfigureAwait(false);
             await output.WriteLineAsync().ConfigureAwait(false);
             await BenchModes.BatchedAsync(setup with { Runs = 1, Warmup = 1 }, decodeList, parse.GetValue(decodeTokens), runningLimit, output, ct).ConfigureAwait(false);
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// The serving runs: at each arrival rate, each mode and size of <paramref name="runsToDo"/> (continuous first)
+    /// <paramref name="roundCount"/> times, a row each, then per rate a same-load ratio line per static kind, and with
+    /// several rates the throughput-at-equal-latency table.
+    /// </summary>
+    private static async Task ServingAsync(
+        BenchSetup setup, List<(BatchingMode Mode, int MaxRunning)> runsToDo, List<double> rates, int roundCount,
+        Func<double, List<(TimeSpan At, GenerationRequest Request)>> workloadAt, TextWriter output, CancellationToken ct)
+    {
+        await output.WriteLineAsync("| mode | requests/s | tokens/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | latency p50 ms | latency p99 ms |").ConfigureAwait(false);
+        await output.WriteLineAsync("|---|---|---|---|---|---|---|---|---|").ConfigureAwait(false);
+        var points = new List<ServingPoint>();
+        foreach (var arrivalRate in rates)
+        {
+            // the same requests at every rate (one seed), only the gaps between arrivals scaled
+            var workload = workloadAt(arrivalRate);
+            var offered = arrivalRate * workload.Average(w => w.Request.MaxTokens);
+            var at = rates.Count > 1 ? string.Create(CultureInfo.InvariantCulture, $" at {arrivalRate:0.###} req/s") : "";
+            var summaries = new List<(BatchingMode Mode, int MaxRunning, EngineRunSummary Summary)>();
+            // with several rounds every other round runs in the reverse order, so that a drift in the machine's
+            // speed weighs on every mode alike (ABBA)
+            for (var round = 0; round < roundCount; round++)
+            {
+                var order = round % 2 == 0 ? runsToDo : Enumerable.Reverse(runsToDo);
+                foreach (var (batching, maxRunningSequences) in order)
+                {
+                    var options = setup.Options with
+                    {
+                        Batching = batching,
+                        MaxRunningSequences = maxRunningSequences,
+                        MaxQueuedRequests = workload.Count + 1,
+                    };
+                    var s = await RunArrivals(setup with { Options = options }, workload, ct).ConfigureAwait(false);
+                    summaries.Add((batching, maxRunningSequences, s));
+                    var label = roundCount > 1 ? $" round {round + 1}" : "";
+                    await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                        $"| {batching} ({maxRunningSequences}){at}{label} | {s.RequestsPerSecond:F2} | {s.TokensPerSecond:F1} | {s.TtftP50Ms:F0} | {s.TtftP99Ms:F0} | {s.TpotP50Ms:F1} | {s.TpotP99Ms:F1} | {s.LatencyP50Ms:F0} | {s.LatencyP99Ms:F0} |")).ConfigureAwait(false);
+                }
+            }
+
+            // per mode and size: the median over rounds of throughput, p99 latency and p99 TTFT
+            var medians = summaries.GroupBy(r => (r.Mode, r.MaxRunning)).Select(g => new ServingPoint(
+                arrivalRate, g.Key.Mode, g.Key.MaxRunning, offered,
+                BenchModes.Median([.. g.Select(r => r.Summary.TokensPerSecond)]),
+                BenchModes.Median([.. g.Select(r => r.Summary.LatencyP99Ms)]),
+                BenchModes.Median([.. g.Select(r => r.Summary.TtftP99Ms)]))).ToList();
+            points.AddRange(medians);
+            var continuous = medians[0];
+            var of = roundCount > 1 ? string.Create(CultureInfo.InvariantCulture, $" (medians of {roundCount} rounds)") : "";
+            foreach (var kind in new[] { BatchingMode.Static, BatchingMode.StaticPadded })
+            {
+                if (!medians.Any(r => r.Mode == kind))
+                {
+                    continue;
+                }
+
+                var best = medians.Where(r => r.Mode == kind).MaxBy(r => r.TokensPerSecond);
+                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                    $"continuous / best {(kind == BatchingMode.Static ? "static" : "padded static")} (batch {best.MaxRunning}){at} throughput{of}: {continuous.TokensPerSecond / best.TokensPerSecond:F2}x; " +
+                    $"latency p99 {continuous.LatencyP99Ms:F0} vs {best.LatencyP99Ms:F0} ms, TTFT p99 {continuous.TtftP99Ms:F0} vs {best.TtftP99Ms:F0} ms")).ConfigureAwait(false);
+            }
+        }
+
+        if (rates.Count > 1 && runsToDo.Count > 1)
+        {
+            await ServingComparison.WriteAsync(points, output).ConfigureAwait(false);
+        }
     }
 
     /// <summary>The --rate list: comma-separated requests/s, each above 0 (0 too for --server: a closed loop).</summary>
