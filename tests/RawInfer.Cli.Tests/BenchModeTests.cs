@@ -36,8 +36,7 @@ public sealed class BenchModeTests : IDisposable
     [Fact]
     public void Several_static_batch_sizes_each_get_a_row_and_the_best_is_compared()
     {
-        var result = Bench("--requests", "6", "--rate", "500", "--prompt-lengths", "2:8", "--output-lengths", "2:4",
-            "--decode-concurrency", "1", "--decode-tokens", "4", "--static-batch", "2,4", "--max-running", "8");
+        var result = Serving("500", "2:4", "--static-batch", "2,4", "--max-running", "8");
         Assert.Equal(0, result.ExitCode);
         Assert.Matches(@"\| Continuous \(8\) \| [0-9.]+ \|", result.Output);
         Assert.Matches(@"\| Static \(2\) \| [0-9.]+ \|", result.Output);
@@ -52,8 +51,7 @@ public sealed class BenchModeTests : IDisposable
     [Fact]
     public void Padded_static_runs_get_rows_and_a_ratio_line_of_their_own()
     {
-        var result = Bench("--requests", "6", "--rate", "500", "--prompt-lengths", "2:8", "--output-lengths", "2:12",
-            "--decode-concurrency", "1", "--decode-tokens", "4", "--static-batch", "4", "--padded-batch", "3,4");
+        var result = Serving("500", "2:12", "--static-batch", "4", "--padded-batch", "3,4");
         Assert.Equal(0, result.ExitCode);
         Assert.Matches(@"\| Static \(4\) \| [0-9.]+ \|", result.Output);
         Assert.Matches(@"\| StaticPadded \(3\) \| [0-9.]+ \|", result.Output);
@@ -66,8 +64,7 @@ public sealed class BenchModeTests : IDisposable
     [Fact]
     public void Rounds_alternate_the_order_and_the_ratio_comes_from_the_medians()
     {
-        var result = Bench("--requests", "6", "--rate", "500", "--prompt-lengths", "2:8", "--output-lengths", "2:12",
-            "--decode-concurrency", "1", "--decode-tokens", "4", "--static-batch", "4", "--rounds", "2");
+        var result = Serving("500", "2:12", "--static-batch", "4", "--rounds", "2");
         Assert.Equal(0, result.ExitCode);
         var rows = Regex.Matches(result.Output, @"^\| (\w+ \(\d+\) round \d) \|", RegexOptions.Multiline).Select(m => m.Groups[1].Value).ToList();
         Assert.Equal(["Continuous (100) round 1", "Static (4) round 1", "Static (4) round 2", "Continuous (100) round 2"], rows);
@@ -76,7 +73,7 @@ public sealed class BenchModeTests : IDisposable
         var continuous = (TokensPerSecond("Continuous (100) round 1") + TokensPerSecond("Continuous (100) round 2")) / 2;
         var staticRate = (TokensPerSecond("Static (4) round 1") + TokensPerSecond("Static (4) round 2")) / 2;
         var ratio = Rate(result.Output, @"continuous / best static \(batch 4\) throughput \(medians of 2 rounds\): ([0-9.]+)x");
-        Assert.InRange(ratio, (continuous / staticRate * 0.99) - 0.01, (continuous / staticRate * 1.01) + 0.01);
+        AssertPrintedRatio(ratio, continuous / staticRate);
         Assert.Contains("--rounds must be >= 1, not 0", Bench("--rounds", "0").Error, StringComparison.Ordinal);
     }
 
@@ -89,8 +86,7 @@ public sealed class BenchModeTests : IDisposable
     [Fact]
     public void Several_rates_add_the_throughput_at_equal_latency_table()
     {
-        var result = Bench("--requests", "6", "--rate", "2,1000", "--prompt-lengths", "2:8", "--output-lengths", "2:12",
-            "--decode-concurrency", "1", "--decode-tokens", "4", "--static-batch", "4", "--padded-batch", "4");
+        var result = Serving("2,1000", "2:12", "--static-batch", "4", "--padded-batch", "4");
         Assert.Equal(0, result.ExitCode);
         var rows = Regex.Matches(result.Output, @"^\| (\w+ \(\d+\) at [0-9.]+ req/s) \| [0-9.]+ \| ([0-9.]+) \|(?: [0-9.]+ \|){5} ([0-9.]+) \|$", RegexOptions.Multiline)
             .ToDictionary(m => m.Groups[1].Value, m => (TokensPerSecond: Parse(m.Groups[2].Value), LatencyP99: Parse(m.Groups[3].Value)));
@@ -119,8 +115,8 @@ public sealed class BenchModeTests : IDisposable
             }
         }
 
-        // 6 requests at 1000 req/s ask for far more than this machine delivers; at 2 req/s, for about 14 tokens/s
-        Assert.Contains("Continuous (100) at 1000 req/s", leftOut);
+        // which runs were past capacity depends on the machine (this tiny model may well keep up with 1000 req/s), but
+        // the static run at 2 req/s asks for about 14 tokens/s, far below what either static run delivers
         Assert.DoesNotContain("Static (4) at 2 req/s", leftOut);
         var pairs = Regex.Matches(result.Output, @"^\| (Static\w* \(4\) at [0-9.]+ req/s) \| [0-9.]+ \| [0-9]+ \| (.*) \|$", RegexOptions.Multiline);
         Assert.Equal(rows.Keys.Where(k => k.StartsWith("Static", StringComparison.Ordinal) && !leftOut.Contains(k)).Order(), pairs.Select(p => p.Groups[1].Value).Order());
@@ -144,8 +140,7 @@ public sealed class BenchModeTests : IDisposable
             Assert.True(chosen.LatencyP99 <= staticLatency + 1, $"{cells[0]} (p99 {chosen.LatencyP99} ms) paired with {staticLabel} (p99 {staticLatency} ms)");
             Assert.All(clearlyFaster, r => Assert.True(r.Value.TokensPerSecond <= chosen.TokensPerSecond + 0.1, $"{r.Key} delivers more than {cells[0]}"));
             var ratio = Parse(cells[3].TrimEnd('x'));
-            var expected = chosen.TokensPerSecond / staticRate;
-            Assert.InRange(ratio, (expected * 0.99) - 0.01, (expected * 1.01) + 0.01);
+            AssertPrintedRatio(ratio, chosen.TokensPerSecond / staticRate);
         }
     }
 
@@ -270,6 +265,18 @@ public sealed class BenchModeTests : IDisposable
     /// <summary>A bench run on the 260k shape with a file in the harness's folder, a small KV budget and one thread.</summary>
     private CliResult Bench(params string[] args) =>
         _cli.Run(["bench", "--shape", "260k", "--model-path", _cli.TempFile("bench-260k.bin"), "--kv-mib", "8", "--threads", "1", .. args]);
+
+    /// <summary>
+    /// A serving run on a tiny workload: 6 requests at <paramref name="rate"/> (one rate or a list), prompts of 2–8
+    /// tokens, outputs of <paramref name="outputs"/>, a one-sequence decode table of 4 tokens, then <paramref name="extra"/>.
+    /// </summary>
+    private CliResult Serving(string rate, string outputs, params string[] extra) =>
+        Bench(["--requests", "6", "--rate", rate, "--prompt-lengths", "2:8", "--output-lengths", outputs,
+            "--decode-concurrency", "1", "--decode-tokens", "4", .. extra]);
+
+    /// <summary>A ratio printed to two decimals, from figures printed to one: within 1% and the last digit.</summary>
+    private static void AssertPrintedRatio(double printed, double expected) =>
+        Assert.InRange(printed, (expected * 0.99) - 0.01, (expected * 1.01) + 0.01);
 
     private static double Parse(string text) => double.Parse(text, CultureInfo.InvariantCulture);
 
