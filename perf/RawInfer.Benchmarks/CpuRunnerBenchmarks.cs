@@ -26,14 +26,18 @@ public class CpuRunnerBenchmarks
     [Params(1, 4, 16, 64)]
     public int Sequences { get; set; } = 1;
 
-    /// <summary>The F32 GEMM: "tiled3x8" (current) or "baseline4x4" (the earlier kernel, for a same-run comparison).</summary>
-    [Params("tiled3x8", "baseline4x4")]
+    /// <summary>
+    /// The F32 GEMM: "tiled3x8" (current), "tiled3x8-noprefetch" (without prefetching the next W tile) or
+    /// "baseline4x4" (the earlier kernel), for same-run comparisons.
+    /// </summary>
+    [Params("tiled3x8", "tiled3x8-noprefetch", "baseline4x4")]
     public string Gemm { get; set; } = "tiled3x8";
 
     [GlobalSetup]
     public void Setup()
     {
-        RawInfer.Cpu.Kernels.GemmF32.UseTiled512 = Gemm == "tiled3x8";
+        RawInfer.Cpu.Kernels.GemmF32.UseTiled512 = Gemm != "baseline4x4";
+        RawInfer.Cpu.Kernels.GemmF32.PrefetchTiles = Gemm != "tiled3x8-noprefetch";
         var blocksPerSequence = (Context / CpuRunnerFixture.BlockSize) + 1;
         var f = _fixture = new CpuRunnerFixture(
             maxTokens: 4 * Context, maxSequences: Sequences, numBlocks: Sequences * blocksPerSequence, threads: Threads);

@@ -2,26 +2,35 @@ using RawInfer.Cpu.Runner;
 using RawInfer.Engine.Runner;
 using RawInfer.KvCache;
 using RawInfer.Models;
+using RawInfer.Models.Gguf;
 using RawInfer.Models.Llama2c;
 
 namespace RawInfer.Benchmarks;
 
 /// <summary>
-/// A synthetic 110M checkpoint (dim 768, hidden 2048, 12 layers, 12 heads, vocab 32000, F32) behind a
-/// <see cref="CpuModelRunner"/>, with a real <see cref="BlockManager"/> building the batches the way the engine does.
+/// A synthetic 110M checkpoint (dim 768, hidden 2048, 12 layers, 12 heads, vocab 32000, F32), or a model file
+/// given, behind a <see cref="CpuModelRunner"/>, with a real <see cref="BlockManager"/> building the batches the
+/// way the engine does.
 /// </summary>
 internal sealed class CpuRunnerFixture : IDisposable
 {
     public const int BlockSize = 16;
 
-    private readonly string _path;
+    private readonly string? _syntheticPath;
     private readonly LoadedModel _model;
 
-    public CpuRunnerFixture(int maxTokens, int maxSequences, int numBlocks, int threads = 0)
+    /// <param name="modelPath">A GGUF or llama2.c model to load; null writes (and deletes) the synthetic one.</param>
+    public CpuRunnerFixture(int maxTokens, int maxSequences, int numBlocks, int threads = 0, string? modelPath = null)
     {
-        _path = Path.Combine(Path.GetTempPath(), $"rawinfer-bench-runner-110m-{Environment.ProcessId}.bin");
-        Llama2cCheckpointWriter.WriteSynthetic(_path, ModelShapes.Parse("110m"), seed: 1);
-        _model = Llama2cCheckpoint.Load(_path);
+        if (modelPath is null)
+        {
+            modelPath = _syntheticPath = Path.Combine(Path.GetTempPath(), $"rawinfer-bench-runner-110m-{Environment.ProcessId}.bin");
+            Llama2cCheckpointWriter.WriteSynthetic(modelPath, ModelShapes.Parse("110m"), seed: 1);
+        }
+
+        _model = modelPath.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)
+            ? GgufLlamaLoader.Load(modelPath)
+            : Llama2cCheckpoint.Load(modelPath);
         Runner = new CpuModelRunner(_model, threads);
         Runner.AllocateKvCache(numBlocks, BlockSize);
         Blocks = new BlockManager(numBlocks, BlockSize);
@@ -82,6 +91,9 @@ internal sealed class CpuRunnerFixture : IDisposable
     {
         Runner.Dispose();
         _model.Dispose();
-        File.Delete(_path);
+        if (_syntheticPath is not null)
+        {
+            File.Delete(_syntheticPath);
+        }
     }
 }

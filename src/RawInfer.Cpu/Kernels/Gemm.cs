@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using RawInfer.Cpu.Kernels.Quantized;
 using RawInfer.Models;
+using RawInfer.Models.Gguf;
 
 namespace RawInfer.Cpu.Kernels;
 
@@ -10,7 +11,8 @@ namespace RawInfer.Cpu.Kernels;
 /// its kernel: F32 runs the cache-blocked GEMM (<see cref="GemmF32"/>) directly; F16, BF16 and Q8_0 are widened
 /// tile by tile (<see cref="Quantized.Widen"/>) and then run the same GEMM, or, against at most three X rows, widened
 /// in registers (<see cref="WidenInRegisters"/>) to the same values summed in the same order. Integer Q8_0 dot
-/// products are used by the single-sequence matrix-vector path only.
+/// products are used by the single-sequence matrix-vector path only. While a widened tile multiplies, the next
+/// tile's rows are prefetched into L2 (<see cref="PrefetchAhead"/>), so its widening does not wait on DRAM.
 /// </summary>
 internal static unsafe class Gemm
 {
@@ -51,13 +53,18 @@ internal static unsafe class Gemm
             buffer = t_widened = GC.AllocateUninitializedArray<float>(tileRows * cols, pinned: true); // once per thread and width
         }
 
+        var rowBytes = GgmlTypes.RowBytes(w.Type, cols);
         fixed (float* tile = buffer)
         {
             for (var r0 = rowStart; r0 < rowEnd; r0 += tileRows)
             {
                 var rows = Math.Min(tileRows, rowEnd - r0);
                 Widen.Rows(in w, r0, rows, tile);
-                GemmF32.Rows(tile, cols, x, xRows, y + r0, w.Rows, 0, rows);
+
+                // while this tile multiplies, DRAM streams the next tile's rows into L2 for their widening
+                var nextRows = Math.Min(tileRows, rowEnd - r0 - rows);
+                var ahead = new PrefetchAhead(w.Data + ((r0 + rows) * rowBytes), nextRows * rowBytes);
+                GemmF32.Rows(tile, cols, x, xRows, y + r0, w.Rows, 0, rows, ahead);
             }
         }
     }

@@ -28,10 +28,12 @@ internal static unsafe partial class GemmF32
     /// its rows' 16-float chunks interleaved (one sequential stream), and K is walked in chunks of
     /// <see cref="KChunk"/> columns, each chunk of the tile (16 KiB, in L1) passing every 3-row X group of the
     /// block, whose 24 accumulators are parked in a per-thread buffer between chunks. Parking a vector and
-    /// reloading it changes no bit, so every pair still sums in <see cref="Tile3x8"/>'s order.
+    /// reloading it changes no bit, so every pair still sums in <see cref="Tile3x8"/>'s order. The next tile (or
+    /// the caller's <paramref name="ahead"/> range) is prefetched as in <see cref="Tiled512"/>, a step per group and chunk.
     /// W rows [rowStart, tileEnd), a whole number of 8-row tiles.
     /// </summary>
-    private static void PackedWide512(float* w, int cols, float* x, int xRows, float* y, int yStride, int rowStart, int tileEnd)
+    private static void PackedWide512(
+        float* w, int cols, float* x, int xRows, float* y, int yStride, int rowStart, int tileEnd, PrefetchAhead? ahead)
     {
         const int N = 16; // Vector512<float>.Count
         var kEnd = cols & ~(N - 1);
@@ -46,13 +48,17 @@ internal static unsafe partial class GemmF32
 
         var packed = (float*)(((nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(t_scratch)) + 63) & ~(nint)63);
         var partials = (Vector512<float>*)(packed + tileFloats);
+        var columns = ((xRows + xBlock - 1) / xBlock) * ((tileEnd - rowStart) / 8);
+        var column = 0;
         for (var xStart = 0; xStart < xRows; xStart += xBlock)
         {
             var xEnd = Math.Min(xStart + xBlock, xRows);
             var groups = (xEnd - xStart) / 3;
-            for (var o = rowStart; o < tileEnd; o += 8)
+            for (var o = rowStart; o < tileEnd; o += 8, column++)
             {
                 var wo = w + ((long)o * cols);
+                var next = NextTile(wo, cols, o + 8 < tileEnd, ahead, column, columns);
+                var prefetch = next.Start;
                 PackTile(wo, cols, kEnd, packed);
                 for (var j0 = 0; j0 < kEnd; j0 += KChunk)
                 {
@@ -62,12 +68,13 @@ internal static unsafe partial class GemmF32
                     for (var g = 0; g < groups; g++)
                     {
                         var i = xStart + (3 * g);
-                        Tile3x8Chunk(
-                            wChunk, wo, x + ((long)i * cols), cols, j0, j1, kEnd, partials + (24 * g), mode, y + ((long)i * yStride) + o, yStride);
+                        prefetch = Tile3x8Chunk(
+                            wChunk, wo, x + ((long)i * cols), cols, j0, j1, kEnd, partials + (24 * g), mode, y + ((long)i * yStride) + o, yStride,
+                            prefetch, next.End);
                     }
                 }
 
-                TileColumn(wo, cols, x, xStart + (3 * groups), xEnd, y + o, yStride);
+                TileColumn(wo, cols, x, xStart + (3 * groups), xEnd, y + o, yStride, new PrefetchAhead(prefetch, next.End - prefetch));
             }
         }
     }
@@ -92,10 +99,12 @@ internal static unsafe partial class GemmF32
     /// <summary>
     /// Columns [j0, j1) of <see cref="Tile3x8"/>: wp is the packed tile at chunk j0 (chunk j of row r at
     /// ((j−j0)/16)·128 + r·16); x the three X rows as they lie; acc the group's 24 parked accumulators. On the
-    /// final chunk the sums are reduced, the tail columns past kEnd added from w and x, and y written.
+    /// final chunk the sums are reduced, the tail columns past kEnd added from w and x, and y written. Each
+    /// iteration asks for one line of [prefetch, prefetchEnd) into L2; returns where the next call goes on.
     /// </summary>
-    private static void Tile3x8Chunk(
-        float* wp, float* w, float* x, int cols, int j0, int j1, int kEnd, Vector512<float>* acc, int mode, float* y, int yStride)
+    private static byte* Tile3x8Chunk(
+        float* wp, float* w, float* x, int cols, int j0, int j1, int kEnd, Vector512<float>* acc, int mode, float* y, int yStride,
+        byte* prefetch, byte* prefetchEnd)
     {
         const int N = 16; // Vector512<float>.Count
         Debug.Assert(((nint)wp & 63) == 0);
@@ -115,6 +124,12 @@ internal static unsafe partial class GemmF32
         var b0 = wp;
         for (var j = j0; j < j1; j += N, b0 += 8 * N)
         {
+            if (prefetch < prefetchEnd)
+            {
+                Simd.PrefetchL2(prefetch);
+                prefetch += PrefetchAhead.LineBytes;
+            }
+
             var a0 = Vector512.Load(x0 + j);
             var a1 = Vector512.Load(x1 + j);
             var a2 = Vector512.Load(x2 + j);
@@ -165,5 +180,7 @@ internal static unsafe partial class GemmF32
             acc[8] = c10; acc[9] = c11; acc[10] = c12; acc[11] = c13; acc[12] = c14; acc[13] = c15; acc[14] = c16; acc[15] = c17;
             acc[16] = c20; acc[17] = c21; acc[18] = c22; acc[19] = c23; acc[20] = c24; acc[21] = c25; acc[22] = c26; acc[23] = c27;
         }
+
+        return prefetch;
     }
 }

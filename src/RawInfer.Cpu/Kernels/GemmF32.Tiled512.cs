@@ -38,6 +38,12 @@ internal static unsafe partial class GemmF32
     }
 
     /// <summary>
+    /// False stops the tiled paths prefetching the next tile's bytes: for benchmarks and tests that compare both in
+    /// one run. A prefetch is a hint, so this changes only speed, never a result.
+    /// </summary>
+    internal static bool PrefetchTiles { get; set; } = true;
+
+    /// <summary>
     /// The 512-bit GEMM: a 3 (X rows) × 8 (W rows) register tile of 24 accumulators, 11 vector loads per 24 FMA,
     /// with the 8 accumulators of each X row reduced together by a shuffle tree (24 shuffles and adds for 8
     /// sums instead of a full horizontal sum each) whose per-lane tree is exactly Vector512.Sum's: within each
@@ -47,10 +53,23 @@ internal static unsafe partial class GemmF32
     /// outermost and each W tile passes every 3-row X group of the block; for wider rows see
     /// <see cref="PackedWide512"/>. With one X row this is an
     /// 8-row matrix-vector product streaming W once.
+    /// <para>
+    /// While a W tile passes the X groups, every iteration of the 3-row tiles asks for one line of what is read
+    /// next into L2 (<see cref="PrefetchAhead"/>): the next W tile when W is read as it lies (a model's weights
+    /// stream from DRAM once per X block), or the caller's range when W is a widened copy already in L2 (the next
+    /// tile's F16/BF16/Q8_0 rows). Without it a tile's first loads waited on DRAM while the FMA units idled. One
+    /// CPU runner step of the 110M model with it on and off (<c>perf/RawInfer.Benchmarks step-ab --switch
+    /// prefetch</c>, 2 threads, the 2-core Xeon VM, ABBA medians): F32 decode of 16 sequences 0.87–0.89 of the
+    /// time, of 64 sequences 0.88–0.92; F16 and Q8_0 0.96 at 16 and 0.99 at 64 (their widening already streamed
+    /// the weights sequentially); single-sequence decode (1-row tiles, no prefetch) and a 512-token prefill (whose
+    /// later X blocks find W in L3) unchanged.
+    /// </para>
     /// w: (out, cols); x: (xRows, cols); y: (xRows, yStride), columns [rowStart, rowEnd) written. cols ≥ 16.
+    /// <paramref name="ahead"/>: null when W lies in memory as given; else what the caller reads after this call.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)] // a long-running loop nest: keep it out of callers so it is compiled alone
-    internal static void Tiled512(float* w, int cols, float* x, int xRows, float* y, int yStride, int rowStart, int rowEnd)
+    internal static void Tiled512(
+        float* w, int cols, float* x, int xRows, float* y, int yStride, int rowStart, int rowEnd, PrefetchAhead? ahead = null)
     {
         Debug.Assert(Avx512F.IsSupported && cols >= Vector512<float>.Count);
         var tileEnd = rowStart + ((rowEnd - rowStart) & ~7);
@@ -58,12 +77,16 @@ internal static unsafe partial class GemmF32
         {
             // X blocks in L2 outermost; each 8-row W tile stays in L1 while the block's X groups pass it
             var xBlock = XBlockRows(cols, xRows);
+            var tiles = (tileEnd - rowStart) / 8;
+            var columns = ((xRows + xBlock - 1) / xBlock) * tiles;
+            var column = 0;
             for (var i0 = 0; i0 < xRows; i0 += xBlock)
             {
                 var i1 = Math.Min(i0 + xBlock, xRows);
-                for (var o = rowStart; o < tileEnd; o += 8)
+                for (var o = rowStart; o < tileEnd; o += 8, column++)
                 {
-                    TileColumn(w + ((long)o * cols), cols, x, i0, i1, y + o, yStride);
+                    var wo = w + ((long)o * cols);
+                    TileColumn(wo, cols, x, i0, i1, y + o, yStride, NextTile(wo, cols, o + 8 < tileEnd, ahead, column, columns));
                 }
             }
         }
@@ -72,12 +95,12 @@ internal static unsafe partial class GemmF32
             // wide rows, a few X rows: packing W would cost more than it saves, so it is streamed as it lies
             for (var o = rowStart; o < tileEnd; o += 8)
             {
-                TileColumn(w + ((long)o * cols), cols, x, 0, xRows, y + o, yStride);
+                TileColumn(w + ((long)o * cols), cols, x, 0, xRows, y + o, yStride, default);
             }
         }
         else
         {
-            PackedWide512(w, cols, x, xRows, y, yStride, rowStart, tileEnd);
+            PackedWide512(w, cols, x, xRows, y, yStride, rowStart, tileEnd, ahead);
         }
 
         // the W rows left over (fewer than 8): one pair at a time, same order
@@ -91,13 +114,36 @@ internal static unsafe partial class GemmF32
         }
     }
 
-    /// <summary>One 8-row W tile against X rows [i0, i1): 3-row tiles, then a 2- or 1-row tile. y points at column o.</summary>
-    private static void TileColumn(float* wo, int cols, float* x, int i0, int i1, float* y, int yStride)
+    /// <summary>
+    /// What to prefetch while the W tile at <paramref name="wo"/> passes the X groups: this column's share of the
+    /// caller's range, or else the next 8-row W tile if there is one.
+    /// </summary>
+    private static PrefetchAhead NextTile(float* wo, int cols, bool hasNext, PrefetchAhead? ahead, int column, int columns)
+    {
+        if (!PrefetchTiles)
+        {
+            return default;
+        }
+
+        if (ahead is { } range)
+        {
+            return range.Part(column, columns);
+        }
+
+        return new PrefetchAhead(wo + (8L * cols), hasNext ? 8L * cols * sizeof(float) : 0);
+    }
+
+    /// <summary>
+    /// One 8-row W tile against X rows [i0, i1): 3-row tiles, which ask for <paramref name="next"/> a line per
+    /// iteration as far as they get, then a 2- or 1-row tile. y points at column o.
+    /// </summary>
+    private static void TileColumn(float* wo, int cols, float* x, int i0, int i1, float* y, int yStride, PrefetchAhead next)
     {
         var i = i0;
+        var prefetch = next.Start;
         for (; i + 3 <= i1; i += 3)
         {
-            Tile3x8(wo, x + ((long)i * cols), cols, y + ((long)i * yStride), yStride);
+            prefetch = Tile3x8(wo, x + ((long)i * cols), cols, y + ((long)i * yStride), yStride, prefetch, next.End);
         }
 
         if (i1 - i == 2)
@@ -110,8 +156,11 @@ internal static unsafe partial class GemmF32
         }
     }
 
-    /// <summary>y[i·yStride + r] = w_r·x_i for r in 0..7, i in 0..2. w: 8 rows, x: 3 rows, both of stride cols.</summary>
-    private static void Tile3x8(float* w, float* x, int cols, float* y, int yStride)
+    /// <summary>
+    /// y[i·yStride + r] = w_r·x_i for r in 0..7, i in 0..2. w: 8 rows, x: 3 rows, both of stride cols. Each
+    /// iteration asks for one line of [prefetch, prefetchEnd) into L2; returns where the next call goes on.
+    /// </summary>
+    private static byte* Tile3x8(float* w, float* x, int cols, float* y, int yStride, byte* prefetch, byte* prefetchEnd)
     {
         const int N = 16; // Vector512<float>.Count
         var x0 = x;
@@ -133,6 +182,12 @@ internal static unsafe partial class GemmF32
         var kEnd = cols & ~(N - 1);
         for (var j = 0; j < kEnd; j += N)
         {
+            if (prefetch < prefetchEnd)
+            {
+                Simd.PrefetchL2(prefetch);
+                prefetch += PrefetchAhead.LineBytes;
+            }
+
             var a0 = Vector512.Load(x0 + j);
             var a1 = Vector512.Load(x1 + j);
             var a2 = Vector512.Load(x2 + j);
@@ -174,6 +229,7 @@ internal static unsafe partial class GemmF32
         Finish8(Reduce8(c00, c01, c02, c03, c04, c05, c06, c07), w, x0, cols, kEnd, y);
         Finish8(Reduce8(c10, c11, c12, c13, c14, c15, c16, c17), w, x1, cols, kEnd, y + yStride);
         Finish8(Reduce8(c20, c21, c22, c23, c24, c25, c26, c27), w, x2, cols, kEnd, y + (2L * yStride));
+        return prefetch;
     }
 
     /// <summary>y[i·yStride + r] = w_r·x_i for r in 0..7, i in 0..1.</summary>

@@ -32,14 +32,20 @@ internal static unsafe partial class GemmF32
     /// Y[i, o] = W[o, :]·X[i, :] for i in [0, xRows), o in [rowStart, rowEnd).
     /// w: (out, cols) row-major; x: (xRows, cols) row-major; y: (xRows, yStride), only columns [rowStart, rowEnd) written.
     /// </summary>
-    public static void Rows(float* w, int cols, float* x, int xRows, float* y, int yStride, int rowStart, int rowEnd)
+    /// <param name="ahead">
+    /// Null when W is the weights as they lie in memory (the AVX-512 path then prefetches each next W tile);
+    /// otherwise W is a copy already in cache and this is the range the caller reads next, prefetched into L2
+    /// while the product computes.
+    /// </param>
+    public static void Rows(
+        float* w, int cols, float* x, int xRows, float* y, int yStride, int rowStart, int rowEnd, PrefetchAhead? ahead = null)
     {
         Debug.Assert(cols > 0 && xRows >= 0 && rowStart >= 0 && rowStart <= rowEnd && rowEnd <= yStride);
         if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported && cols >= Vector512<float>.Count)
         {
             if (UseTiled512)
             {
-                Tiled512(w, cols, x, xRows, y, yStride, rowStart, rowEnd);
+                Tiled512(w, cols, x, xRows, y, yStride, rowStart, rowEnd, ahead);
             }
             else
             {

@@ -25,6 +25,19 @@ internal static class Simd
         }
     }
 
+    /// <summary>
+    /// Asks for the cache line holding <paramref name="address"/> in L2 and below, not L1 (PREFETCHT1): for data
+    /// read a while later, which would only displace what L1 holds now. Never faults; nothing without x86 prefetch.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void PrefetchL2(void* address)
+    {
+        if (Sse.IsSupported)
+        {
+            Sse.Prefetch1(address);
+        }
+    }
+
     /// <summary>a * b + c.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> MulAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) =>

@@ -1,0 +1,149 @@
+using System.Diagnostics;
+using RawInfer.Cpu.Kernels;
+
+namespace RawInfer.Benchmarks;
+
+/// <summary>
+/// One CPU runner step measured with an internal switch of the kernels on and off, alternating within one
+/// process (ABBA: on, off, off, on, ...), so that the shared VM's drift, which moves whole runs by a third within
+/// minutes, weighs on both sides alike; prints each side's median and quartiles and the ratio. BenchmarkDotNet
+/// runs each case in its own process one after the other, which on such a machine cannot resolve a 5–15% change.
+/// Usage (after the solution is built):
+///   dotnet run -c Release --project perf/RawInfer.Benchmarks -- step-ab --switch prefetch --sequences 64 [--model m.gguf]
+///   dotnet run -c Release --project perf/RawInfer.Benchmarks -- step-ab --switch prefetch --prompt 512 [--model m.gguf]
+/// --switch: prefetch (<see cref="GemmF32.PrefetchTiles"/>) or tiled (<see cref="GemmF32.UseTiled512"/>);
+/// --sequences N: a decode step of N sequences with 128 tokens of context each; --prompt N: a prefill of N tokens
+/// as one chunk; --model: a GGUF or llama2.c file (default: the synthetic 110M F32 checkpoint);
+/// --steps (default 60) and --threads (default 2).
+/// </summary>
+internal static class StepComparison
+{
+    private const int Context = 128;
+
+    public static int Run(string[] args)
+    {
+        string? model = null, toggle = null;
+        int sequences = 0, prompt = 0, steps = 60, threads = 2;
+        if (args.Length % 2 != 0)
+        {
+            return Usage($"{args[^1]} needs a value");
+        }
+
+        for (var i = 0; i < args.Length; i += 2)
+        {
+            var value = args[i + 1];
+            var ok = args[i] switch
+            {
+                "--model" => (model = value) is not null,
+                "--switch" => (toggle = value) is not null,
+                "--sequences" => int.TryParse(value, out sequences) && sequences >= 0,
+                "--prompt" => int.TryParse(value, out prompt) && prompt >= 0,
+                "--steps" => int.TryParse(value, out steps),
+                "--threads" => int.TryParse(value, out threads) && threads > 0,
+                _ => false,
+            };
+            if (!ok)
+            {
+                return Usage($"bad option or value: {args[i]} {value}");
+            }
+        }
+
+        if (model is not null && !File.Exists(model))
+        {
+            return Usage($"model file not found: {model}");
+        }
+
+        Action<bool> set = toggle switch
+        {
+            "prefetch" => on => GemmF32.PrefetchTiles = on,
+            "tiled" => on => GemmF32.UseTiled512 = on,
+            _ => null!,
+        };
+        if (set is null || (sequences > 0) == (prompt > 0) || steps < 4)
+        {
+            return Usage("give --switch prefetch|tiled and one of --sequences N or --prompt N (and --steps of at least 4)");
+        }
+
+        using var fixture = Build(model, sequences, prompt, threads);
+        for (var i = 0; i < 12; i++)
+        {
+            set(i % 2 == 0);
+            fixture.Execute(); // warm-up of both sides, and time for the JIT's optimised tiers to arrive
+        }
+
+        var times = new[] { new List<double>(), new List<double>() }; // [0] off, [1] on
+        for (var step = 0; step < steps; step++)
+        {
+            var on = ((step / 2) % 2 == 0) == (step % 2 == 0);
+            set(on);
+            var clock = Stopwatch.StartNew();
+            fixture.Execute();
+            times[on ? 1 : 0].Add(clock.Elapsed.TotalMilliseconds);
+        }
+
+        set(true);
+        var rows = prompt > 0 ? prompt : sequences;
+        Console.WriteLine($"{(prompt > 0 ? $"prefill of {prompt} tokens" : $"decode step of {sequences} sequences")}, {threads} threads, {Path.GetFileName(model) ?? "synthetic 110m F32"}, {steps / 2} steps each, ABBA:");
+        var medians = new double[2];
+        foreach (var side in new[] { 1, 0 })
+        {
+            var t = times[side];
+            t.Sort();
+            medians[side] = t[t.Count / 2];
+            Console.WriteLine(
+                $"  {toggle} {(side == 1 ? "on " : "off")}: median {medians[side]:F1} ms ({rows * 1000 / medians[side]:F0} tok/s), quartiles {t[t.Count / 4]:F1} / {t[t.Count * 3 / 4]:F1} ms");
+        }
+
+        Console.WriteLine($"  on / off time: {medians[1] / medians[0]:F3}");
+        return 0;
+    }
+
+    private static CpuRunnerFixture Build(string? model, int sequences, int prompt, int threads)
+    {
+        if (prompt > 0)
+        {
+            var f = new CpuRunnerFixture(prompt, 1, (prompt / CpuRunnerFixture.BlockSize) + 1, threads, model);
+            var tokens = f.Tokens(prompt, seed: 1);
+            f.Blocks.Allocate(0, tokens);
+            f.Batch.Clear();
+            f.AddRows(0, tokens, 0, wantLogits: true);
+            return f;
+        }
+
+        var blocksPerSequence = (Context / CpuRunnerFixture.BlockSize) + 1;
+        var d = new CpuRunnerFixture(4 * Context, sequences, sequences * blocksPerSequence, threads, model);
+        for (var s = 0; s < sequences; s++)
+        {
+            var tokens = d.Tokens(Context, seed: s);
+            d.Blocks.Allocate(s, tokens);
+            if (s % 4 == 0)
+            {
+                d.Batch.Clear();
+            }
+
+            d.AddRows(s, tokens, 0, wantLogits: true);
+            if (s % 4 == 3 || s == sequences - 1)
+            {
+                d.Execute();
+            }
+        }
+
+        // one new token per sequence at position Context; each step rewrites the same slots
+        d.Batch.Clear();
+        for (var s = 0; s < sequences; s++)
+        {
+            var token = new[] { (s * 7919) % d.Config.VocabSize };
+            d.Blocks.Append(s, token);
+            d.AddRows(s, token, Context, wantLogits: true);
+        }
+
+        return d;
+    }
+
+    private static int Usage(string problem)
+    {
+        Console.Error.WriteLine($"step-ab: {problem}");
+        Console.Error.WriteLine("usage: step-ab --switch prefetch|tiled (--sequences N | --prompt N) [--model FILE] [--steps 60] [--threads 2]");
+        return 2;
+    }
+}
