@@ -11,7 +11,12 @@ internal static unsafe partial class GemmF32
     /// <summary>Columns per K chunk on the wide-row path: an 8-row W tile chunk is 16 KiB, a 3-row X chunk 6 KiB.</summary>
     private const int KChunk = 512;
 
-    /// <summary>Bytes of X one block keeps in L2 on the wide-row path.</summary>
+    /// <summary>
+    /// Bytes of X one block keeps in L2 on the wide-row path. Tried and dropped (2026-12-03, Xeon VM, 2 MiB L2):
+    /// 768 KiB, which makes the 64 rows of a batched step one block at the 2,048-wide down projection so each W
+    /// tile is packed once, took that product from 106 to 120 GFLOP/s on one thread, but a whole 64-sequence step
+    /// on two threads only 0.98–1.01 of the time (<c>step-ab</c>, F32, F16, Q8_0) and a 512-token prefill 1.06.
+    /// </summary>
     private const int XBlockBytesWide = 384 * 1024;
 
     /// <summary>Per-thread scratch: a packed 8-row W tile, then the block's partial accumulators; grown on demand, never freed.</summary>
