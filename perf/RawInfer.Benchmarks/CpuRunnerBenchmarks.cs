@@ -38,35 +38,7 @@ public class CpuRunnerBenchmarks
     {
         RawInfer.Cpu.Kernels.GemmF32.UseTiled512 = Gemm != "baseline4x4";
         RawInfer.Cpu.Kernels.GemmF32.PrefetchTiles = Gemm != "tiled3x8-noprefetch";
-        var blocksPerSequence = (Context / CpuRunnerFixture.BlockSize) + 1;
-        var f = _fixture = new CpuRunnerFixture(
-            maxTokens: 4 * Context, maxSequences: Sequences, numBlocks: Sequences * blocksPerSequence, threads: Threads);
-
-        // prefill every sequence's context, four sequences per step
-        for (var s = 0; s < Sequences; s++)
-        {
-            var prompt = f.Tokens(Context, seed: s);
-            f.Blocks.Allocate(s, prompt);
-            if (s % 4 == 0)
-            {
-                f.Batch.Clear();
-            }
-
-            f.AddRows(s, prompt, 0, wantLogits: true);
-            if (s % 4 == 3 || s == Sequences - 1)
-            {
-                f.Execute();
-            }
-        }
-
-        // the decode step: one new token per sequence at position Context
-        f.Batch.Clear();
-        for (var s = 0; s < Sequences; s++)
-        {
-            var token = new[] { (s * 7919) % f.Config.VocabSize };
-            f.Blocks.Append(s, token);
-            f.AddRows(s, token, Context, wantLogits: true);
-        }
+        _fixture = CpuRunnerFixture.DecodeStep(Sequences, Context, Threads);
     }
 
     /// <summary>One step; it rewrites the same slots each time, so the context stays at 128 tokens.</summary>

@@ -48,6 +48,56 @@ internal sealed class CpuRunnerFixture : IDisposable
 
     public ModelConfig Config => _model.Config;
 
+    /// <summary>
+    /// A fixture whose batch is one decode step: <paramref name="sequences"/> sequences, each with
+    /// <paramref name="context"/> tokens already cached (prefilled four sequences per step), one new token each.
+    /// Every <see cref="Execute"/> rewrites the same slots, so the context stays the same.
+    /// </summary>
+    public static CpuRunnerFixture DecodeStep(int sequences, int context, int threads, string? modelPath = null)
+    {
+        var blocksPerSequence = (context / BlockSize) + 1;
+        var f = new CpuRunnerFixture(4 * context, sequences, sequences * blocksPerSequence, threads, modelPath);
+        for (var s = 0; s < sequences; s++)
+        {
+            var prompt = f.Tokens(context, seed: s);
+            f.Blocks.Allocate(s, prompt);
+            if (s % 4 == 0)
+            {
+                f.Batch.Clear();
+            }
+
+            f.AddRows(s, prompt, 0, wantLogits: true);
+            if (s % 4 == 3 || s == sequences - 1)
+            {
+                f.Execute();
+            }
+        }
+
+        f.Batch.Clear();
+        for (var s = 0; s < sequences; s++)
+        {
+            var token = new[] { (s * 7919) % f.Config.VocabSize };
+            f.Blocks.Append(s, token);
+            f.AddRows(s, token, context, wantLogits: true);
+        }
+
+        return f;
+    }
+
+    /// <summary>
+    /// A fixture whose batch is one prefill: a <paramref name="promptTokens"/>-token prompt as one chunk, logits for
+    /// its last row. Every <see cref="Execute"/> rewrites the same slots.
+    /// </summary>
+    public static CpuRunnerFixture PrefillStep(int promptTokens, int threads, string? modelPath = null)
+    {
+        var f = new CpuRunnerFixture(promptTokens, 1, (promptTokens / BlockSize) + 1, threads, modelPath);
+        var prompt = f.Tokens(promptTokens, seed: 1);
+        f.Blocks.Allocate(0, prompt);
+        f.Batch.Clear();
+        f.AddRows(0, prompt, 0, wantLogits: true);
+        return f;
+    }
+
     /// <summary>Deterministic pseudo-random tokens for sequence <paramref name="seed"/> (distinct prompts: no prefix hits).</summary>
     public int[] Tokens(int count, int seed)
     {

@@ -31,12 +31,7 @@ public class CpuRunnerPrefillBenchmarks
     public void Setup()
     {
         RawInfer.Cpu.Kernels.GemmF32.UseTiled512 = Gemm == "tiled3x8";
-        var f = _fixture = new CpuRunnerFixture(
-            maxTokens: PromptTokens, maxSequences: 1, numBlocks: PromptTokens / CpuRunnerFixture.BlockSize, threads: Threads);
-        var prompt = f.Tokens(PromptTokens, seed: 1);
-        f.Blocks.Allocate(0, prompt);
-        f.Batch.Clear();
-        f.AddRows(0, prompt, 0, wantLogits: true);
+        _fixture = CpuRunnerFixture.PrefillStep(PromptTokens, Threads);
     }
 
     /// <summary>The whole prompt in one step (rewriting the same slots each time).</summary>

@@ -98,47 +98,9 @@ internal static class StepComparison
         return 0;
     }
 
-    private static CpuRunnerFixture Build(string? model, int sequences, int prompt, int threads)
-    {
-        if (prompt > 0)
-        {
-            var f = new CpuRunnerFixture(prompt, 1, (prompt / CpuRunnerFixture.BlockSize) + 1, threads, model);
-            var tokens = f.Tokens(prompt, seed: 1);
-            f.Blocks.Allocate(0, tokens);
-            f.Batch.Clear();
-            f.AddRows(0, tokens, 0, wantLogits: true);
-            return f;
-        }
-
-        var blocksPerSequence = (Context / CpuRunnerFixture.BlockSize) + 1;
-        var d = new CpuRunnerFixture(4 * Context, sequences, sequences * blocksPerSequence, threads, model);
-        for (var s = 0; s < sequences; s++)
-        {
-            var tokens = d.Tokens(Context, seed: s);
-            d.Blocks.Allocate(s, tokens);
-            if (s % 4 == 0)
-            {
-                d.Batch.Clear();
-            }
-
-            d.AddRows(s, tokens, 0, wantLogits: true);
-            if (s % 4 == 3 || s == sequences - 1)
-            {
-                d.Execute();
-            }
-        }
-
-        // one new token per sequence at position Context; each step rewrites the same slots
-        d.Batch.Clear();
-        for (var s = 0; s < sequences; s++)
-        {
-            var token = new[] { (s * 7919) % d.Config.VocabSize };
-            d.Blocks.Append(s, token);
-            d.AddRows(s, token, Context, wantLogits: true);
-        }
-
-        return d;
-    }
+    private static CpuRunnerFixture Build(string? model, int sequences, int prompt, int threads) => prompt > 0
+        ? CpuRunnerFixture.PrefillStep(prompt, threads, model)
+        : CpuRunnerFixture.DecodeStep(sequences, Context, threads, model);
 
     private static int Usage(string problem)
     {
