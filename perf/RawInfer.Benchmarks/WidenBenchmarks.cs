@@ -49,42 +49,33 @@ public unsafe class WidenBenchmarks
     }
 
     [Benchmark]
-    public void Current()
-    {
-        for (var r = 0; r < Rows; r++)
-        {
-            if (Type == "f16")
-            {
-                Widen.F16((ushort*)(_source + ((long)r * _rowBytes)), _tile + (r * Cols), Cols);
-            }
-            else
-            {
-                Widen.Q8_0(_source + ((long)r * _rowBytes), _tile + (r * Cols), Cols);
-            }
-        }
-    }
+    public void Current() => WidenTile(&Widen.F16, &Widen.Q8_0);
 
     [Benchmark(Baseline = true)]
-    public void Baseline()
-    {
-        for (var r = 0; r < Rows; r++)
-        {
-            if (Type == "f16")
-            {
-                Widen.F16Baseline((ushort*)(_source + ((long)r * _rowBytes)), _tile + (r * Cols), Cols);
-            }
-            else
-            {
-                Widen.Q8_0Baseline(_source + ((long)r * _rowBytes), _tile + (r * Cols), Cols);
-            }
-        }
-    }
+    public void Baseline() => WidenTile(&Widen.F16Baseline, &Widen.Q8_0Baseline);
 
     [GlobalCleanup]
     public void Cleanup()
     {
         NativeMemory.AlignedFree(_source);
         NativeMemory.AlignedFree(_tile);
+    }
+
+    /// <summary>Every row of the tile through the kernel for <see cref="Type"/>.</summary>
+    private void WidenTile(delegate*<ushort*, float*, int, void> f16, delegate*<byte*, float*, int, void> q8)
+    {
+        for (var r = 0; r < Rows; r++)
+        {
+            var row = _source + ((long)r * _rowBytes);
+            if (Type == "f16")
+            {
+                f16((ushort*)row, _tile + (r * Cols), Cols);
+            }
+            else
+            {
+                q8(row, _tile + (r * Cols), Cols);
+            }
+        }
     }
 
     private sealed class ColumnConfig : ManualConfig
