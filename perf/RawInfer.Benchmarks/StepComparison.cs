@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using RawInfer.Cpu.Kernels;
+using RawInfer.Cpu.Kernels.Quantized;
+using RawInfer.Cpu.Runner;
 
 namespace RawInfer.Benchmarks;
 
@@ -11,18 +13,22 @@ namespace RawInfer.Benchmarks;
 /// Usage (after the solution is built):
 ///   dotnet run -c Release --project perf/RawInfer.Benchmarks -- step-ab --switch prefetch --sequences 64 [--model m.gguf]
 ///   dotnet run -c Release --project perf/RawInfer.Benchmarks -- step-ab --switch prefetch --prompt 512 [--model m.gguf]
-/// --switch: prefetch (<see cref="GemmF32.PrefetchTiles"/>) or tiled (<see cref="GemmF32.UseTiled512"/>);
+/// --switch: prefetch (<see cref="GemmF32.PrefetchTiles"/>), tiled (<see cref="GemmF32.UseTiled512"/>), values
+/// (<see cref="PrefillAttention.GroupedValues"/>) or scales (<see cref="MatVecQ8_0.UseDecodedScales"/>);
 /// --sequences N: a decode step of N sequences with 128 tokens of context each; --prompt N: a prefill of N tokens
-/// as one chunk; --model: a GGUF or llama2.c file (default: the synthetic 110M F32 checkpoint);
+/// as one chunk; --part attention: only one layer's attention of that prefill, on one thread
+/// (<see cref="PrefillAttentionFixture"/>); --part decode: 32 tokens of single-sequence decode through
+/// <see cref="RawInfer.Cpu.CpuTransformer"/> (<see cref="DecodeFixture"/>), neither --sequences nor --prompt; --model: a GGUF or llama2.c file (default: the synthetic 110M F32 checkpoint);
 /// --steps (default 60) and --threads (default 2).
 /// </summary>
 internal static class StepComparison
 {
     private const int Context = 128;
+    private const int DecodeTokens = 32;
 
     public static int Run(string[] args)
     {
-        string? model = null, toggle = null;
+        string? model = null, toggle = null, part = null;
         int sequences = 0, prompt = 0, steps = 60, threads = 2;
         if (args.Length % 2 != 0)
         {
@@ -36,6 +42,7 @@ internal static class StepComparison
             {
                 "--model" => (model = value) is not null,
                 "--switch" => (toggle = value) is not null,
+                "--part" => (part = value) is "step" or "attention" or "decode",
                 "--sequences" => int.TryParse(value, out sequences) && sequences >= 0,
                 "--prompt" => int.TryParse(value, out prompt) && prompt >= 0,
                 "--steps" => int.TryParse(value, out steps),
@@ -57,18 +64,36 @@ internal static class StepComparison
         {
             "prefetch" => on => GemmF32.PrefetchTiles = on,
             "tiled" => on => GemmF32.UseTiled512 = on,
+            "values" => on => PrefillAttention.GroupedValues = on,
+            "scales" => on => MatVecQ8_0.UseDecodedScales = on,
             _ => null!,
         };
-        if (set is null || (sequences > 0) == (prompt > 0) || steps < 4)
+        if (set is null || (part != "decode" && (sequences > 0) == (prompt > 0)) || steps < 4)
         {
-            return Usage("give --switch prefetch|tiled and one of --sequences N or --prompt N (and --steps of at least 4)");
+            return Usage("give --switch prefetch|tiled|values|scales and one of --sequences N or --prompt N, or --part decode (and --steps of at least 4)");
         }
 
-        using var fixture = Build(model, sequences, prompt, threads);
+        if (part == "attention" && prompt == 0)
+        {
+            return Usage("--part attention times a prefill's attention: give --prompt N");
+        }
+
+        using IDisposable fixture = part switch
+        {
+            "attention" => new PrefillAttentionFixture(prompt),
+            "decode" => new DecodeFixture(model, DecodeTokens, threads),
+            _ => Build(model, sequences, prompt, threads),
+        };
+        Action execute = fixture switch
+        {
+            PrefillAttentionFixture attention => attention.Execute,
+            DecodeFixture decode => decode.Execute,
+            _ => ((CpuRunnerFixture)fixture).Execute,
+        };
         for (var i = 0; i < 12; i++)
         {
             set(i % 2 == 0);
-            fixture.Execute(); // warm-up of both sides, and time for the JIT's optimised tiers to arrive
+            execute(); // warm-up of both sides, and time for the JIT's optimised tiers to arrive
         }
 
         var times = new[] { new List<double>(), new List<double>() }; // [0] off, [1] on
@@ -77,13 +102,18 @@ internal static class StepComparison
             var on = ((step / 2) % 2 == 0) == (step % 2 == 0);
             set(on);
             var clock = Stopwatch.StartNew();
-            fixture.Execute();
+            execute();
             times[on ? 1 : 0].Add(clock.Elapsed.TotalMilliseconds);
         }
 
         set(true);
-        var rows = prompt > 0 ? prompt : sequences;
-        Console.WriteLine($"{(prompt > 0 ? $"prefill of {prompt} tokens" : $"decode step of {sequences} sequences")}, {threads} threads, {Path.GetFileName(model) ?? "synthetic 110m F32"}, {steps / 2} steps each, ABBA:");
+        var rows = part == "decode" ? DecodeTokens : prompt > 0 ? prompt : sequences;
+        Console.WriteLine(part switch
+        {
+            "attention" => $"one layer's attention of a prefill of {prompt} tokens, 1 thread, {steps / 2} runs each, ABBA:",
+            "decode" => $"single-sequence decode of {DecodeTokens} tokens (CpuTransformer), {threads} threads, {Path.GetFileName(model) ?? "synthetic 110m F32"}, {steps / 2} runs each, ABBA:",
+            _ => $"{(prompt > 0 ? $"prefill of {prompt} tokens" : $"decode step of {sequences} sequences")}, {threads} threads, {Path.GetFileName(model) ?? "synthetic 110m F32"}, {steps / 2} steps each, ABBA:",
+        });
         var medians = new double[2];
         foreach (var side in new[] { 1, 0 })
         {
@@ -105,7 +135,7 @@ internal static class StepComparison
     private static int Usage(string problem)
     {
         Console.Error.WriteLine($"step-ab: {problem}");
-        Console.Error.WriteLine("usage: step-ab --switch prefetch|tiled (--sequences N | --prompt N) [--model FILE] [--steps 60] [--threads 2]");
+        Console.Error.WriteLine("usage: step-ab --switch prefetch|tiled|values|scales (--sequences N | --prompt N | --part decode) [--part step|attention] [--model FILE] [--steps 60] [--threads 2]");
         return 2;
     }
 }

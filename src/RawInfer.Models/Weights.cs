@@ -17,15 +17,29 @@ public enum TensorType
 public readonly unsafe struct WeightTensor
 {
     public WeightTensor(byte* data, TensorType type, int rows, int cols)
+        : this(data, type, rows, cols, null)
+    {
+    }
+
+    private WeightTensor(byte* data, TensorType type, int rows, int cols, float* decodedScales)
     {
         Data = data;
         Type = type;
         Rows = rows;
         Cols = cols;
+        DecodedScales = decodedScales;
     }
 
     /// <summary>First byte of the tensor. (rows, cols) elements of <see cref="Type"/>.</summary>
     public byte* Data { get; }
+
+    /// <summary>
+    /// For <see cref="TensorType.Q8_0"/>: every block's fp16 scale decoded to float32, (rows, cols/32) row-major,
+    /// when a backend has decoded them once (<see cref="WithDecodedScales"/>); null otherwise. Kernels that find
+    /// it read the scales there instead of converting each block's half on every product; the values are the
+    /// same, so are the results. The memory belongs to whoever decoded it.
+    /// </summary>
+    public float* DecodedScales { get; }
 
     public TensorType Type { get; }
 
@@ -34,6 +48,9 @@ public readonly unsafe struct WeightTensor
     public int Cols { get; }
 
     public long ElementCount => (long)Rows * Cols;
+
+    /// <summary>This tensor with <see cref="DecodedScales"/> set: same data, same shape.</summary>
+    public WeightTensor WithDecodedScales(float* scales) => new(Data, Type, Rows, Cols, scales);
 
     /// <summary>The tensor as float32 elements; only valid for <see cref="TensorType.F32"/>.</summary>
     public ReadOnlySpan<float> AsF32()

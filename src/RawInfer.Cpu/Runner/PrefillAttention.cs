@@ -105,7 +105,33 @@ internal static unsafe class PrefillAttention
         {
             var blockValues = values.HeadRows(
                 (long)blockTable[block] * blockSize, Math.Min(blockSize, contextEnd - t0), headOffset, headDim, kvScratch, out var valueStride);
-            for (var v = 0; v < vectors; v++)
+            var v = 0;
+            if (GroupedValues)
+            {
+                for (; v + 4 <= vectors; v += 4)
+                {
+                    // the four vectors' positions in this block: counts never fall from one vector to the next, so
+                    // the first vector's are common to all four; each takes the rest of its own alone, in order
+                    var common = Math.Max(0, Math.Min(blockSize, firstContext + rowOf[v] - t0));
+                    if (common > 0)
+                    {
+                        AccumulateValues4(blockValues, valueStride, scores + ((long)v * scoreStride) + t0, scoreStride, common, outputs + v, headDim);
+                    }
+
+                    for (var k = v; k < v + 4; k++)
+                    {
+                        var count = Math.Min(blockSize, firstContext + rowOf[k] - t0);
+                        if (count > common)
+                        {
+                            AccumulateValues(
+                                blockValues + ((long)common * valueStride), valueStride, scores + ((long)k * scoreStride) + t0 + common,
+                                count - common, outputs[k], headDim);
+                        }
+                    }
+                }
+            }
+
+            for (; v < vectors; v++)
             {
                 var count = Math.Min(blockSize, firstContext + rowOf[v] - t0);
                 if (count > 0)
@@ -115,6 +141,16 @@ internal static unsafe class PrefillAttention
             }
         }
     }
+
+    /// <summary>
+    /// False sends every vector through the value pass alone (four FMA chains, each waiting on its own last
+    /// multiply-add), as before <see cref="AccumulateValues4"/>: for benchmarks that compare both in one run. The
+    /// same bits either way. One layer's attention of a 512-token prefill, grouped and not
+    /// (<c>perf/RawInfer.Benchmarks step-ab --switch values --prompt 512 --part attention</c>, one thread, the
+    /// 2-core Xeon VM, four ABBA runs): 0.93–0.96 of the time. The scores, about half of that time, are bound by
+    /// the per-score reduction tree that keeps them bit-equal to the decode kernel's.
+    /// </summary>
+    internal static bool GroupedValues { get; set; } = true;
 
     /// <summary>
     /// scores[i·stride] = queries[i]·key / sqrt(headDim) for i &lt; count (≤ 8); scores points at the first vector's
@@ -153,6 +189,98 @@ internal static unsafe class PrefillAttention
         for (var i = 0; i < count; i++, row += scoreStride)
         {
             *row = s.GetElement(i);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="AccumulateValues"/> for four vectors over the same positions: output_k += Σ_i p_k[i] · rows[i] for
+    /// i in [0, count), p_k = p + k·pStride. Each element is still one chain of multiply-adds in position order (the
+    /// same bits); the four vectors' sixteen chains run side by side and share each value row's loads, where a
+    /// vector alone has four chains and waits on the multiply-add latency.
+    /// </summary>
+    private static void AccumulateValues4(float* rows, int stride, float* p, int pStride, int count, float** outputs, int width)
+    {
+        const int N = 16; // Vector512<float>.Count
+        var p0 = p;
+        var p1 = p0 + pStride;
+        var p2 = p1 + pStride;
+        var p3 = p2 + pStride;
+        var c = 0;
+        for (; c + (4 * N) <= width; c += 4 * N)
+        {
+            var o0 = outputs[0] + c;
+            var o1 = outputs[1] + c;
+            var o2 = outputs[2] + c;
+            var o3 = outputs[3] + c;
+            Vector512<float> a00 = Vector512.Load(o0), a01 = Vector512.Load(o0 + N), a02 = Vector512.Load(o0 + (2 * N)), a03 = Vector512.Load(o0 + (3 * N));
+            Vector512<float> a10 = Vector512.Load(o1), a11 = Vector512.Load(o1 + N), a12 = Vector512.Load(o1 + (2 * N)), a13 = Vector512.Load(o1 + (3 * N));
+            Vector512<float> a20 = Vector512.Load(o2), a21 = Vector512.Load(o2 + N), a22 = Vector512.Load(o2 + (2 * N)), a23 = Vector512.Load(o2 + (3 * N));
+            Vector512<float> a30 = Vector512.Load(o3), a31 = Vector512.Load(o3 + N), a32 = Vector512.Load(o3 + (2 * N)), a33 = Vector512.Load(o3 + (3 * N));
+            var row = rows + c;
+            for (var i = 0; i < count; i++, row += stride)
+            {
+                var r0 = Vector512.Load(row);
+                var r1 = Vector512.Load(row + N);
+                var r2 = Vector512.Load(row + (2 * N));
+                var r3 = Vector512.Load(row + (3 * N));
+                var w = Vector512.Create(p0[i]);
+                a00 = Avx512F.FusedMultiplyAdd(w, r0, a00);
+                a01 = Avx512F.FusedMultiplyAdd(w, r1, a01);
+                a02 = Avx512F.FusedMultiplyAdd(w, r2, a02);
+                a03 = Avx512F.FusedMultiplyAdd(w, r3, a03);
+                w = Vector512.Create(p1[i]);
+                a10 = Avx512F.FusedMultiplyAdd(w, r0, a10);
+                a11 = Avx512F.FusedMultiplyAdd(w, r1, a11);
+                a12 = Avx512F.FusedMultiplyAdd(w, r2, a12);
+                a13 = Avx512F.FusedMultiplyAdd(w, r3, a13);
+                w = Vector512.Create(p2[i]);
+                a20 = Avx512F.FusedMultiplyAdd(w, r0, a20);
+                a21 = Avx512F.FusedMultiplyAdd(w, r1, a21);
+                a22 = Avx512F.FusedMultiplyAdd(w, r2, a22);
+                a23 = Avx512F.FusedMultiplyAdd(w, r3, a23);
+                w = Vector512.Create(p3[i]);
+                a30 = Avx512F.FusedMultiplyAdd(w, r0, a30);
+                a31 = Avx512F.FusedMultiplyAdd(w, r1, a31);
+                a32 = Avx512F.FusedMultiplyAdd(w, r2, a32);
+                a33 = Avx512F.FusedMultiplyAdd(w, r3, a33);
+            }
+
+            a00.Store(o0);
+            a01.Store(o0 + N);
+            a02.Store(o0 + (2 * N));
+            a03.Store(o0 + (3 * N));
+            a10.Store(o1);
+            a11.Store(o1 + N);
+            a12.Store(o1 + (2 * N));
+            a13.Store(o1 + (3 * N));
+            a20.Store(o2);
+            a21.Store(o2 + N);
+            a22.Store(o2 + (2 * N));
+            a23.Store(o2 + (3 * N));
+            a30.Store(o3);
+            a31.Store(o3 + N);
+            a32.Store(o3 + (2 * N));
+            a33.Store(o3 + (3 * N));
+        }
+
+        for (; c < width; c += N)
+        {
+            Vector512<float> a0 = Vector512.Load(outputs[0] + c), a1 = Vector512.Load(outputs[1] + c);
+            Vector512<float> a2 = Vector512.Load(outputs[2] + c), a3 = Vector512.Load(outputs[3] + c);
+            var row = rows + c;
+            for (var i = 0; i < count; i++, row += stride)
+            {
+                var r = Vector512.Load(row);
+                a0 = Avx512F.FusedMultiplyAdd(Vector512.Create(p0[i]), r, a0);
+                a1 = Avx512F.FusedMultiplyAdd(Vector512.Create(p1[i]), r, a1);
+                a2 = Avx512F.FusedMultiplyAdd(Vector512.Create(p2[i]), r, a2);
+                a3 = Avx512F.FusedMultiplyAdd(Vector512.Create(p3[i]), r, a3);
+            }
+
+            a0.Store(outputs[0] + c);
+            a1.Store(outputs[1] + c);
+            a2.Store(outputs[2] + c);
+            a3.Store(outputs[3] + c);
         }
     }
 

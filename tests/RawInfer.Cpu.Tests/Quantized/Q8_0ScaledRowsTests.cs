@@ -8,7 +8,8 @@ namespace RawInfer.Cpu.Tests.Quantized;
 /// <summary>
 /// The Q8_0 matrix-vector rows (four rows at a time, block scales converted in vectors ahead of the dot loop)
 /// must give every row the bits of the one-row kernel <see cref="MatVecQ8_0.DotAvx2"/>, whatever the row range,
-/// the block count (whole groups of eight gathered scales or not) and the scale bits (subnormal, negative, zero).
+/// the block count (whole groups of eight gathered scales or not) and the scale bits (subnormal, negative, zero);
+/// and the same bits again when the tensor carries its scales decoded once (<see cref="WeightTensor.DecodedScales"/>).
 /// </summary>
 public sealed unsafe class Q8_0ScaledRowsTests
 {
@@ -20,7 +21,61 @@ public sealed unsafe class Q8_0ScaledRowsTests
     [InlineData(33, 24, 5)]
     [InlineData(10, 64, 0)]
     [InlineData(6, 65, 1)]
-    public void Rows_give_the_bits_of_the_one_row_kernel(int rows, int blocks, int rowStart)
+    public void Rows_give_the_bits_of_the_one_row_kernel(int rows, int blocks, int rowStart) =>
+        CheckRows(rows, blocks, rowStart, decoded: false);
+
+    [Theory]
+    [InlineData(1, 1, 0)]
+    [InlineData(7, 7, 1)]
+    [InlineData(9, 8, 3)]
+    [InlineData(13, 9, 2)]
+    [InlineData(33, 24, 5)]
+    [InlineData(10, 64, 0)]
+    [InlineData(6, 65, 1)]
+    public void Rows_reading_decoded_scales_give_the_same_bits(int rows, int blocks, int rowStart) =>
+        CheckRows(rows, blocks, rowStart, decoded: true);
+
+    [Fact]
+    public void Decoded_scales_are_the_blocks_halves_as_floats_and_bad_tables_are_refused()
+    {
+        const int Rows = 3;
+        const int Blocks = 12;
+        var random = new Random(7);
+        var data = (byte*)NativeMemory.AllocZeroed(Rows * Blocks * MatVecQ8_0.BlockBytes);
+        try
+        {
+            for (var b = 0; b < Rows * Blocks; b++)
+            {
+                *(ushort*)(data + (b * MatVecQ8_0.BlockBytes)) = ScaleBits(random, b);
+            }
+
+            var tensor = new WeightTensor(data, TensorType.Q8_0, Rows, Blocks * MatVecQ8_0.BlockElements);
+            var table = new float[Rows * Blocks];
+            MatVecQ8_0.DecodeScales(tensor, table);
+            for (var b = 0; b < table.Length; b++)
+            {
+                var expected = (float)BitConverter.UInt16BitsToHalf(*(ushort*)(data + (b * MatVecQ8_0.BlockBytes)));
+                Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(table[b]), $"block {b}: {table[b]} vs {expected}");
+            }
+
+            var shortTable = Assert.Throws<ArgumentException>(() => MatVecQ8_0.DecodeScales(tensor, new float[table.Length - 1]));
+            Assert.Contains("36 block scales", shortTable.Message);
+            var f32 = new WeightTensor(data, TensorType.F32, 1, 8);
+            Assert.Throws<ArgumentException>(() => MatVecQ8_0.DecodeScales(f32, new float[1]));
+            fixed (float* pt = table)
+            {
+                var withTable = tensor.WithDecodedScales(pt);
+                Assert.True(withTable.DecodedScales == pt && withTable.Data == data && withTable.Rows == Rows && withTable.Cols == tensor.Cols);
+                Assert.True(tensor.DecodedScales == null);
+            }
+        }
+        finally
+        {
+            NativeMemory.Free(data);
+        }
+    }
+
+    private static void CheckRows(int rows, int blocks, int rowStart, bool decoded)
     {
         var cols = blocks * MatVecQ8_0.BlockElements;
         var rowBytes = blocks * MatVecQ8_0.BlockBytes;
@@ -48,8 +103,14 @@ public sealed unsafe class Q8_0ScaledRowsTests
             var xScales = new float[blocks];
             MatVecQ8_0.QuantizeActivations(x, q, xScales);
             var tensor = new WeightTensor(data, TensorType.Q8_0, rows, cols);
+            var table = GC.AllocateArray<float>(rows * blocks, pinned: true);
+            MatVecQ8_0.DecodeScales(tensor, table);
             var y = new float[rows];
-            MatVecQ8_0.Rows(tensor, q, xScales, y, rowStart, rows);
+            fixed (float* pt = table)
+            {
+                MatVecQ8_0.Rows(decoded ? tensor.WithDecodedScales(pt) : tensor, q, xScales, y, rowStart, rows);
+            }
+
             fixed (sbyte* pq = q)
             fixed (float* ps = xScales)
             {

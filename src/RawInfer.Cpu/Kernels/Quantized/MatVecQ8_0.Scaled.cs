@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using RawInfer.Models;
 
 namespace RawInfer.Cpu.Kernels.Quantized;
 
@@ -28,11 +29,19 @@ internal static unsafe partial class MatVecQ8_0
     /// one at a time. Measured and left (2026-12-03, one thread, Xeon VM): the scale pass costs about 0.7 ns per
     /// block with the rows in L2, where the whole kernel takes about 2.4 ns per block (14 GB/s); reading the
     /// scales with two 128-byte VBMI byte permutes per eight blocks instead of the gather was slower (0.87 ns);
-    /// and from DRAM, where decode runs, a kernel that skipped the pass altogether streamed at most 10% faster.
-    /// Only a layout with each row's scales apart from its quants would remove the pass, and the weights' memory
-    /// is shared with the other backends. rows: W data; qx: (blocks·32); xScales: (blocks); y: (rows)
+    /// and from DRAM a kernel that skipped the pass altogether streamed at most 10% faster. But the 110M model's
+    /// 117 MB of Q8_0 weights stay in this VM's 260 MiB L3 from one token to the next, where the pass was about a
+    /// third of the kernel's time (a profile of <c>rawinfer generate</c>). So a tensor can carry its scales decoded
+    /// once (<paramref name="decoded"/>, <see cref="WeightTensor.DecodedScales"/>, which <see cref="CpuTransformer"/>
+    /// prepares at construction: 4 bytes per block on top of the 34, beside the weights rather than instead of
+    /// them, since their memory is shared with the other backends); the pass is then a load and a multiply per
+    /// eight blocks, the same float products. Single-sequence decode of the 110M Q8_0 model with the table and
+    /// without (<c>perf/RawInfer.Benchmarks step-ab --switch scales --part decode</c>, 2 threads, ABBA medians):
+    /// 0.89 and 0.94 of the time. rows: W data; decoded: (rows, blocks) or null; qx: (blocks·32); xScales:
+    /// (blocks); y: (rows)
     /// </summary>
-    private static void ScaledRows(byte* data, long rowBytes, int blocks, sbyte* qx, float* xScales, float* y, int rowStart, int rowEnd)
+    private static void ScaledRows(
+        byte* data, long rowBytes, int blocks, float* decoded, sbyte* qx, float* xScales, float* y, int rowStart, int rowEnd)
     {
         var scales = stackalloc float[4 * blocks];
         var r = rowStart;
@@ -41,7 +50,7 @@ internal static unsafe partial class MatVecQ8_0
             var row = data + (r * rowBytes);
             for (var i = 0; i < 4; i++)
             {
-                BlockScales(row + (i * rowBytes), blocks, xScales, scales + (i * blocks));
+                RowScales(row + (i * rowBytes), decoded, r + i, blocks, xScales, scales + (i * blocks));
             }
 
             Dot4(row, rowBytes, blocks, qx, scales, y + r);
@@ -50,8 +59,41 @@ internal static unsafe partial class MatVecQ8_0
         for (; r < rowEnd; r++)
         {
             var row = data + (r * rowBytes);
-            BlockScales(row, blocks, xScales, scales);
+            RowScales(row, decoded, r, blocks, xScales, scales);
             y[r] = Dot1(row, blocks, qx, scales);
+        }
+    }
+
+    /// <summary>
+    /// False makes the kernel convert the blocks' halves even where the tensor carries
+    /// <see cref="WeightTensor.DecodedScales"/>: for benchmarks that compare both in one run. Same bits either way.
+    /// </summary>
+    internal static bool UseDecodedScales { get; set; } = true;
+
+    /// <summary>
+    /// scales[b] = (W block b's scale)·xScales[b] for one row: from the decoded table when there is one (a load
+    /// and a multiply per eight blocks), else converted from the row's halves by <see cref="BlockScales"/>. The
+    /// same float product either way, as the table holds the exact conversion.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void RowScales(byte* row, float* decoded, int r, int blocks, float* xScales, float* scales)
+    {
+        if (decoded is null)
+        {
+            BlockScales(row, blocks, xScales, scales);
+            return;
+        }
+
+        var source = decoded + ((long)r * blocks);
+        var b = 0;
+        for (; b + 8 <= blocks; b += 8)
+        {
+            (Vector256.Load(source + b) * Vector256.Load(xScales + b)).Store(scales + b);
+        }
+
+        for (; b < blocks; b++)
+        {
+            scales[b] = source[b] * xScales[b];
         }
     }
 

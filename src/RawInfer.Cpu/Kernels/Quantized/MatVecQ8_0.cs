@@ -153,7 +153,7 @@ internal static unsafe partial class MatVecQ8_0
         long rowBytes = (long)blocks * BlockBytes;
         if (ScaledRowsSupported(blocks))
         {
-            ScaledRows(w.Data, rowBytes, blocks, qx, xScales, y, rowStart, rowEnd);
+            ScaledRows(w.Data, rowBytes, blocks, UseDecodedScales ? w.DecodedScales : null, qx, xScales, y, rowStart, rowEnd);
             return;
         }
 
@@ -161,6 +161,31 @@ internal static unsafe partial class MatVecQ8_0
         {
             byte* row = w.Data + (r * rowBytes);
             y[r] = Avx2.IsSupported && Fma.IsSupported ? DotAvx2(row, qx, xScales, blocks) : DotScalar(row, qx, xScales, blocks);
+        }
+    }
+
+    /// <summary>
+    /// Every block's fp16 scale of <paramref name="w"/> as float32, row-major (rows, cols/32): the table
+    /// <see cref="WeightTensor.WithDecodedScales"/> takes. Each is <see cref="HalfConversion.FiniteHalfToSingle(uint)"/>
+    /// of the block's half, exact, the value the kernels convert it to otherwise.
+    /// </summary>
+    /// <exception cref="ArgumentException">The tensor is not Q8_0, or <paramref name="scales"/> has the wrong length.</exception>
+    public static void DecodeScales(in WeightTensor w, Span<float> scales)
+    {
+        if (w.Type != TensorType.Q8_0 || w.Cols % BlockElements != 0)
+        {
+            throw new ArgumentException($"tensor is {w.Type} with {w.Cols} columns, not Q8_0 in whole blocks", nameof(w));
+        }
+
+        var count = w.ElementCount / BlockElements;
+        if (scales.Length != count)
+        {
+            throw new ArgumentException($"{count} block scales to decode, but the table holds {scales.Length}", nameof(scales));
+        }
+
+        for (var b = 0; b < scales.Length; b++)
+        {
+            scales[b] = HalfConversion.FiniteHalfToSingle(*(ushort*)(w.Data + ((long)b * BlockBytes)));
         }
     }
 
