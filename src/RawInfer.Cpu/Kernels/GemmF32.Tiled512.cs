@@ -38,8 +38,9 @@ internal static unsafe partial class GemmF32
     }
 
     /// <summary>
-    /// False stops the tiled paths prefetching the next tile's bytes: for benchmarks and tests that compare both in
-    /// one run. A prefetch is a hint, so this changes only speed, never a result.
+    /// False stops the tiled paths prefetching the next tile's bytes (these, and the in-register widening of
+    /// <see cref="Quantized.WidenInRegisters"/>): for benchmarks and tests that compare both in one run. A prefetch
+    /// is a hint, so this changes only speed, never a result.
     /// </summary>
     internal static bool PrefetchTiles { get; set; } = true;
 

@@ -50,6 +50,8 @@ public sealed unsafe class PrefetchAheadTests
         { TensorType.F16, 64, 136, 768 },  // widened tiles, the next tile's rows prefetched
         { TensorType.Q8_0, 66, 72, 2048 }, // widened wide rows
         { TensorType.BF16, 12, 200, 96 },
+        { TensorType.Q8_0, 1, 44, 768 },   // widened in registers, the next 8-row tile's blocks prefetched
+        { TensorType.F16, 3, 40, 1024 },   // likewise, three X rows
     };
 
     [Theory]

@@ -26,7 +26,7 @@ public sealed class DecodedScalesTransformerTests
             var multiplied = model.Weights.Layers.SelectMany(l => new[] { l.Wq, l.Wk, l.Wv, l.Wo, l.W1, l.W2, l.W3 }).Append(model.Weights.Classifier);
             var q8 = multiplied.Count(w => w.Type == TensorType.Q8_0);
             Assert.True(q8 >= 6 * model.Config.NumLayers, $"{q8} Q8_0 matrices"); // (its hidden width 172 leaves w2 in F32)
-            Assert.Equal(q8, transformer.DecodedScaleTables);
+            Assert.Equal(q8, transformer.DecodedScaleTableCount);
 
             var withTables = Run(transformer, decoded: true);
             var converting = Run(transformer, decoded: false);
@@ -52,7 +52,7 @@ public sealed class DecodedScalesTransformerTests
     {
         using var model = Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin"));
         using var transformer = new CpuTransformer(model, threads: 1);
-        Assert.Equal(0, transformer.DecodedScaleTables);
+        Assert.Equal(0, transformer.DecodedScaleTableCount);
     }
 
     private static float[][] Run(CpuTransformer transformer, bool decoded)

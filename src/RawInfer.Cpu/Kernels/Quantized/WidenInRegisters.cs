@@ -119,10 +119,10 @@ internal static unsafe class WidenInRegisters
         var next = rows + (8 * rowBytes);
         for (var k = 0; k < kEnd; k += N)
         {
-            if (typeof(TChunk) != typeof(Q8_0Chunk) && (k & 31) == 0)
+            if ((k & 31) == 0 && GemmF32.PrefetchTiles)
             {
                 // the next tile's rows at this place: the line holding columns [k, k + 32) (see PrefetchTile)
-                PrefetchTile(next, rowBytes, k);
+                PrefetchTile(next, rowBytes, TChunk.PrefetchOffset(k));
             }
 
             var u = Vector512.Load(x + k);
@@ -192,18 +192,20 @@ internal static unsafe class WidenInRegisters
     }
 
     /// <summary>
-    /// Prefetches the line holding columns [k, k + 32) of each of the 8 two-byte-per-column (F16/BF16) rows at
-    /// <paramref name="rows"/>: the next tile while this one is summed (engine decode of one F16 sequence on the
-    /// 2-core Xeon VM, alternating builds: 49 → 56–68 tok/s). Q8_0 tiles are not prefetched: it measured within that
-    /// VM's noise (77–99 tok/s before and after). Past the last tile the addresses lie beyond the tensor, which a
-    /// prefetch tolerates.
+    /// Prefetches, in each of the 8 rows at <paramref name="rows"/>, the line holding byte <paramref name="offset"/>
+    /// (<see cref="IChunk.PrefetchOffset"/>: where columns [k, k + 32) end up): the next tile while this one is
+    /// summed. Engine decode of one sequence on the 2-core Xeon VM: F16, alternating builds, 49 → 56–68 tok/s; Q8_0,
+    /// with and without in one process (<c>perf/RawInfer.Benchmarks step-ab --switch prefetch --sequences 1</c>,
+    /// ABBA medians), 0.76 and 0.87 of the time (an earlier comparison of two builds had lost it in the VM's
+    /// noise). Past the last tile the addresses lie beyond the tensor, which a prefetch tolerates. Off with
+    /// <see cref="GemmF32.PrefetchTiles"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void PrefetchTile(byte* rows, long rowBytes, int k)
+    private static void PrefetchTile(byte* rows, long rowBytes, long offset)
     {
         for (var r = 0; r < 8; r++)
         {
-            Simd.Prefetch(rows + (r * rowBytes) + (2L * k));
+            Simd.Prefetch(rows + (r * rowBytes) + offset);
         }
     }
 
@@ -215,6 +217,9 @@ internal static unsafe class WidenInRegisters
 
         /// <summary>Column j of a row, as <see cref="Widen"/> writes it.</summary>
         static abstract float Element(byte* row, int j);
+
+        /// <summary>A byte of a row on the line that holds columns [k, k + 32) (for the last of them, where they straddle two). k: a multiple of 32.</summary>
+        static abstract long PrefetchOffset(int k);
     }
 
     private readonly struct F16Chunk : IChunk
@@ -224,6 +229,8 @@ internal static unsafe class WidenInRegisters
             HalfConversion.FiniteSignExtendedHalfToSingle(Avx512F.ConvertToVector512Int32(Vector256.Load((short*)row + k)));
 
         public static float Element(byte* row, int j) => HalfConversion.HalfToSingle(((ushort*)row)[j]);
+
+        public static long PrefetchOffset(int k) => 2L * k;
     }
 
     private readonly struct BF16Chunk : IChunk
@@ -233,6 +240,8 @@ internal static unsafe class WidenInRegisters
             (Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)row + k)) << 16).AsSingle();
 
         public static float Element(byte* row, int j) => HalfConversion.BFloat16ToSingle(((ushort*)row)[j]);
+
+        public static long PrefetchOffset(int k) => 2L * k;
     }
 
     private readonly struct Q8_0Chunk : IChunk
@@ -252,6 +261,9 @@ internal static unsafe class WidenInRegisters
             var block = row + ((j >> 5) * MatVecQ8_0.BlockBytes);
             return HalfConversion.FiniteHalfToSingle(*(ushort*)block) * ((sbyte*)block)[2 + (j & 31)];
         }
+
+        // the block's last byte: 34-byte blocks leave no line between two consecutive blocks' last bytes untouched
+        public static long PrefetchOffset(int k) => ((k >> 5) * (long)MatVecQ8_0.BlockBytes) + MatVecQ8_0.BlockBytes - 1;
     }
 
     private interface IRowCount
