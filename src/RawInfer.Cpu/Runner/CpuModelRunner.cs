@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using RawInfer.Cpu.Kernels;
+using RawInfer.Cpu.Kernels.Quantized;
 using RawInfer.Cpu.Threading;
 using RawInfer.Engine.Runner;
 using RawInfer.KvCache;
@@ -22,7 +23,8 @@ namespace RawInfer.Cpu.Runner;
 /// </summary>
 public sealed unsafe partial class CpuModelRunner : IModelRunner
 {
-    private readonly LlamaWeights _weights;
+    private readonly LlamaWeights _weights;        // the model's, with Q8_0 matrices carrying decoded scales
+    private readonly List<float[]> _decodedScales = []; // pinned tables those tensors point into
     private readonly CpuWorkerPool _pool;
     private readonly GemmJob _gemm = new();
     private readonly PagedAttentionJob _attention;
@@ -62,9 +64,9 @@ public sealed unsafe partial class CpuModelRunner : IModelRunner
         ArgumentOutOfRangeException.ThrowIfNegative(threads);
         _ = kvCacheType.ElementBytes(); // rejects an undefined type
         KvCacheType = kvCacheType;
-        _weights = model.Weights;
         Config = model.Config;
-        CheckWeights(Config, _weights);
+        CheckWeights(Config, model.Weights);
+        _weights = DecodedScaleTables.Attach(model.Weights, _decodedScales); // Q8_0 scales for the decode tiles, decoded once
 
         var c = Config;
         _inverseFrequencies = new float[c.HeadDim / 2];

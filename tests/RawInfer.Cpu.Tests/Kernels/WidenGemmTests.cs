@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using RawInfer.Cpu.Kernels;
 using RawInfer.Cpu.Kernels.Quantized;
@@ -107,18 +108,19 @@ public sealed unsafe class WidenGemmTests
         }
     }
 
-    public static TheoryData<TensorType, int, int> FewRowCases()
+    public static TheoryData<TensorType, int, int, bool> FewRowCases()
     {
-        var data = new TheoryData<TensorType, int, int>();
+        var data = new TheoryData<TensorType, int, int, bool>();
         foreach (var (outRows, cols) in new[] { (8, 16), (19, 17), (37, 257), (16, 768), (11, 2048) })
         {
-            data.Add(TensorType.F16, outRows, cols);
-            data.Add(TensorType.BF16, outRows, cols);
+            data.Add(TensorType.F16, outRows, cols, false);
+            data.Add(TensorType.BF16, outRows, cols, false);
         }
 
         foreach (var (outRows, cols) in new[] { (8, 32), (27, 96), (64, 768), (13, 2048) })
         {
-            data.Add(TensorType.Q8_0, outRows, cols);
+            data.Add(TensorType.Q8_0, outRows, cols, false);
+            data.Add(TensorType.Q8_0, outRows, cols, true);
         }
 
         return data;
@@ -127,13 +129,22 @@ public sealed unsafe class WidenGemmTests
     /// <summary>
     /// One to three X rows take the in-register path (decode steps), more take the widened tile: every X row must
     /// get the same bits either way, for whole 8-row W tiles, the edge rows past them, leftover columns and any
-    /// split of the W rows between workers.
+    /// split of the W rows between workers; for Q8_0 also when the few-row products read the tensor's decoded
+    /// block scales (<see cref="WeightTensor.DecodedScales"/>) and the tile path converts the halves.
     /// </summary>
     [Theory]
     [MemberData(nameof(FewRowCases))]
-    public void One_two_or_three_x_rows_give_the_bits_of_the_batched_tile_path(TensorType type, int outRows, int cols)
+    public void One_two_or_three_x_rows_give_the_bits_of_the_batched_tile_path(TensorType type, int outRows, int cols, bool decodedScales)
     {
         using var w = Encoded.Random(type, outRows, cols, seed: outRows + cols);
+        var table = GC.AllocateArray<float>(decodedScales ? outRows * cols / MatVecQ8_0.BlockElements : 0, pinned: true);
+        var few = w.Tensor;
+        if (decodedScales)
+        {
+            MatVecQ8_0.DecodeScales(w.Tensor, table);
+            few = w.Tensor.WithDecodedScales((float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(table)));
+        }
+
         const int xRows = 7;
         var random = new Random(outRows);
         var x = new float[xRows * cols];
@@ -147,24 +158,24 @@ public sealed unsafe class WidenGemmTests
         fixed (float* pBatched = batched)
         {
             Gemm.Rows(w.Tensor, px, xRows, pBatched, 0, outRows); // above the in-register limit: the tile path
-            for (var few = 1; few <= WidenInRegisters.MaxXRows; few++)
+            for (var count = 1; count <= WidenInRegisters.MaxXRows; count++)
             {
-                for (var first = 0; first + few <= xRows; first += few)
+                for (var first = 0; first + count <= xRows; first += count)
                 {
-                    var y = new float[few * outRows];
+                    var y = new float[count * outRows];
                     fixed (float* py = y)
                     {
                         var cut = Math.Min(outRows, 9); // a split inside the second 8-row tile
-                        Gemm.Rows(w.Tensor, px + (first * cols), few, py, 0, cut);
-                        Gemm.Rows(w.Tensor, px + (first * cols), few, py, cut, outRows);
+                        Gemm.Rows(few, px + (first * cols), count, py, 0, cut);
+                        Gemm.Rows(few, px + (first * cols), count, py, cut, outRows);
                     }
 
-                    for (var i = 0; i < few; i++)
+                    for (var i = 0; i < count; i++)
                     {
                         var expected = batched.AsSpan((first + i) * outRows, outRows).ToArray();
                         var actual = y.AsSpan(i * outRows, outRows).ToArray();
                         Assert.True(expected.AsSpan().SequenceEqual(actual),
-                            $"{few} X rows from {first}, row {i}: first difference at output {FirstDifference(expected, actual)}");
+                            $"{count} X rows from {first}, row {i}: first difference at output {FirstDifference(expected, actual)}");
                     }
                 }
             }

@@ -8,11 +8,13 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// Gives a model's Q8_0 matrices their block scales decoded to float32 once (<see cref="WeightTensor.DecodedScales"/>),
 /// for a backend that multiplies them many times: the matrix-vector and in-register widening kernels then load
 /// each block's scale instead of converting its half on every product. 4 bytes per 32 weights (12% on top of the
-/// Q8_0 bytes), beside the weights rather than instead of them, since the weights' memory is shared. Only
-/// <see cref="CpuTransformer"/> attaches them: the engine's runner reading them in its in-register widening (each
-/// 8-row tile's scales copied block-major, then one load per chunk instead of a conversion) measured 1.04 and 1.02
-/// of the time of one-sequence decode steps (<c>step-ab --switch scales --sequences 1</c>), the copy costing what
-/// the conversion had, so it does not pay there for the memory.
+/// Q8_0 bytes), beside the weights rather than instead of them, since the weights' memory is shared.
+/// <see cref="CpuTransformer"/> (its matrix-vector kernel, <see cref="MatVecQ8_0"/>) and the engine's runner (its
+/// in-register widening for decode steps of one to three sequences, <see cref="WidenInRegisters"/>) each attach
+/// them. In the runner, one-sequence decode steps of the 110M Q8_0 model with and without (<c>perf/RawInfer.Benchmarks
+/// step-ab --switch scales --sequences 1</c>, 2 threads, the Xeon VM, ABBA medians): 0.84, 0.81 and 0.92 of the
+/// time, three sequences 0.87. Before those tiles prefetched the next tile's blocks the same comparison gave 1.04
+/// and 1.02: the loads waited on memory then, whatever the arithmetic.
 /// </summary>
 internal static unsafe class DecodedScaleTables
 {

@@ -47,10 +47,21 @@ internal static unsafe class WidenInRegisters
                 Rows<BF16Chunk>(in w, x, xRows, y, yStride, rowStart, rowEnd);
                 break;
             default:
-                Rows<Q8_0Chunk>(in w, x, xRows, y, yStride, rowStart, rowEnd);
+                if (w.DecodedScales is not null && MatVecQ8_0.UseDecodedScales && w.Cols / MatVecQ8_0.BlockElements <= MaxTileScaleBlocks)
+                {
+                    Rows<Q8_0DecodedChunk>(in w, x, xRows, y, yStride, rowStart, rowEnd);
+                }
+                else
+                {
+                    Rows<Q8_0Chunk>(in w, x, xRows, y, yStride, rowStart, rowEnd);
+                }
+
                 break;
         }
     }
+
+    /// <summary>Q8_0 blocks per row up to which a tile's decoded scales fit the stack buffer (8 rows × 4 bytes each).</summary>
+    private const int MaxTileScaleBlocks = 1024;
 
     private static void Rows<TChunk>(in WeightTensor w, float* x, int xRows, float* y, int yStride, int rowStart, int rowEnd)
         where TChunk : struct, IChunk
@@ -58,19 +69,26 @@ internal static unsafe class WidenInRegisters
         var cols = w.Cols;
         var rowBytes = TensorEncoding.RowBytes(w.Type, cols);
         var tileEnd = rowStart + ((rowEnd - rowStart) & ~7);
+        var blocks = cols / MatVecQ8_0.BlockElements;
+        var tileScales = stackalloc float[typeof(TChunk) == typeof(Q8_0DecodedChunk) ? 8 * blocks : 0];
         for (var o = rowStart; o < tileEnd; o += 8)
         {
             var rows = w.Data + (o * rowBytes);
+            if (typeof(TChunk) == typeof(Q8_0DecodedChunk))
+            {
+                InterleaveScales(w.DecodedScales + ((long)o * blocks), blocks, tileScales);
+            }
+
             switch (xRows)
             {
                 case 1:
-                    Tile<TChunk, One>(rows, rowBytes, cols, x, y + o, yStride);
+                    Tile<TChunk, One>(rows, rowBytes, tileScales, cols, x, y + o, yStride);
                     break;
                 case 2:
-                    Tile<TChunk, Two>(rows, rowBytes, cols, x, y + o, yStride);
+                    Tile<TChunk, Two>(rows, rowBytes, tileScales, cols, x, y + o, yStride);
                     break;
                 default:
-                    Tile<TChunk, Three>(rows, rowBytes, cols, x, y + o, yStride);
+                    Tile<TChunk, Three>(rows, rowBytes, tileScales, cols, x, y + o, yStride);
                     break;
             }
         }
@@ -103,10 +121,27 @@ internal static unsafe class WidenInRegisters
     private static float[]? t_edge; // (≤ 7, cols) widened edge rows of this thread
 
     /// <summary>
-    /// An 8-row W tile against TRows X rows: 8·TRows accumulators, each W chunk widened once and used by every
-    /// X row. rows: 8 W rows of rowBytes each; x: (TRows, cols); y: (TRows, yStride), columns 0..7 written.
+    /// The 8 rows' decoded scales of one tile, block-major: tile[b·8 + r] = decoded[r·blocks + b], so the tile
+    /// loop finds row r's scale of block b at one base pointer plus a constant. decoded: (8, blocks); tile: (blocks, 8)
     /// </summary>
-    private static void Tile<TChunk, TRows>(byte* rows, long rowBytes, int cols, float* x, float* y, int yStride)
+    private static void InterleaveScales(float* decoded, int blocks, float* tile)
+    {
+        for (var r = 0; r < 8; r++)
+        {
+            var source = decoded + ((long)r * blocks);
+            for (var b = 0; b < blocks; b++)
+            {
+                tile[(b * 8) + r] = source[b];
+            }
+        }
+    }
+
+    /// <summary>
+    /// An 8-row W tile against TRows X rows: 8·TRows accumulators, each W chunk widened once and used by every
+    /// X row. rows: 8 W rows of rowBytes each; tileScales: the rows' decoded Q8_0 scales, block-major (read by
+    /// <see cref="Q8_0DecodedChunk"/> only); x: (TRows, cols); y: (TRows, yStride), columns 0..7 written.
+    /// </summary>
+    private static void Tile<TChunk, TRows>(byte* rows, long rowBytes, float* tileScales, int cols, float* x, float* y, int yStride)
         where TChunk : struct, IChunk
         where TRows : struct, IRowCount
     {
@@ -128,14 +163,14 @@ internal static unsafe class WidenInRegisters
             var u = Vector512.Load(x + k);
             var v = TRows.Value >= 2 ? Vector512.Load(x1 + k) : default;
             var s = TRows.Value >= 3 ? Vector512.Load(x2 + k) : default;
-            Step<TChunk, TRows>(TChunk.Load(rows, k), u, v, s, ref a0, ref b0, ref c0);
-            Step<TChunk, TRows>(TChunk.Load(rows + rowBytes, k), u, v, s, ref a1, ref b1, ref c1);
-            Step<TChunk, TRows>(TChunk.Load(rows + (2 * rowBytes), k), u, v, s, ref a2, ref b2, ref c2);
-            Step<TChunk, TRows>(TChunk.Load(rows + (3 * rowBytes), k), u, v, s, ref a3, ref b3, ref c3);
-            Step<TChunk, TRows>(TChunk.Load(rows + (4 * rowBytes), k), u, v, s, ref a4, ref b4, ref c4);
-            Step<TChunk, TRows>(TChunk.Load(rows + (5 * rowBytes), k), u, v, s, ref a5, ref b5, ref c5);
-            Step<TChunk, TRows>(TChunk.Load(rows + (6 * rowBytes), k), u, v, s, ref a6, ref b6, ref c6);
-            Step<TChunk, TRows>(TChunk.Load(rows + (7 * rowBytes), k), u, v, s, ref a7, ref b7, ref c7);
+            Step<TChunk, TRows>(TChunk.Load(rows, tileScales, k), u, v, s, ref a0, ref b0, ref c0);
+            Step<TChunk, TRows>(TChunk.Load(rows + rowBytes, tileScales + 1, k), u, v, s, ref a1, ref b1, ref c1);
+            Step<TChunk, TRows>(TChunk.Load(rows + (2 * rowBytes), tileScales + 2, k), u, v, s, ref a2, ref b2, ref c2);
+            Step<TChunk, TRows>(TChunk.Load(rows + (3 * rowBytes), tileScales + 3, k), u, v, s, ref a3, ref b3, ref c3);
+            Step<TChunk, TRows>(TChunk.Load(rows + (4 * rowBytes), tileScales + 4, k), u, v, s, ref a4, ref b4, ref c4);
+            Step<TChunk, TRows>(TChunk.Load(rows + (5 * rowBytes), tileScales + 5, k), u, v, s, ref a5, ref b5, ref c5);
+            Step<TChunk, TRows>(TChunk.Load(rows + (6 * rowBytes), tileScales + 6, k), u, v, s, ref a6, ref b6, ref c6);
+            Step<TChunk, TRows>(TChunk.Load(rows + (7 * rowBytes), tileScales + 7, k), u, v, s, ref a7, ref b7, ref c7);
         }
 
         Finish<TChunk>(GemmF32.Reduce8(a0, a1, a2, a3, a4, a5, a6, a7), rows, rowBytes, x, cols, kEnd, y);
@@ -212,8 +247,11 @@ internal static unsafe class WidenInRegisters
     /// <summary>How one weight format yields widened float32 values.</summary>
     private interface IChunk
     {
-        /// <summary>Columns [k, k + 16) of a row, as <see cref="Widen"/> writes them. k: a multiple of 16.</summary>
-        static abstract Vector512<float> Load(byte* row, int k);
+        /// <summary>
+        /// Columns [k, k + 16) of a row, as <see cref="Widen"/> writes them. k: a multiple of 16. scales: the row's
+        /// first scale in the tile's block-major table (stride 8), for the formats that read one.
+        /// </summary>
+        static abstract Vector512<float> Load(byte* row, float* scales, int k);
 
         /// <summary>Column j of a row, as <see cref="Widen"/> writes it.</summary>
         static abstract float Element(byte* row, int j);
@@ -225,7 +263,7 @@ internal static unsafe class WidenInRegisters
     private readonly struct F16Chunk : IChunk
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<float> Load(byte* row, int k) =>
+        public static Vector512<float> Load(byte* row, float* scales, int k) =>
             HalfConversion.FiniteSignExtendedHalfToSingle(Avx512F.ConvertToVector512Int32(Vector256.Load((short*)row + k)));
 
         public static float Element(byte* row, int j) => HalfConversion.HalfToSingle(((ushort*)row)[j]);
@@ -236,7 +274,7 @@ internal static unsafe class WidenInRegisters
     private readonly struct BF16Chunk : IChunk
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<float> Load(byte* row, int k) =>
+        public static Vector512<float> Load(byte* row, float* scales, int k) =>
             (Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)row + k)) << 16).AsSingle();
 
         public static float Element(byte* row, int j) => HalfConversion.BFloat16ToSingle(((ushort*)row)[j]);
@@ -247,7 +285,7 @@ internal static unsafe class WidenInRegisters
     private readonly struct Q8_0Chunk : IChunk
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<float> Load(byte* row, int k)
+        public static Vector512<float> Load(byte* row, float* scales, int k)
         {
             // block k/32: fp16 scale, then 32 int8; this chunk is its first or second half
             var block = row + ((k >> 5) * MatVecQ8_0.BlockBytes);
@@ -264,6 +302,27 @@ internal static unsafe class WidenInRegisters
 
         // the block's last byte: 34-byte blocks leave no line between two consecutive blocks' last bytes untouched
         public static long PrefetchOffset(int k) => ((k >> 5) * (long)MatVecQ8_0.BlockBytes) + MatVecQ8_0.BlockBytes - 1;
+    }
+
+    /// <summary>
+    /// Q8_0 with the scales decoded once (<see cref="WeightTensor.DecodedScales"/>): a chunk's scale is one load from
+    /// the tile's block-major table (<see cref="InterleaveScales"/>) where <see cref="Q8_0Chunk"/> converts the
+    /// block's half in general registers and moves it across (three moves and a broadcast on the vector ports per
+    /// chunk). The table holds that conversion's exact value, so the widened floats are the same.
+    /// </summary>
+    private readonly struct Q8_0DecodedChunk : IChunk
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Load(byte* row, float* scales, int k)
+        {
+            var block = row + ((k >> 5) * MatVecQ8_0.BlockBytes);
+            var quants = Avx512F.ConvertToVector512Int32(Vector128.Load((sbyte*)block + 2 + (k & 16)));
+            return Avx512F.ConvertToVector512Single(quants) * scales[(k >> 5) * 8];
+        }
+
+        public static float Element(byte* row, int j) => Q8_0Chunk.Element(row, j);
+
+        public static long PrefetchOffset(int k) => Q8_0Chunk.PrefetchOffset(k);
     }
 
     private interface IRowCount
