@@ -52,6 +52,30 @@ public sealed unsafe class WidenGemmTests
     }
 
     [Theory]
+    [InlineData(64)]
+    [InlineData(2048)]
+    public void Q8_0_rows_widened_from_decoded_scales_equal_the_format_decoder(int cols)
+    {
+        const int rows = 5;
+        using var w = Encoded.Random(TensorType.Q8_0, rows, cols, seed: cols + 1);
+        var table = GC.AllocateArray<float>(rows * cols / MatVecQ8_0.BlockElements, pinned: true);
+        MatVecQ8_0.DecodeScales(w.Tensor, table);
+        var widened = new float[rows * cols];
+        fixed (float* dst = widened)
+        fixed (float* pt = table)
+        {
+            Widen.Rows(w.Tensor.WithDecodedScales(pt), 1, rows - 1, dst);
+        }
+
+        var expected = new float[cols];
+        for (var r = 1; r < rows; r++)
+        {
+            TensorEncoding.DecodeRow(w.Row(r), TensorType.Q8_0, expected);
+            Assert.Equal(expected, widened.AsSpan((r - 1) * cols, cols).ToArray());
+        }
+    }
+
+    [Theory]
     [InlineData(TensorType.F16, 33, 257)]
     [InlineData(TensorType.BF16, 17, 1025)]
     [InlineData(TensorType.Q8_0, 70, 96)]

@@ -34,7 +34,9 @@ internal static unsafe class Widen
                     BF16((ushort*)w.Data + (row * cols), output, cols);
                     break;
                 case TensorType.Q8_0:
-                    Q8_0(w.Data + (row * (cols / MatVecQ8_0.BlockElements) * MatVecQ8_0.BlockBytes), output, cols);
+                    var blocks = cols / MatVecQ8_0.BlockElements;
+                    var scales = w.DecodedScales is not null && MatVecQ8_0.UseDecodedScales ? w.DecodedScales + (row * blocks) : null;
+                    Q8_0(w.Data + (row * blocks * MatVecQ8_0.BlockBytes), output, cols, scales);
                     break;
                 default:
                     ThrowUnsupported(w.Type);
@@ -94,13 +96,19 @@ internal static unsafe class Widen
     }
 
     /// <summary>src: (cols / 32) blocks of (f16 scale, 32 × int8); dst: (cols)</summary>
-    internal static void Q8_0(byte* src, float* dst, int cols)
+    internal static void Q8_0(byte* src, float* dst, int cols) => Q8_0(src, dst, cols, null);
+
+    /// <summary>
+    /// src: (cols / 32) blocks of (f16 scale, 32 × int8); dst: (cols); scales: the row's decoded block scales
+    /// (<see cref="WeightTensor.DecodedScales"/>), read instead of converting each block's half, or null.
+    /// </summary>
+    internal static void Q8_0(byte* src, float* dst, int cols, float* scales)
     {
         const int B = MatVecQ8_0.BlockElements;
         for (var b = 0; b < cols / B; b++)
         {
             var block = src + ((long)b * MatVecQ8_0.BlockBytes);
-            var scale = HalfConversion.FiniteHalfToSingle(*(ushort*)block);
+            var scale = scales is null ? HalfConversion.FiniteHalfToSingle(*(ushort*)block) : scales[b];
             var quants = (sbyte*)(block + 2);
             var output = dst + (b * B);
             if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported)
