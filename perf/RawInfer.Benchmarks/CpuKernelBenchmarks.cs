@@ -37,9 +37,9 @@ public unsafe class CpuKernelBenchmarks
     public void Setup()
     {
         var (rows, cols) = ParseShape(Shape);
-        _weights = Allocate((long)rows * cols, seed: 1);
-        _x = Allocate(cols, seed: 2);
-        _y = Allocate(rows, seed: 3);
+        _weights = RandomBuffers.Floats((long)rows * cols, seed: 1);
+        _x = RandomBuffers.Floats(cols, seed: 2);
+        _y = RandomBuffers.Floats(rows, seed: 3);
         _tensor = new WeightTensor((byte*)_weights, TensorType.F32, rows, cols);
         _pool = new CpuWorkerPool(Threads);
         _job = new MatVecJob();
@@ -67,18 +67,6 @@ public unsafe class CpuKernelBenchmarks
     {
         var parts = shape.Split('x');
         return (int.Parse(parts[0], CultureInfo.InvariantCulture), int.Parse(parts[1], CultureInfo.InvariantCulture));
-    }
-
-    private static float* Allocate(long count, int seed)
-    {
-        var p = (float*)NativeMemory.AlignedAlloc((nuint)(count * sizeof(float)), 64);
-        var random = new Random(seed);
-        for (long i = 0; i < count; i++)
-        {
-            p[i] = (float)(random.NextDouble() - 0.5);
-        }
-
-        return p;
     }
 
     /// <summary>The previous split: one fixed share per worker, four-row kernel.</summary>

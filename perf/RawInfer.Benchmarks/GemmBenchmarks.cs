@@ -34,9 +34,9 @@ public unsafe class GemmBenchmarks
     public void Setup()
     {
         (_outs, _cols) = CpuKernelBenchmarks.ParseShape(Shape);
-        _w = Allocate((long)_outs * _cols, seed: 1);
-        _x = Allocate((long)Rows * _cols, seed: 2);
-        _y = Allocate((long)Rows * _outs, seed: 3);
+        _w = RandomBuffers.Floats((long)_outs * _cols, seed: 1);
+        _x = RandomBuffers.Floats((long)Rows * _cols, seed: 2);
+        _y = RandomBuffers.Floats((long)Rows * _outs, seed: 3);
     }
 
     /// <summary>The dispatched kernel: on AVX-512 the 3×8 tiled GEMM.</summary>
@@ -53,18 +53,6 @@ public unsafe class GemmBenchmarks
         NativeMemory.AlignedFree(_w);
         NativeMemory.AlignedFree(_x);
         NativeMemory.AlignedFree(_y);
-    }
-
-    private static float* Allocate(long count, int seed)
-    {
-        var p = (float*)NativeMemory.AlignedAlloc((nuint)(count * sizeof(float)), 64);
-        var random = new Random(seed);
-        for (long i = 0; i < count; i++)
-        {
-            p[i] = (float)(random.NextDouble() - 0.5);
-        }
-
-        return p;
     }
 
     private sealed class ColumnConfig : ManualConfig

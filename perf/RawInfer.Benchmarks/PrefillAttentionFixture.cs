@@ -33,11 +33,11 @@ internal sealed unsafe class PrefillAttentionFixture : IDisposable
         _scoreStride = promptTokens;
         _blockTable = Enumerable.Range(0, (promptTokens + BlockSize - 1) / BlockSize).Reverse().ToArray();
         var slots = (long)_blockTable.Length * BlockSize;
-        _q = Allocate((long)promptTokens * Dim, seed: 1);
-        _output = Allocate((long)promptTokens * Dim, seed: 2);
-        _keys = Allocate(slots * Dim, seed: 3);
-        _values = Allocate(slots * Dim, seed: 4);
-        _scores = Allocate((long)PrefillAttention.MaxRows * _scoreStride, seed: 5);
+        _q = RandomBuffers.Floats((long)promptTokens * Dim, seed: 1);
+        _output = RandomBuffers.Floats((long)promptTokens * Dim, seed: 2);
+        _keys = RandomBuffers.Floats(slots * Dim, seed: 3);
+        _values = RandomBuffers.Floats(slots * Dim, seed: 4);
+        _scores = RandomBuffers.Floats((long)PrefillAttention.MaxRows * _scoreStride, seed: 5);
     }
 
     public void Execute()
@@ -63,17 +63,5 @@ internal sealed unsafe class PrefillAttentionFixture : IDisposable
         NativeMemory.AlignedFree(_keys);
         NativeMemory.AlignedFree(_values);
         NativeMemory.AlignedFree(_scores);
-    }
-
-    private static float* Allocate(long count, int seed)
-    {
-        var p = (float*)NativeMemory.AlignedAlloc((nuint)(count * sizeof(float)), 64);
-        var random = new Random(seed);
-        for (long i = 0; i < count; i++)
-        {
-            p[i] = (float)(random.NextDouble() - 0.5);
-        }
-
-        return p;
     }
 }

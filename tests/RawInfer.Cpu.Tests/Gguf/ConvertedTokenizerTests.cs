@@ -14,26 +14,18 @@ public sealed class ConvertedTokenizerTests
     [InlineData("")]
     public void Converted_vocabulary_encodes_and_decodes_like_tok512(string text)
     {
-        string path = Path.Combine(Path.GetTempPath(), $"rawinfer-{Guid.NewGuid():N}.gguf");
-        try
-        {
-            Llama2cToGguf.Convert(TestPaths.Model("stories260K.bin"), TestPaths.Model("tok512.bin"), path);
-            using var file = GgufFile.Open(path);
-            var fromGguf = GgufTokenizer.FromMetadata(file.Metadata);
-            var fromBin = LlamaTokenizer.Load(TestPaths.Model("tok512.bin"), 512);
+        using var converted = new ConvertedStories260K();
+        using var file = GgufFile.Open(converted.Path);
+        var fromGguf = GgufTokenizer.FromMetadata(file.Metadata);
+        var fromBin = LlamaTokenizer.Load(TestPaths.Model("tok512.bin"), 512);
 
-            int[] expected = fromBin.Encode(text, addBos: true, addEos: false);
-            Assert.Equal(expected, fromGguf.Encode(text, addBos: true, addEos: false));
-            int previous = -1;
-            foreach (int id in expected)
-            {
-                Assert.Equal(fromBin.TokenBytes(previous, id).ToArray(), fromGguf.TokenBytes(previous, id).ToArray());
-                previous = id;
-            }
-        }
-        finally
+        int[] expected = fromBin.Encode(text, addBos: true, addEos: false);
+        Assert.Equal(expected, fromGguf.Encode(text, addBos: true, addEos: false));
+        int previous = -1;
+        foreach (int id in expected)
         {
-            File.Delete(path);
+            Assert.Equal(fromBin.TokenBytes(previous, id).ToArray(), fromGguf.TokenBytes(previous, id).ToArray());
+            previous = id;
         }
     }
 }

@@ -15,30 +15,22 @@ public sealed class GgufForwardTests
     [Fact]
     public void Converted_stories260K_gives_the_same_logits_and_greedy_tokens_as_the_checkpoint()
     {
-        string path = Path.Combine(Path.GetTempPath(), $"rawinfer-{Guid.NewGuid():N}.gguf");
-        try
-        {
-            Llama2cToGguf.Convert(TestPaths.Model("stories260K.bin"), TestPaths.Model("tok512.bin"), path);
-            using var bin = Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin"));
-            using var gguf = GgufLlamaLoader.Load(path);
-            using var fromBin = new CpuTransformer(bin, 1);
-            using var fromGguf = new CpuTransformer(gguf, 1);
-            var kvBin = fromBin.CreateKvCache(64);
-            var kvGguf = fromGguf.CreateKvCache(64);
+        using var converted = new ConvertedStories260K();
+        using var bin = Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin"));
+        using var gguf = GgufLlamaLoader.Load(converted.Path);
+        using var fromBin = new CpuTransformer(bin, 1);
+        using var fromGguf = new CpuTransformer(gguf, 1);
+        var kvBin = fromBin.CreateKvCache(64);
+        var kvGguf = fromGguf.CreateKvCache(64);
 
-            int tokenBin = 1, tokenGguf = 1; // BOS, then greedy
-            for (int position = 0; position < 64; position++)
-            {
-                var a = fromBin.Forward(tokenBin, position, kvBin).ToArray();
-                var b = fromGguf.Forward(tokenGguf, position, kvGguf).ToArray();
-                Assert.Equal(a, b);
-                tokenBin = ArgMax(a);
-                tokenGguf = ArgMax(b);
-            }
-        }
-        finally
+        int tokenBin = 1, tokenGguf = 1; // BOS, then greedy
+        for (int position = 0; position < 64; position++)
         {
-            File.Delete(path);
+            var a = fromBin.Forward(tokenBin, position, kvBin).ToArray();
+            var b = fromGguf.Forward(tokenGguf, position, kvGguf).ToArray();
+            Assert.Equal(a, b);
+            tokenBin = ArgMax(a);
+            tokenGguf = ArgMax(b);
         }
     }
 

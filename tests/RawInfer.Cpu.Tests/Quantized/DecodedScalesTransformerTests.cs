@@ -1,4 +1,5 @@
 using RawInfer.Cpu.Kernels.Quantized;
+using RawInfer.Cpu.Tests.Gguf;
 using RawInfer.Models;
 using RawInfer.Models.Gguf;
 using RawInfer.Models.Llama2c;
@@ -17,11 +18,10 @@ public sealed class DecodedScalesTransformerTests
     [Fact]
     public void Q8_0_decode_gives_the_same_logits_with_and_without_the_decoded_scales()
     {
-        var path = Path.Combine(Path.GetTempPath(), $"rawinfer-q8-scales-{Guid.NewGuid():N}.gguf");
+        using var converted = new ConvertedStories260K(TensorType.Q8_0);
         try
         {
-            Llama2cToGguf.Convert(TestPaths.Model("stories260K.bin"), TestPaths.Model("tok512.bin"), path, TensorType.Q8_0);
-            using var model = GgufLlamaLoader.Load(path);
+            using var model = GgufLlamaLoader.Load(converted.Path);
             using var transformer = new CpuTransformer(model, threads: 2) { ParallelThreshold = 0 };
             var multiplied = model.Weights.Layers.SelectMany(l => new[] { l.Wq, l.Wk, l.Wv, l.Wo, l.W1, l.W2, l.W3 }).Append(model.Weights.Classifier);
             var q8 = multiplied.Count(w => w.Type == TensorType.Q8_0);
@@ -43,7 +43,6 @@ public sealed class DecodedScalesTransformerTests
         finally
         {
             MatVecQ8_0.UseDecodedScales = true;
-            File.Delete(path);
         }
     }
 

@@ -13,27 +13,26 @@ namespace RawInfer.Cpu.Tests.Quantized;
 /// </summary>
 public sealed unsafe class Q8_0ScaledRowsTests
 {
-    [Theory]
-    [InlineData(1, 1, 0)]
-    [InlineData(7, 7, 1)]
-    [InlineData(9, 8, 3)]
-    [InlineData(13, 9, 2)]
-    [InlineData(33, 24, 5)]
-    [InlineData(10, 64, 0)]
-    [InlineData(6, 65, 1)]
-    public void Rows_give_the_bits_of_the_one_row_kernel(int rows, int blocks, int rowStart) =>
-        CheckRows(rows, blocks, rowStart, decoded: false);
+    /// <summary>Row counts, block counts and first rows, each with the scales converted per product and read
+    /// from the decoded table.</summary>
+    public static TheoryData<int, int, int, bool> Cases()
+    {
+        var cases = new TheoryData<int, int, int, bool>();
+        foreach (var decoded in new[] { false, true })
+        {
+            foreach (var (rows, blocks, rowStart) in new[] { (1, 1, 0), (7, 7, 1), (9, 8, 3), (13, 9, 2), (33, 24, 5), (10, 64, 0), (6, 65, 1) })
+            {
+                cases.Add(rows, blocks, rowStart, decoded);
+            }
+        }
+
+        return cases;
+    }
 
     [Theory]
-    [InlineData(1, 1, 0)]
-    [InlineData(7, 7, 1)]
-    [InlineData(9, 8, 3)]
-    [InlineData(13, 9, 2)]
-    [InlineData(33, 24, 5)]
-    [InlineData(10, 64, 0)]
-    [InlineData(6, 65, 1)]
-    public void Rows_reading_decoded_scales_give_the_same_bits(int rows, int blocks, int rowStart) =>
-        CheckRows(rows, blocks, rowStart, decoded: true);
+    [MemberData(nameof(Cases))]
+    public void Rows_give_the_bits_of_the_one_row_kernel(int rows, int blocks, int rowStart, bool decoded) =>
+        CheckRows(rows, blocks, rowStart, decoded);
 
     [Fact]
     public void Decoded_scales_are_the_blocks_halves_as_floats_and_bad_tables_are_refused()
