@@ -77,6 +77,19 @@ public sealed unsafe class CublasHandle : CudaHandle
         GC.KeepAlive(this);
     }
 
+    /// <summary>
+    /// Gives the handle <paramref name="workspace"/> for its kernels' scratch instead of its default pool, so that
+    /// no GEMM allocates while a stream is being captured into a graph. Call after <see cref="SetStream"/>, which
+    /// resets the workspace to the default pool. The buffer must outlive the handle's use of it.
+    /// </summary>
+    public void SetWorkspace(DeviceBuffer workspace)
+    {
+        ArgumentNullException.ThrowIfNull(workspace);
+        Check.Cublas(CublasApi.cublasSetWorkspace_v2(handle, (void*)workspace.Pointer, (nuint)workspace.SizeBytes));
+        GC.KeepAlive(workspace);
+        GC.KeepAlive(this);
+    }
+
     /// <summary>Sets the math mode (e.g. pedantic for reference checks).</summary>
     public void SetMathMode(CublasMathMode mode)
     {

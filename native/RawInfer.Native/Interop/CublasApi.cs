@@ -20,6 +20,9 @@ internal static unsafe partial class CublasApi
     internal static partial int cublasSetStream_v2(nint handle, nint stream);
 
     [LibraryImport(LibraryNames.Cublas)]
+    internal static partial int cublasSetWorkspace_v2(nint handle, void* workspace, nuint workspaceSizeInBytes);
+
+    [LibraryImport(LibraryNames.Cublas)]
     internal static partial int cublasGetVersion_v2(nint handle, int* version);
 
     [LibraryImport(LibraryNames.Cublas)]

@@ -137,6 +137,32 @@ internal static unsafe partial class CudaApi
         uint blockX, uint blockY, uint blockZ,
         uint sharedMemoryBytes, nint stream, void** kernelParameters, void** extra);
 
+    // graphs: a stream's work captured once and replayed with one launch
+
+    [LibraryImport(LibraryNames.CudaDriver)]
+    internal static partial int cuStreamBeginCapture_v2(nint stream, int mode);
+
+    [LibraryImport(LibraryNames.CudaDriver)]
+    internal static partial int cuStreamEndCapture(nint stream, nint* graph);
+
+    [LibraryImport(LibraryNames.CudaDriver)]
+    internal static partial int cuStreamIsCapturing(nint stream, int* status);
+
+    [LibraryImport(LibraryNames.CudaDriver)]
+    internal static partial int cuGraphInstantiateWithFlags(nint* graphExec, nint graph, ulong flags);
+
+    [LibraryImport(LibraryNames.CudaDriver)]
+    internal static partial int cuGraphLaunch(nint graphExec, nint stream);
+
+    [LibraryImport(LibraryNames.CudaDriver)]
+    internal static partial int cuGraphExecDestroy(nint graphExec);
+
+    [LibraryImport(LibraryNames.CudaDriver)]
+    internal static partial int cuGraphDestroy(nint graph);
+
+    // CUstreamCaptureMode: only this thread's capture-unsafe calls (allocation, synchronisation) are refused
+    internal const int StreamCaptureModeThreadLocal = 1;
+
     // CUjit_option values used with cuModuleLoadDataEx.
     internal const int JitInfoLogBuffer = 3;
     internal const int JitInfoLogBufferSizeBytes = 4;

@@ -41,12 +41,15 @@ internal static class Benchmarks
     /// host, as in the engine). The roofline is weight bytes per step / copy bandwidth: a decode step must read
     /// every weight once however many sequences it carries.
     /// </summary>
-    public static string Decode(string modelPath, int batch, int context, int steps)
+    public static string Decode(string modelPath, int batch, int context, int steps, bool graphs, int minSplit)
     {
         using var model = GgufLlamaLoader.Load(modelPath);
         var c = model.Config;
         var maxTokens = Math.Max(batch, 512);
-        using var runner = new CudaModelRunner(model, new CudaRunnerOptions { MaxBatchedTokens = maxTokens, MaxSequences = batch });
+        using var runner = new CudaModelRunner(model, new CudaRunnerOptions
+        {
+            MaxBatchedTokens = maxTokens, MaxSequences = batch, DecodeGraphs = graphs, MinTokensPerSplit = minSplit,
+        });
         using var bandwidthContext = CudaContext.RetainPrimary(0);
         var (copyGbs, device) = MeasureCopyBandwidth(bandwidthContext, 1L << 30, 20);
 
@@ -88,7 +91,9 @@ internal static class Benchmarks
         var rooflineStepsPerSecond = copyGbs * 1e9 / runner.WeightBytes;
         return Json(
             ("command", "decode"), ("device", device), ("model", Path.GetFileName(modelPath)), ("dtype", runner.ElementType.KernelSuffix()),
-            ("batch", batch), ("context", context), ("steps", steps),
+            ("batch", batch), ("context", context), ("steps", steps), ("graphs", graphs), ("min_split", minSplit),
+            ("graph_captures", runner.DecodeGraphCaptures), ("graph_replays", runner.DecodeGraphReplays),
+            ("graph_capture_ms", runner.DecodeGraphCaptureTime.TotalMilliseconds), ("graph_problem", runner.DecodeGraphProblem ?? ""),
             ("tok_s", batch * stepsPerSecond), ("ms_per_step", 1000 / stepsPerSecond),
             ("weight_bytes", runner.WeightBytes), ("copy_gb_s", copyGbs),
             ("roofline_steps_s", rooflineStepsPerSecond), ("percent_of_roofline", 100 * stepsPerSecond / rooflineStepsPerSecond));
@@ -98,7 +103,7 @@ internal static class Benchmarks
     /// The decode attention kernel plus its merge on TinyLlama 1.1B's attention shape (32 heads, 4 KV heads,
     /// head 64): K/V bytes read per launch / kernel time (CUDA events).
     /// </summary>
-    public static string Attention(int batch, int context, int iterations)
+    public static string Attention(int batch, int context, int iterations, int minSplit)
     {
         const int Heads = 32, KvHeads = 4, HeadDim = 64, BlockSize = 16;
         using var context_ = CudaContext.RetainPrimary(0);
@@ -125,7 +130,7 @@ internal static class Benchmarks
         using var deviceLens = new DeviceBuffer(context_, (long)batch * sizeof(int));
         deviceTables.CopyFromHost<int>(tables, stream);
         deviceLens.CopyFromHost<int>(lens, stream);
-        var plan = PagedAttentionPlan.Choose(batch, KvHeads, context, sms);
+        var plan = PagedAttentionPlan.Choose(batch, KvHeads, context, sms, minSplit);
         var splitRows = PagedAttentionPlan.MaxSplitRows(batch, KvHeads, sms);
         using var partialOut = new DeviceBuffer(context_, (long)splitRows * Heads * HeadDim * sizeof(float));
         using var partialMax = new DeviceBuffer(context_, (long)splitRows * Heads * sizeof(float));
@@ -220,6 +225,7 @@ internal static class Benchmarks
         {
             string s => $"\"{f.Key}\": \"{s.Replace("\"", "'", StringComparison.Ordinal)}\"",
             double d => string.Create(CultureInfo.InvariantCulture, $"\"{f.Key}\": {d:G6}"),
+            bool b => $"\"{f.Key}\": {(b ? "true" : "false")}",
             _ => string.Create(CultureInfo.InvariantCulture, $"\"{f.Key}\": {f.Value}"),
         });
         return "{" + string.Join(", ", parts) + "}";

@@ -1,12 +1,15 @@
 using System.Globalization;
 using RawInfer.GpuBench;
+using RawInfer.Gpu.Kernels;
 using RawInfer.Native;
 
 // rawinfer-gpubench COMMAND [key=value ...]; each command prints one JSON line on stdout.
 //   write-model path=M.gguf [shape=1b] [dtype=f16] [seed=1]   synthetic GGUF model (written on the device machine)
 //   bandwidth [mib=1024] [iterations=20]                         device-to-device copy bandwidth
-//   decode model=M.gguf [batch=1] [context=128] [steps=64]       CUDA runner decode tok/s and % of the HBM roofline
-//   attention [batch=1] [context=2048] [iterations=50]           paged-attention decode kernel bandwidth (1B shape)
+//   decode model=M.gguf [batch=1] [context=128] [steps=64] [graphs=1] [min_split=256]
+//                                                                CUDA runner decode tok/s and % of the HBM roofline
+//   attention [batch=1] [context=2048] [iterations=50] [min_split=256]
+//                                                                paged-attention decode kernel bandwidth (1B shape)
 if (args.Length == 0)
 {
     Console.Error.WriteLine("usage: rawinfer-gpubench write-model|bandwidth|decode|attention [key=value ...]");
@@ -36,8 +39,10 @@ try
     {
         "write-model" => Benchmarks.WriteModel(Text("path"), Text("shape", "1b"), Text("dtype", "f16"), Int("seed", 1)),
         "bandwidth" => Benchmarks.Bandwidth(Int("mib", 1024), Int("iterations", 20)),
-        "decode" => Benchmarks.Decode(Text("model"), Int("batch", 1), Int("context", 128), Int("steps", 64)),
-        "attention" => Benchmarks.Attention(Int("batch", 1), Int("context", 2048), Int("iterations", 50)),
+        "decode" => Benchmarks.Decode(Text("model"), Int("batch", 1), Int("context", 128), Int("steps", 64), Int("graphs", 1) != 0,
+            Int("min_split", PagedAttentionPlan.MinTokensPerSplit)),
+        "attention" => Benchmarks.Attention(Int("batch", 1), Int("context", 2048), Int("iterations", 50),
+            Int("min_split", PagedAttentionPlan.MinTokensPerSplit)),
         _ => throw new ArgumentException($"unknown command {args[0]}"),
     };
     Console.WriteLine(json);

@@ -53,6 +53,9 @@ internal static class KvDtypeOption
 /// </summary>
 internal static class ModelRunnerFactory
 {
+    /// <summary>Set to 0 to queue every CUDA decode step launch by launch instead of replaying captured graphs.</summary>
+    public const string CudaGraphsVariable = "RAWINFER_CUDA_GRAPHS";
+
     /// <summary>A runner for the engine's default limits.</summary>
     public static IModelRunner Create(LoadedModel model, DeviceChoice device, int threads, out string? notice) =>
         Create(model, device, threads, new EngineOptions(), out notice);
@@ -100,6 +103,7 @@ internal static class ModelRunnerFactory
                 DeviceOrdinal = selection.Ordinal,
                 MaxBatchedTokens = limits.MaxBatchedTokens,
                 MaxSequences = limits.MaxRunningSequences,
+                DecodeGraphs = Environment.GetEnvironmentVariable(CudaGraphsVariable) != "0",
             });
         }
         catch (Exception e) when (e is CudaException or NvrtcException or CublasException or InvalidOperationException or DllNotFoundException)

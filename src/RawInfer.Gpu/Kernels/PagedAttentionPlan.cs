@@ -17,8 +17,15 @@ public readonly record struct PagedAttentionPlan(int NumSplits, int TokensPerSpl
     /// </summary>
     public const int BlocksPerMultiprocessor = 4;
 
-    /// <summary>A split shorter than this costs more in launch and merge than it gains in parallelism.</summary>
-    public const int MinTokensPerSplit = 256;
+    /// <summary>
+    /// The shortest split. Each warp walks its tokens one after another, about 2 µs per token on an H200 (a load of
+    /// the block table, then of the K/V rows, then the group's dot products), so short splits pay: the kernel alone
+    /// at one sequence of the 1B shape took 65 µs for 128 tokens in one split and 22 µs in four of 32, 124 µs for
+    /// 2,048 tokens in 8 splits and 29 µs in 64; single-sequence decode of the whole 1B F16 model went from 3.95 ms
+    /// a step (256) to 3.22 (128), 2.49 (64) and 2.16 (32). Batches that fill the device already (100 sequences)
+    /// get one or two splits whatever this is. (perf/gpu/device-run.sh, 2026-12-04.)
+    /// </summary>
+    public const int MinTokensPerSplit = 32;
 
     /// <summary>Upper bound on <see cref="NumSplits"/>.</summary>
     public const int MaxSplits = 64;
@@ -41,13 +48,15 @@ public readonly record struct PagedAttentionPlan(int NumSplits, int TokensPerSpl
     /// <param name="kvHeads">KV heads of the model.</param>
     /// <param name="maxContext">Longest context length in the batch (tokens).</param>
     /// <param name="multiprocessorCount">The device's SM count.</param>
-    public static PagedAttentionPlan Choose(int numSeqs, int kvHeads, int maxContext, int multiprocessorCount)
+    /// <param name="minTokensPerSplit">The shortest split (<see cref="MinTokensPerSplit"/> unless tuning).</param>
+    public static PagedAttentionPlan Choose(int numSeqs, int kvHeads, int maxContext, int multiprocessorCount, int minTokensPerSplit = MinTokensPerSplit)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(numSeqs);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kvHeads);
         ArgumentOutOfRangeException.ThrowIfNegative(maxContext);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(multiprocessorCount);
-        if (maxContext <= MinTokensPerSplit)
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(minTokensPerSplit);
+        if (maxContext <= minTokensPerSplit)
         {
             return new PagedAttentionPlan(1, Math.Max(1, maxContext));
         }
@@ -55,7 +64,7 @@ public readonly record struct PagedAttentionPlan(int NumSplits, int TokensPerSpl
         long blocksWithoutSplits = (long)numSeqs * kvHeads;
         long targetBlocks = (long)multiprocessorCount * BlocksPerMultiprocessor;
         long wanted = (targetBlocks + blocksWithoutSplits - 1) / blocksWithoutSplits;
-        long byLength = maxContext / MinTokensPerSplit; // >= 1 here; every split keeps >= MinTokensPerSplit tokens
+        long byLength = maxContext / minTokensPerSplit; // >= 1 here; every split keeps >= MinTokensPerSplit tokens
         int splits = (int)Math.Clamp(Math.Min(wanted, byLength), 1, MaxSplits);
 
         // Even shares, then as few splits as cover the context with that share (no split left empty).

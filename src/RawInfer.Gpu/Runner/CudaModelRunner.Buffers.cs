@@ -16,7 +16,6 @@ public sealed unsafe partial class CudaModelRunner
     private DeviceBuffer _k = null!;          // (tokens, kvDim) F32 keys of the new rows
     private DeviceBuffer _v = null!;          // (tokens, kvDim) F32 values of the new rows
     private DeviceBuffer _attention = null!;  // (tokens, dim) T attention output, the input of wo
-    private DeviceBuffer _projected = null!;  // (tokens, dim) F32 output of wo or w2, before the residual add
     private DeviceBuffer _gate = null!;       // (tokens, hidden) F32 w1·x
     private DeviceBuffer _up = null!;         // (tokens, hidden) F32 w3·x
     private DeviceBuffer _activated = null!;  // (tokens, hidden) T SwiGLU output, the input of w2
@@ -101,7 +100,6 @@ public sealed unsafe partial class CudaModelRunner
             _k = Replace(_k, rows * c.KvDim * f);
             _v = Replace(_v, rows * c.KvDim * f);
             _attention = Replace(_attention, rows * c.Dim * t);
-            _projected = Replace(_projected, rows * c.Dim * f);
             _gate = Replace(_gate, rows * c.HiddenDim * f);
             _up = Replace(_up, rows * c.HiddenDim * f);
             _activated = Replace(_activated, rows * c.HiddenDim * t);
@@ -121,11 +119,9 @@ public sealed unsafe partial class CudaModelRunner
             _partialSum = Replace(_partialSum, splitRows * c.NumHeads * f);
         }
 
-        ActivationBytes = 0;
-        foreach (var buffer in new[] { _x, _normed, _q, _k, _v, _attention, _projected, _gate, _up, _activated, _gathered, _final, _logits, _partialOut, _partialMax, _partialSum })
-        {
-            ActivationBytes += buffer.SizeBytes;
-        }
+        ActivationBytes = _x.SizeBytes + _normed.SizeBytes + _q.SizeBytes + _k.SizeBytes + _v.SizeBytes + _attention.SizeBytes
+            + _gate.SizeBytes + _up.SizeBytes + _activated.SizeBytes + _gathered.SizeBytes
+            + _final.SizeBytes + _logits.SizeBytes + _partialOut.SizeBytes + _partialMax.SizeBytes + _partialSum.SizeBytes;
     }
 
     /// <summary>Makes sure the metadata buffers hold <paramref name="ints"/> ints.</summary>
@@ -146,8 +142,9 @@ public sealed unsafe partial class CudaModelRunner
     {
         if (old is not null)
         {
-            // growing mid-run: the stream may still read the old buffer
+            // growing mid-run: the stream may still read the old buffer, and captured graphs point into it
             _stream.Synchronize();
+            ClearDecodeGraphs();
             _owned.Remove(old);
             old.Dispose();
         }
@@ -161,6 +158,7 @@ public sealed unsafe partial class CudaModelRunner
         if (old is not null)
         {
             _stream.Synchronize();
+            ClearDecodeGraphs();
             _owned.Remove(old);
             old.Dispose();
         }

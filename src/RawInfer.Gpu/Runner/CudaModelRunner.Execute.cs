@@ -23,8 +23,6 @@ public sealed unsafe partial class CudaModelRunner
         _context.MakeCurrent();
         AllocateActivations(batch.NumTokens, Math.Max(batch.NumSequences, batch.NumLogitRows));
 
-        var c = Config;
-        var t = ElementType;
         var rows = batch.NumTokens;
         var seqs = batch.NumSequences;
         var logitRows = batch.NumLogitRows;
@@ -33,8 +31,56 @@ public sealed unsafe partial class CudaModelRunner
         // A step where every sequence brings exactly one row is pure decode: row s is sequence s, so the split
         // decode kernel can index queries by sequence. Anything else (prefill chunks, or chunks mixed with decode
         // rows) goes through the prefill kernel, for which a decode row is simply a chunk of one.
+        if (rows == seqs && logitRows > 0)
+        {
+            RunDecode(meta, DecodePlan(seqs, meta.BlockTableStride), seqs, logitRows);
+        }
+        else
+        {
+            EnqueueForward(meta, default, rows, seqs, logitRows);
+        }
+
+        if (logitRows == 0)
+        {
+            // a step of prefill chunks only: nothing to sample, but the KV writes must land before the next step
+            _stream.Synchronize();
+            return;
+        }
+
+        // logits (logitRows, vocab) F32, copied back once; the only wait of the step
+        var bytes = (long)logitRows * Config.VocabSize * sizeof(float);
+        fixed (float* destination = logits)
+        {
+            _logits.CopyToHost(destination, bytes, _stream);
+            _stream.Synchronize();
+        }
+    }
+
+    /// <summary>
+    /// The split plan of a decode step, from the block-table width rather than the exact longest context: the
+    /// width grows in powers of two (<see cref="UploadMetadata"/>), so the plan, like every other argument of the
+    /// step's launches, stays the same for many steps and a captured graph can be replayed. A plan of one split
+    /// covers the whole width (the kernel stops at each sequence's own length). Splits past a sequence's length
+    /// are empty, which the merge handles.
+    /// </summary>
+    private PagedAttentionPlan DecodePlan(int seqs, int blockTableStride)
+    {
+        var width = blockTableStride * KvBlockSize;
+        var plan = PagedAttentionPlan.Choose(seqs, Config.NumKvHeads, width, _multiprocessors, _minTokensPerSplit);
+        return plan.NumSplits == 1 ? new PagedAttentionPlan(1, width) : plan;
+    }
+
+    /// <summary>
+    /// Queues the forward pass of the step on the stream: embedding, the layers, then (when a row needs logits)
+    /// the final norm and the classifier into <c>_logits</c>. Queues only, never waits or allocates, so that a
+    /// pure-decode step can be captured into a graph. <paramref name="plan"/> is used when every row is its own
+    /// sequence (rows == seqs), else the prefill attention kernel runs.
+    /// </summary>
+    private void EnqueueForward(in StepMetadata meta, PagedAttentionPlan plan, int rows, int seqs, int logitRows)
+    {
+        var c = Config;
+        var t = ElementType;
         var pureDecode = rows == seqs;
-        var plan = pureDecode ? PagedAttentionPlan.Choose(seqs, c.NumKvHeads, meta.MaxContext, _multiprocessors) : default;
         var scale = 1f / MathF.Sqrt(c.HeadDim);
 
         // token embedding: x (rows, dim) F32
@@ -74,9 +120,8 @@ public sealed unsafe partial class CudaModelRunner
                     c.NumHeads, c.NumKvHeads, c.HeadDim, scale, _stream);
             }
 
-            // output projection and residual: x += attention · woᵀ
-            Linear(_projected, _attention, layer.Wo, rows, c.Dim, c.Dim);
-            _kernels.ResidualAdd(_x.Pointer, _projected.Pointer, rows * c.Dim, _stream);
+            // output projection and residual: x += attention · woᵀ (in the GEMM)
+            Linear(_x, _attention, layer.Wo, rows, c.Dim, c.Dim, accumulate: true);
 
             // ffn rmsnorm, gate and up projections: gate, up (rows, hidden) F32
             _kernels.RmsNorm(t, _normed.Pointer, _x.Pointer, layer.FfnNorm.Pointer, rows, c.Dim, c.NormEpsilon, _stream);
@@ -85,14 +130,11 @@ public sealed unsafe partial class CudaModelRunner
 
             // SwiGLU → activated (rows, hidden) T; down projection and residual
             _kernels.SwiGlu(t, _activated.Pointer, _gate.Pointer, _up.Pointer, rows * c.HiddenDim, _stream);
-            Linear(_projected, _activated, layer.W2, rows, c.HiddenDim, c.Dim);
-            _kernels.ResidualAdd(_x.Pointer, _projected.Pointer, rows * c.Dim, _stream);
+            Linear(_x, _activated, layer.W2, rows, c.HiddenDim, c.Dim, accumulate: true);
         }
 
         if (logitRows == 0)
         {
-            // a step of prefill chunks only: nothing to sample, but the KV writes must land before the next step
-            _stream.Synchronize();
             return;
         }
 
@@ -108,21 +150,17 @@ public sealed unsafe partial class CudaModelRunner
             classifierInput = _final;
         }
 
-        // classifier: logits (logitRows, vocab) F32, copied back once; the only wait of the step
+        // classifier: logits (logitRows, vocab) F32
         Linear(_logits, classifierInput, _classifier, logitRows, c.Dim, c.VocabSize);
-        var bytes = (long)logitRows * c.VocabSize * sizeof(float);
-        fixed (float* destination = logits)
-        {
-            _logits.CopyToHost(destination, bytes, _stream);
-            _stream.Synchronize();
-        }
     }
 
     /// <summary>
     /// output (rows, outFeatures) F32 = input (rows, inFeatures) T · weightᵀ, weight row-major (outFeatures,
-    /// inFeatures) T, float32 accumulation. The operand order and leading dimensions are <see cref="LinearGemmPlan"/>'s.
+    /// inFeatures) T, float32 accumulation; with <paramref name="accumulate"/> the product is added to what output
+    /// holds (cuBLAS's beta = 1: the residual add done in the GEMM's epilogue, one kernel fewer). The operand order
+    /// and leading dimensions are <see cref="LinearGemmPlan"/>'s.
     /// </summary>
-    private void Linear(DeviceBuffer output, DeviceBuffer input, DeviceBuffer weight, int rows, int inFeatures, int outFeatures)
+    private void Linear(DeviceBuffer output, DeviceBuffer input, DeviceBuffer weight, int rows, int inFeatures, int outFeatures, bool accumulate = false)
     {
         var p = LinearGemmPlan.ForLinear(rows, inFeatures, outFeatures);
         var storage = ElementType == GpuElementType.BF16 ? CudaDataType.R_16BF : CudaDataType.R_16F;
@@ -132,7 +170,7 @@ public sealed unsafe partial class CudaModelRunner
             p.M, p.N, p.K,
             1f, weight.Pointer, storage, p.Lda,
             input.Pointer, storage, p.Ldb,
-            0f, output.Pointer, CudaDataType.R_32F, p.Ldc,
+            accumulate ? 1f : 0f, output.Pointer, CudaDataType.R_32F, p.Ldc,
             CublasComputeType.COMPUTE_32F);
     }
 }

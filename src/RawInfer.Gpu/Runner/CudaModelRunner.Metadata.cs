@@ -1,3 +1,4 @@
+using System.Numerics;
 using RawInfer.Engine.Runner;
 
 namespace RawInfer.Gpu.Runner;
@@ -13,14 +14,16 @@ public sealed unsafe partial class CudaModelRunner
         nint ContextLengths,  // (seqs) int
         nint BlockTables,     // (seqs, BlockTableStride) int
         nint LogitRows,       // (logitRows) int
-        int BlockTableStride, // blocks of the longest context: the table rows are packed to this width
-        int MaxContext,       // longest context of the step (tokens)
+        int BlockTableStride, // the table rows are packed to this width: see UploadMetadata
         bool LogitRowsAreAllRowsInOrder);
 
     /// <summary>
-    /// Packs the step's token ids, positions, slot mapping, query starts, context lengths, block tables (trimmed
-    /// to the longest context's block count) and logit rows into the pinned host buffer, back to back, and queues
-    /// one copy of it to the device. The pinned buffer is not reused before the step's final synchronisation.
+    /// Packs the step's token ids, positions, slot mapping, query starts, context lengths, block tables and logit
+    /// rows into the pinned host buffer, back to back, and queues one copy of it to the device. The pinned buffer
+    /// is not reused before the step's final synchronisation. The block tables are trimmed to the longest
+    /// context's block count rounded up to a power of two (at most the batch's table width): every address in
+    /// the device buffer, and the decode plan made from that width, then stay the same from one decode step to
+    /// the next until the width doubles, which is what lets a captured decode graph be replayed.
     /// </summary>
     private StepMetadata UploadMetadata(ForwardBatch batch)
     {
@@ -33,7 +36,8 @@ public sealed unsafe partial class CudaModelRunner
             maxContext = Math.Max(maxContext, batch.ContextLengths[s]);
         }
 
-        var stride = Math.Max(1, (maxContext + KvBlockSize - 1) / KvBlockSize);
+        var needed = Math.Max(1, (maxContext + KvBlockSize - 1) / KvBlockSize);
+        var stride = Math.Min((int)BitOperations.RoundUpToPowerOf2((uint)needed), batch.MaxBlocksPerSequence);
         var offTokens = 0;
         var offPositions = offTokens + rows;
         var offSlots = offPositions + rows;
@@ -74,7 +78,6 @@ public sealed unsafe partial class CudaModelRunner
             BlockTables: d + (offTables * sizeof(int)),
             LogitRows: d + (offLogitRows * sizeof(int)),
             BlockTableStride: stride,
-            MaxContext: maxContext,
             LogitRowsAreAllRowsInOrder: inOrder);
     }
 }

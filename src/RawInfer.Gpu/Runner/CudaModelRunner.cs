@@ -14,7 +14,9 @@ namespace RawInfer.Gpu.Runner;
 /// headDim) in the 16-bit type, addressed by the batch's slot mapping and block tables.
 /// <para>
 /// A step queues everything on the stream without waiting: one upload of the batch metadata from one pinned
-/// buffer, the layers, and one copy of the logit rows back; the host waits once, for that copy.
+/// buffer, the layers, and one copy of the logit rows back; the host waits once, for that copy. Pure-decode steps
+/// of a recurring shape replay a captured CUDA graph instead of queuing the layers launch by launch
+/// (<see cref="CudaRunnerOptions.DecodeGraphs"/>).
 /// Thread-affine like every CUDA object: each entry point makes the context current on the calling thread, so
 /// the engine's step thread may differ from the thread that built the runner.
 /// </para>
@@ -27,7 +29,11 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
     private readonly CudaKernels _kernels;
     private readonly List<IDisposable> _owned = [];
     private readonly int _multiprocessors;
+    private readonly int _minTokensPerSplit;
     private bool _disposed;
+
+    /// <summary>cuBLAS scratch the runner gives the handle: the size NVIDIA recommends for Hopper.</summary>
+    private const long CublasWorkspaceBytes = 32L << 20;
 
     /// <summary>
     /// Opens the device, compiles (or loads from the cache) the kernels, uploads the weights and allocates the
@@ -54,6 +60,9 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
             _stream = Own(new CudaStream(_context));
             _cublas = Own(new CublasHandle(_context));
             _cublas.SetStream(_stream);
+            _cublas.SetWorkspace(Allocate(CublasWorkspaceBytes)); // after SetStream, which resets it
+            _decodeGraphsEnabled = options.DecodeGraphs;
+            _minTokensPerSplit = options.MinTokensPerSplit;
             _kernels = Own(CudaKernels.Create(_context, options.KernelCacheDirectory));
             UploadWeights(model.Weights);
             AllocateActivations(options.MaxBatchedTokens, options.MaxSequences);
@@ -130,6 +139,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
             // a failed step leaves the context in an error state: free what we can regardless
         }
 
+        ClearDecodeGraphs();
         DisposeOwned();
         _context.Dispose();
     }

@@ -18,6 +18,19 @@ public sealed record CudaRunnerOptions
     /// <summary>Sequences one step may carry (the engine's MaxRunningSequences).</summary>
     public int MaxSequences { get; init; } = 100;
 
+    /// <summary>
+    /// Capture pure-decode steps into CUDA graphs and replay them when the same shape recurs (on by default):
+    /// one submission per step instead of about seventeen launches per layer, the same results. Off queues every
+    /// step launch by launch (for comparison, or to rule graphs out).
+    /// </summary>
+    public bool DecodeGraphs { get; init; } = true;
+
+    /// <summary>
+    /// The shortest KV split of the decode attention kernel (<see cref="Kernels.PagedAttentionPlan.Choose"/>): fewer
+    /// tokens per split give few-sequence decode more thread blocks. For tuning; the default is the plan's.
+    /// </summary>
+    public int MinTokensPerSplit { get; init; } = Kernels.PagedAttentionPlan.MinTokensPerSplit;
+
     /// <summary>Kernel cache folder; null = the compiler's default (RAWINFER_KERNEL_CACHE or the user cache).</summary>
     public string? KernelCacheDirectory { get; init; }
 
@@ -27,5 +40,6 @@ public sealed record CudaRunnerOptions
         ArgumentOutOfRangeException.ThrowIfNegative(DeviceOrdinal, nameof(DeviceOrdinal));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxBatchedTokens, nameof(MaxBatchedTokens));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxSequences, nameof(MaxSequences));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MinTokensPerSplit, nameof(MinTokensPerSplit));
     }
 }

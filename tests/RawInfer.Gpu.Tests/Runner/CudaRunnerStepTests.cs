@@ -105,6 +105,48 @@ public sealed class CudaRunnerStepTests(GpuRunnerFixture fixture) : IClassFixtur
             $"max |Δlogit| {twin.MaxAbsDifference:G4} over {twin.RowsCompared} rows (max |logit| {twin.MaxAbsReference:G4})");
     }
 
+    /// <summary>
+    /// Decode steps replayed from captured graphs give the bits of the same steps launched one by one: shapes
+    /// that recur are captured (at their eighth step), the block-table width doubling (16 → 32 → 64 → 128 tokens
+    /// of context) and a third sequence joining and leaving make new shapes, and a prefill step between decode
+    /// steps runs launch by launch.
+    /// </summary>
+    [Fact]
+    public void DecodeGraphsGiveTheBitsOfLaunchByLaunchSteps()
+    {
+        fixture.RequireDevice();
+        using var model = GgufLlamaLoader.Load(fixture.Stories16Path);
+        using var eager = new CudaModelRunner(model, new CudaRunnerOptions { MaxBatchedTokens = 64, MaxSequences = 64, DecodeGraphs = false });
+        using var graphs = new CudaModelRunner(model, new CudaRunnerOptions { MaxBatchedTokens = 64, MaxSequences = 64 });
+        var twin = new TwinRunnerHarness(eager, graphs, numBlocks: 64, blockSize: 16, maxTokens: 64);
+        var random = new Random(17);
+        int[] Tokens(int n) => [1, .. Enumerable.Range(0, n - 1).Select(_ => random.Next(3, 512))];
+        twin.Start(1, Tokens(140), 12);
+        twin.Start(2, Tokens(140), 9);
+        twin.Start(3, Tokens(140), 30);
+        twin.Step(false, (1, 12), (2, 9));
+        for (var i = 0; i < 90; i++)
+        {
+            twin.Step(false, (1, 1), (2, 1));
+            if (i == 20)
+            {
+                twin.Step(false, (3, 30)); // a prefill between decode steps
+            }
+
+            if (i is > 25 and < 40)
+            {
+                twin.Step(false, (1, 1), (3, 1), (2, 1));
+            }
+        }
+
+        Assert.Null(graphs.DecodeGraphProblem);
+        Assert.Equal(0, eager.DecodeGraphCaptures);
+        Assert.True(graphs.DecodeGraphCaptures >= 4, $"{graphs.DecodeGraphCaptures} captures");
+        Assert.True(graphs.DecodeGraphReplays >= 50, $"{graphs.DecodeGraphReplays} replays");
+        Assert.True(twin.RowsCompared > 150);
+        Assert.True(twin.MaxAbsDifference == 0, $"max |Δlogit| {twin.MaxAbsDifference:G4} between replayed and launched steps");
+    }
+
     [Fact]
     public void PlannedKvCacheIsAllocatedOnTheDevice()
     {
