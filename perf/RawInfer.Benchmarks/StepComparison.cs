@@ -14,7 +14,9 @@ namespace RawInfer.Benchmarks;
 ///   dotnet run -c Release --project perf/RawInfer.Benchmarks -- step-ab --switch prefetch --sequences 64 [--model m.gguf]
 ///   dotnet run -c Release --project perf/RawInfer.Benchmarks -- step-ab --switch prefetch --prompt 512 [--model m.gguf]
 /// --switch: prefetch (<see cref="GemmF32.PrefetchTiles"/>), tiled (<see cref="GemmF32.UseTiled512"/>), values
-/// (<see cref="PrefillAttention.GroupedValues"/>) or scales (<see cref="MatVecQ8_0.UseDecodedScales"/>);
+/// (<see cref="PrefillAttention.GroupedValues"/>), scales (<see cref="MatVecQ8_0.UseDecodedScales"/>), row-prefetch
+/// (<see cref="MatVecQ8_0.PrefetchRows"/>), grouped (<see cref="DecodeRowGrouping.FourRows"/>) or f16-prefetch
+/// (<see cref="MatVecF16.PrefetchStream"/>);
 /// --sequences N: a decode step of N sequences with 128 tokens of context each; --prompt N: a prefill of N tokens
 /// as one chunk; --part attention: only one layer's attention of that prefill, on one thread
 /// (<see cref="PrefillAttentionFixture"/>); --part decode: 32 tokens of single-sequence decode through
@@ -66,11 +68,14 @@ internal static class StepComparison
             "tiled" => on => GemmF32.UseTiled512 = on,
             "values" => on => PrefillAttention.GroupedValues = on,
             "scales" => on => MatVecQ8_0.UseDecodedScales = on,
+            "row-prefetch" => on => MatVecQ8_0.PrefetchRows = on,
+            "grouped" => on => DecodeRowGrouping.FourRows = on,
+            "f16-prefetch" => on => MatVecF16.PrefetchStream = on,
             _ => null!,
         };
         if (set is null || (part != "decode" && (sequences > 0) == (prompt > 0)) || steps < 4)
         {
-            return Usage("give --switch prefetch|tiled|values|scales and one of --sequences N or --prompt N, or --part decode (and --steps of at least 4)");
+            return Usage("give --switch prefetch|tiled|values|scales|row-prefetch|grouped|f16-prefetch and one of --sequences N or --prompt N, or --part decode (and --steps of at least 4)");
         }
 
         if (part == "attention" && prompt == 0)
@@ -135,7 +140,7 @@ internal static class StepComparison
     private static int Usage(string problem)
     {
         Console.Error.WriteLine($"step-ab: {problem}");
-        Console.Error.WriteLine("usage: step-ab --switch prefetch|tiled|values|scales (--sequences N | --prompt N | --part decode) [--part step|attention] [--model FILE] [--steps 60] [--threads 2]");
+        Console.Error.WriteLine("usage: step-ab --switch prefetch|tiled|values|scales|row-prefetch|grouped|f16-prefetch (--sequences N | --prompt N | --part decode) [--part step|attention] [--model FILE] [--steps 60] [--threads 2]");
         return 2;
     }
 }

@@ -48,7 +48,7 @@ internal static unsafe class MatVecF32
     {
         const int W = 16; // Vector512<float>.Count
         var r = rowStart;
-        for (; r + 4 <= rowEnd; r += 4)
+        for (; DecodeRowGrouping.FourRows && r + 4 <= rowEnd; r += 4)
         {
             var w0 = w + ((long)r * cols);
             var w1 = w0 + cols;
@@ -86,17 +86,26 @@ internal static unsafe class MatVecF32
             y[r + 3] = DotTail(w3, x, j, cols, Vector512.Sum(a3 + b3));
         }
 
+        // one row at a time (every row where DecodeRowGrouping says so, else the rows past the last group of
+        // four), with the four-row body's two accumulators: the same products and sums, so a row's bits depend
+        // neither on the grouping nor on where a thread's row range starts
         for (; r < rowEnd; r++)
         {
             var row = w + ((long)r * cols);
-            var acc = Vector512<float>.Zero;
+            Vector512<float> a = default, b = default;
             var j = 0;
-            for (; j + W <= cols; j += W)
+            for (; j + (2 * W) <= cols; j += 2 * W)
             {
-                acc = Simd.MulAdd(Vector512.Load(row + j), Vector512.Load(x + j), acc);
+                a = Simd.MulAdd(Vector512.Load(row + j), Vector512.Load(x + j), a);
+                b = Simd.MulAdd(Vector512.Load(row + j + W), Vector512.Load(x + j + W), b);
             }
 
-            y[r] = DotTail(row, x, j, cols, Vector512.Sum(acc));
+            for (; j + W <= cols; j += W)
+            {
+                a = Simd.MulAdd(Vector512.Load(row + j), Vector512.Load(x + j), a);
+            }
+
+            y[r] = DotTail(row, x, j, cols, Vector512.Sum(a + b));
         }
     }
 

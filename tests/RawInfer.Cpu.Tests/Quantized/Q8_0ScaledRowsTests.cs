@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
+using RawInfer.Cpu.Kernels;
 using RawInfer.Cpu.Kernels.Quantized;
 using RawInfer.Models;
 
@@ -9,20 +10,25 @@ namespace RawInfer.Cpu.Tests.Quantized;
 /// The Q8_0 matrix-vector rows (four rows at a time, block scales converted in vectors ahead of the dot loop)
 /// must give every row the bits of the one-row kernel <see cref="MatVecQ8_0.DotAvx2"/>, whatever the row range,
 /// the block count (whole groups of eight gathered scales or not) and the scale bits (subnormal, negative, zero);
-/// and the same bits again when the tensor carries its scales decoded once (<see cref="WeightTensor.DecodedScales"/>).
+/// and the same bits again when the tensor carries its scales decoded once (<see cref="WeightTensor.DecodedScales"/>),
+/// and again one row at a time (<see cref="DecodeRowGrouping"/>). In the grouping's collection: the switch is global.
 /// </summary>
+[Collection(nameof(DecodeRowGrouping))]
 public sealed unsafe class Q8_0ScaledRowsTests
 {
     /// <summary>Row counts, block counts and first rows, each with the scales converted per product and read
-    /// from the decoded table.</summary>
-    public static TheoryData<int, int, int, bool> Cases()
+    /// from the decoded table, four rows at a time and one.</summary>
+    public static TheoryData<int, int, int, bool, bool> Cases()
     {
-        var cases = new TheoryData<int, int, int, bool>();
-        foreach (var decoded in new[] { false, true })
+        var cases = new TheoryData<int, int, int, bool, bool>();
+        foreach (var fourRows in new[] { true, false })
         {
-            foreach (var (rows, blocks, rowStart) in new[] { (1, 1, 0), (7, 7, 1), (9, 8, 3), (13, 9, 2), (33, 24, 5), (10, 64, 0), (6, 65, 1) })
+            foreach (var decoded in new[] { false, true })
             {
-                cases.Add(rows, blocks, rowStart, decoded);
+                foreach (var (rows, blocks, rowStart) in new[] { (1, 1, 0), (7, 7, 1), (9, 8, 3), (13, 9, 2), (33, 24, 5), (10, 64, 0), (6, 65, 1) })
+                {
+                    cases.Add(rows, blocks, rowStart, decoded, fourRows);
+                }
             }
         }
 
@@ -31,8 +37,19 @@ public sealed unsafe class Q8_0ScaledRowsTests
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void Rows_give_the_bits_of_the_one_row_kernel(int rows, int blocks, int rowStart, bool decoded) =>
-        CheckRows(rows, blocks, rowStart, decoded);
+    public void Rows_give_the_bits_of_the_one_row_kernel(int rows, int blocks, int rowStart, bool decoded, bool fourRows)
+    {
+        var before = DecodeRowGrouping.FourRows;
+        DecodeRowGrouping.FourRows = fourRows;
+        try
+        {
+            CheckRows(rows, blocks, rowStart, decoded);
+        }
+        finally
+        {
+            DecodeRowGrouping.FourRows = before;
+        }
+    }
 
     [Fact]
     public void Decoded_scales_are_the_blocks_halves_as_floats_and_bad_tables_are_refused()

@@ -35,6 +35,13 @@ internal static unsafe class MatVecF16
     /// <summary>How far ahead of the loads the weight stream is prefetched: 4 KiB (1–4 KiB measured within noise of each other, 512 B clearly short).</summary>
     internal const int PrefetchHalves = 2048;
 
+    /// <summary>
+    /// False turns the software prefetch of the weight stream off, for benchmarks (same bits). On the 2-core EPYC
+    /// VM (Zen 4, 2026-12-04) it still pays a little: single-sequence decode with it took 0.97 and 0.98 of the time
+    /// without at two threads, 1.02 at one (<c>step-ab --switch f16-prefetch --part decode</c>).
+    /// </summary>
+    internal static bool PrefetchStream { get; set; } = true;
+
     /// <summary>y[r] = W[r,:]·x for r in [rowStart, rowEnd). W: (rows, cols) F16; x: (cols); y: (rows)</summary>
     public static void Rows(in WeightTensor w, ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowEnd)
     {
@@ -117,10 +124,15 @@ internal static unsafe class MatVecF16
         const int G = 32;
         Vector512<float> e0 = default, o0 = default, e1 = default, o1 = default;
         var j = 0;
+        var prefetch = PrefetchStream;
         for (; j + (2 * G) <= groupEnd; j += 2 * G)
         {
-            Simd.Prefetch(w + j + PrefetchHalves);
-            Simd.Prefetch(w + j + PrefetchHalves + G);
+            if (prefetch)
+            {
+                Simd.Prefetch(w + j + PrefetchHalves);
+                Simd.Prefetch(w + j + PrefetchHalves + G);
+            }
+
             var (a, b) = Split(Vector512.Load((uint*)(w + j)));
             e0 = Simd.MulAdd(a, Vector512.Load(paired + j), e0);
             o0 = Simd.MulAdd(b, Vector512.Load(paired + j + (G / 2)), o0);

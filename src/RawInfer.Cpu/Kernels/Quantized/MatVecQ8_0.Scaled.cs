@@ -18,7 +18,8 @@ internal static unsafe partial class MatVecQ8_0
         Avx2.IsSupported && Fma.IsSupported && blocks is > 0 and <= MaxScaledBlocks;
 
     /// <summary>
-    /// y[r] = W[r,:]·x for r in [rowStart, rowEnd), four rows at a time, the next four prefetched as they go
+    /// y[r] = W[r,:]·x for r in [rowStart, rowEnd), four rows at a time where <see cref="DecodeRowGrouping"/> says so
+    /// (else every row goes through <see cref="Dot1"/>), the next four prefetched as they go
     /// (on the 2-core Xeon VM, without AVX-VNNI: single-sequence decode 92 tok/s one row at a time, 103 four at a
     /// time, 121–131 with the prefetch). The same arithmetic as
     /// <see cref="DotAvx2"/>, bit for bit (same block scale d_w·d_x, same integer dot, same two accumulators of
@@ -45,7 +46,7 @@ internal static unsafe partial class MatVecQ8_0
     {
         var scales = stackalloc float[4 * blocks];
         var r = rowStart;
-        for (; r + 4 <= rowEnd; r += 4)
+        for (; DecodeRowGrouping.FourRows && r + 4 <= rowEnd; r += 4)
         {
             var row = data + (r * rowBytes);
             for (var i = 0; i < 4; i++)
@@ -69,6 +70,12 @@ internal static unsafe partial class MatVecQ8_0
     /// <see cref="WeightTensor.DecodedScales"/>: for benchmarks that compare both in one run. Same bits either way.
     /// </summary>
     internal static bool UseDecodedScales { get; set; } = true;
+
+    /// <summary>
+    /// False turns off the prefetch of the next four rows in <see cref="Dot4"/>, for benchmarks (same bits). It
+    /// pays on both VMs measured: one-sequence decode with it took 0.82–0.84 of the time without on the EPYC.
+    /// </summary>
+    internal static bool PrefetchRows { get; set; } = true;
 
     /// <summary>
     /// scales[b] = (W block b's scale)·xScales[b] for one row: from the decoded table when there is one (a load
@@ -142,14 +149,18 @@ internal static unsafe partial class MatVecQ8_0
         // so every line of them is asked for). Past the last group this points beyond the tensor, which a
         // prefetch tolerates.
         var next = rows + (4 * rowBytes);
+        var prefetch = PrefetchRows;
         for (; b + 2 <= blocks; b += 2)
         {
             var x = Vector256.Load(qx + (b * BlockElements));
             var at = b * BlockBytes;
-            for (var i = 0; i < 4; i++)
+            if (prefetch)
             {
-                Simd.Prefetch(next + (i * rowBytes) + at);
-                Simd.Prefetch(next + (i * rowBytes) + at + (2 * BlockBytes) - 1);
+                for (var i = 0; i < 4; i++)
+                {
+                    Simd.Prefetch(next + (i * rowBytes) + at);
+                    Simd.Prefetch(next + (i * rowBytes) + at + (2 * BlockBytes) - 1);
+                }
             }
 
             e0 = Fma.MultiplyAdd(BlockDot(rows + at, x), Vector256.Create(scales[b]), e0);
