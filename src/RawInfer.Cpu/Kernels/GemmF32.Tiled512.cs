@@ -277,10 +277,32 @@ internal static unsafe partial class GemmF32
         Finish8(Reduce8(c10, c11, c12, c13, c14, c15, c16, c17), w, x1, cols, kEnd, y + yStride);
     }
 
-    /// <summary>y[r] = w_r·x for r in 0..7: eight W rows streamed against one X row (the decode case).</summary>
+    /// <summary>
+    /// y[r] = w_r·x for r in 0..7: eight W rows streamed against one X row (the decode case), in lockstep or one
+    /// after another as <see cref="DecodeRowGrouping"/> says; the same bits either way (each row's accumulator
+    /// summed by Vector512.Sum, which <see cref="Reduce8"/> reproduces).
+    /// </summary>
     private static void Tile1x8(float* w, float* x, int cols, float* y)
     {
         const int N = 16;
+        if (!DecodeRowGrouping.FourRows)
+        {
+            var end = cols & ~(N - 1);
+            for (var r = 0; r < 8; r++)
+            {
+                var row = w + ((long)r * cols);
+                var c = Vector512<float>.Zero;
+                for (var j = 0; j < end; j += N)
+                {
+                    c = Avx512F.FusedMultiplyAdd(Vector512.Load(row + j), Vector512.Load(x + j), c);
+                }
+
+                y[r] = Tail(row, x, end, cols, Vector512.Sum(c));
+            }
+
+            return;
+        }
+
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
         var kEnd = cols & ~(N - 1);
         for (var j = 0; j < kEnd; j += N)

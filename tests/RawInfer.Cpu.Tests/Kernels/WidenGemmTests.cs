@@ -11,7 +11,9 @@ namespace RawInfer.Cpu.Tests.Kernels;
 /// The batched path for F16, BF16 and Q8_0 weights: rows widened to float32 exactly as the file format decodes
 /// them, then the F32 GEMM. Checked against the format's reference decoder, against a double-precision product,
 /// and for batch invariance (a row's result must not depend on how many X rows share the step or on the split).
+/// In the row grouping's collection: the few-row cases switch it.
 /// </summary>
+[Collection(nameof(DecodeRowGrouping))]
 public sealed unsafe class WidenGemmTests
 {
     public static TheoryData<TensorType, int> WidenCases()
@@ -132,19 +134,23 @@ public sealed unsafe class WidenGemmTests
         }
     }
 
-    public static TheoryData<TensorType, int, int, bool> FewRowCases()
+    public static TheoryData<TensorType, int, int, bool, bool> FewRowCases()
     {
-        var data = new TheoryData<TensorType, int, int, bool>();
-        foreach (var (outRows, cols) in new[] { (8, 16), (19, 17), (37, 257), (16, 768), (11, 2048) })
+        var data = new TheoryData<TensorType, int, int, bool, bool>();
+        foreach (var fourRows in new[] { true, false })
         {
-            data.Add(TensorType.F16, outRows, cols, false);
-            data.Add(TensorType.BF16, outRows, cols, false);
-        }
+            foreach (var (outRows, cols) in new[] { (8, 16), (19, 17), (37, 257), (16, 768), (11, 2048) })
+            {
+                data.Add(TensorType.F32, outRows, cols, false, fourRows);
+                data.Add(TensorType.F16, outRows, cols, false, fourRows);
+                data.Add(TensorType.BF16, outRows, cols, false, fourRows);
+            }
 
-        foreach (var (outRows, cols) in new[] { (8, 32), (27, 96), (64, 768), (13, 2048) })
-        {
-            data.Add(TensorType.Q8_0, outRows, cols, false);
-            data.Add(TensorType.Q8_0, outRows, cols, true);
+            foreach (var (outRows, cols) in new[] { (8, 32), (27, 96), (64, 768), (13, 2048) })
+            {
+                data.Add(TensorType.Q8_0, outRows, cols, false, fourRows);
+                data.Add(TensorType.Q8_0, outRows, cols, true, fourRows);
+            }
         }
 
         return data;
@@ -154,11 +160,27 @@ public sealed unsafe class WidenGemmTests
     /// One to three X rows take the in-register path (decode steps), more take the widened tile: every X row must
     /// get the same bits either way, for whole 8-row W tiles, the edge rows past them, leftover columns and any
     /// split of the W rows between workers; for Q8_0 also when the few-row products read the tensor's decoded
-    /// block scales (<see cref="WeightTensor.DecodedScales"/>) and the tile path converts the halves.
+    /// block scales (<see cref="WeightTensor.DecodedScales"/>) and the tile path converts the halves; and for one X
+    /// row whether its W rows are walked in lockstep or one after another (<see cref="DecodeRowGrouping"/>).
+    /// F32 weights take the F32 GEMM's own few-row tiles.
     /// </summary>
     [Theory]
     [MemberData(nameof(FewRowCases))]
-    public void One_two_or_three_x_rows_give_the_bits_of_the_batched_tile_path(TensorType type, int outRows, int cols, bool decodedScales)
+    public void One_two_or_three_x_rows_give_the_bits_of_the_batched_tile_path(TensorType type, int outRows, int cols, bool decodedScales, bool fourRows)
+    {
+        var grouping = DecodeRowGrouping.FourRows;
+        DecodeRowGrouping.FourRows = fourRows;
+        try
+        {
+            CheckFewRows(type, outRows, cols, decodedScales);
+        }
+        finally
+        {
+            DecodeRowGrouping.FourRows = grouping;
+        }
+    }
+
+    private static void CheckFewRows(TensorType type, int outRows, int cols, bool decodedScales)
     {
         using var w = Encoded.Random(type, outRows, cols, seed: outRows + cols);
         var table = GC.AllocateArray<float>(decodedScales ? outRows * cols / MatVecQ8_0.BlockElements : 0, pinned: true);
@@ -205,7 +227,7 @@ public sealed unsafe class WidenGemmTests
             }
         }
 
-        Assert.True(WidenInRegisters.Supports(type, cols) || !System.Runtime.Intrinsics.X86.Avx512F.IsSupported,
+        Assert.True(type == TensorType.F32 || WidenInRegisters.Supports(type, cols) || !System.Runtime.Intrinsics.X86.Avx512F.IsSupported,
             "this AVX-512 machine should exercise the in-register path");
     }
 

@@ -81,6 +81,9 @@ internal static unsafe class WidenInRegisters
 
             switch (xRows)
             {
+                case 1 when !DecodeRowGrouping.FourRows:
+                    RowByRow<TChunk>(rows, rowBytes, tileScales, cols, x, y + o);
+                    break;
                 case 1:
                     Tile<TChunk, One>(rows, rowBytes, tileScales, cols, x, y + o, yStride);
                     break;
@@ -182,6 +185,34 @@ internal static unsafe class WidenInRegisters
         if (TRows.Value >= 3)
         {
             Finish<TChunk>(GemmF32.Reduce8(c0, c1, c2, c3, c4, c5, c6, c7), rows, rowBytes, x2, cols, kEnd, y + (2L * yStride));
+        }
+    }
+
+    /// <summary>
+    /// The 8-row tile against one X row, one W row after another (one weight stream at a time, which AMD's
+    /// prefetchers follow better than eight: see <see cref="DecodeRowGrouping"/>). Each row's accumulator, its
+    /// Vector512.Sum and its leftover columns are those of <see cref="Tile{TChunk, TRows}"/>, so the same bits.
+    /// </summary>
+    private static void RowByRow<TChunk>(byte* rows, long rowBytes, float* tileScales, int cols, float* x, float* y)
+        where TChunk : struct, IChunk
+    {
+        var kEnd = cols & ~(N - 1);
+        for (var r = 0; r < 8; r++)
+        {
+            var row = rows + (r * rowBytes);
+            var a = Vector512<float>.Zero;
+            for (var k = 0; k < kEnd; k += N)
+            {
+                a = Avx512F.FusedMultiplyAdd(TChunk.Load(row, tileScales + r, k), Vector512.Load(x + k), a);
+            }
+
+            var sum = Vector512.Sum(a);
+            for (var j = kEnd; j < cols; j++)
+            {
+                sum += TChunk.Element(row, j) * x[j];
+            }
+
+            y[r] = sum;
         }
     }
 
