@@ -79,7 +79,7 @@ internal static unsafe partial class GemmF32
                     }
                 }
 
-                TileColumn(wo, cols, x, xStart + (3 * groups), xEnd, y + o, yStride, new PrefetchAhead(prefetch, next.End - prefetch));
+                TileColumn(wo, cols, x, xStart + (3 * groups), xEnd, y + o, yStride, new PrefetchAhead(prefetch, next.End - prefetch), oneRowStep: false);
             }
         }
     }

@@ -87,7 +87,7 @@ internal static unsafe partial class GemmF32
                 for (var o = rowStart; o < tileEnd; o += 8, column++)
                 {
                     var wo = w + ((long)o * cols);
-                    TileColumn(wo, cols, x, i0, i1, y + o, yStride, NextTile(wo, cols, o + 8 < tileEnd, ahead, column, columns));
+                    TileColumn(wo, cols, x, i0, i1, y + o, yStride, NextTile(wo, cols, o + 8 < tileEnd, ahead, column, columns), xRows == 1);
                 }
             }
         }
@@ -96,7 +96,7 @@ internal static unsafe partial class GemmF32
             // wide rows, a few X rows: packing W would cost more than it saves, so it is streamed as it lies
             for (var o = rowStart; o < tileEnd; o += 8)
             {
-                TileColumn(w + ((long)o * cols), cols, x, 0, xRows, y + o, yStride, default);
+                TileColumn(w + ((long)o * cols), cols, x, 0, xRows, y + o, yStride, default, xRows == 1);
             }
         }
         else
@@ -136,9 +136,10 @@ internal static unsafe partial class GemmF32
 
     /// <summary>
     /// One 8-row W tile against X rows [i0, i1): 3-row tiles, which ask for <paramref name="next"/> a line per
-    /// iteration as far as they get, then a 2- or 1-row tile. y points at column o.
+    /// iteration as far as they get, then a 2- or 1-row tile. y points at column o. <paramref name="oneRowStep"/>:
+    /// the whole product has one X row, so W streams from memory (see <see cref="Tile1x8"/>).
     /// </summary>
-    private static void TileColumn(float* wo, int cols, float* x, int i0, int i1, float* y, int yStride, PrefetchAhead next)
+    private static void TileColumn(float* wo, int cols, float* x, int i0, int i1, float* y, int yStride, PrefetchAhead next, bool oneRowStep)
     {
         var i = i0;
         var prefetch = next.Start;
@@ -153,7 +154,10 @@ internal static unsafe partial class GemmF32
         }
         else if (i1 - i == 1)
         {
-            Tile1x8(wo, x + ((long)i * cols), cols, y + ((long)i * yStride));
+            // one row at a time only when the product has this one X row: W then streams from memory, where one
+            // stream per core is what AMD's prefetchers follow; behind other X rows the tile is in cache, where
+            // lockstep's shared X loads win (4 sequences on the EPYC VM: 0.95 of the time in lockstep)
+            Tile1x8(wo, x + ((long)i * cols), cols, y + ((long)i * yStride), rowByRow: oneRowStep && !DecodeRowGrouping.FourRows);
         }
     }
 
@@ -279,13 +283,13 @@ internal static unsafe partial class GemmF32
 
     /// <summary>
     /// y[r] = w_r·x for r in 0..7: eight W rows streamed against one X row (the decode case), in lockstep or one
-    /// after another as <see cref="DecodeRowGrouping"/> says; the same bits either way (each row's accumulator
-    /// summed by Vector512.Sum, which <see cref="Reduce8"/> reproduces).
+    /// after another (<paramref name="rowByRow"/>, see <see cref="DecodeRowGrouping"/>); the same bits either way
+    /// (each row's accumulator summed by Vector512.Sum, which <see cref="Reduce8"/> reproduces).
     /// </summary>
-    private static void Tile1x8(float* w, float* x, int cols, float* y)
+    private static void Tile1x8(float* w, float* x, int cols, float* y, bool rowByRow)
     {
         const int N = 16;
-        if (!DecodeRowGrouping.FourRows)
+        if (rowByRow)
         {
             var end = cols & ~(N - 1);
             for (var r = 0; r < 8; r++)
