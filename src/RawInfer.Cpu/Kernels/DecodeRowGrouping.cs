@@ -12,7 +12,7 @@ namespace RawInfer.Cpu.Kernels;
 /// better than several. 110M model, 2 threads, ABBA medians (<c>perf/RawInfer.Benchmarks step-ab --switch
 /// grouped</c>): on the 2-core Intel Xeon VM four rows took 0.89 of one row's time in Q8_0 decode (2026-12-03); on
 /// the 2-core AMD EPYC (Zen 4) VM lockstep took 1.64–1.78 times one row's time in Q8_0 decode and 1.59–1.69 in F32
-/// (<c>--part decode</c>), and 1.30–1.48 (F32), 1.51–1.61 (F16) and 1.01 (Q8_0, whose widening is the limit there)
+/// (<c>--part decode</c>), and 1.21–1.48 (F32), 1.51–1.61 (F16) and 1.01 (Q8_0, whose widening is the limit there)
 /// in an engine step of one sequence (<c>--sequences 1</c>; 2026-12-04). <c>RAWINFER_DECODE_ROWS=1</c> or <c>4</c>
 /// overrides the choice.
 /// </summary>
