@@ -79,20 +79,12 @@ public sealed unsafe class DecodeRowGroupingTests
     {
         var y = new float[rows];
         Array.Fill(y, float.NaN);
-        var before = DecodeRowGrouping.FourRows;
-        DecodeRowGrouping.FourRows = fourRows;
-        try
+        using var grouping = RowGrouping.Set(fourRows);
+        fixed (float* pw = w)
+        fixed (float* px = x)
+        fixed (float* py = y)
         {
-            fixed (float* pw = w)
-            fixed (float* px = x)
-            fixed (float* py = y)
-            {
-                MatVecF32.Vector512Path(pw, cols, px, py, rowStart, rows);
-            }
-        }
-        finally
-        {
-            DecodeRowGrouping.FourRows = before;
+            MatVecF32.Vector512Path(pw, cols, px, py, rowStart, rows);
         }
 
         return y;

@@ -168,16 +168,8 @@ public sealed unsafe class WidenGemmTests
     [MemberData(nameof(FewRowCases))]
     public void One_two_or_three_x_rows_give_the_bits_of_the_batched_tile_path(TensorType type, int outRows, int cols, bool decodedScales, bool fourRows)
     {
-        var grouping = DecodeRowGrouping.FourRows;
-        DecodeRowGrouping.FourRows = fourRows;
-        try
-        {
-            CheckFewRows(type, outRows, cols, decodedScales);
-        }
-        finally
-        {
-            DecodeRowGrouping.FourRows = grouping;
-        }
+        using var grouping = RowGrouping.Set(fourRows);
+        CheckFewRows(type, outRows, cols, decodedScales);
     }
 
     private static void CheckFewRows(TensorType type, int outRows, int cols, bool decodedScales)

@@ -39,16 +39,8 @@ public sealed unsafe class Q8_0ScaledRowsTests
     [MemberData(nameof(Cases))]
     public void Rows_give_the_bits_of_the_one_row_kernel(int rows, int blocks, int rowStart, bool decoded, bool fourRows)
     {
-        var before = DecodeRowGrouping.FourRows;
-        DecodeRowGrouping.FourRows = fourRows;
-        try
-        {
-            CheckRows(rows, blocks, rowStart, decoded);
-        }
-        finally
-        {
-            DecodeRowGrouping.FourRows = before;
-        }
+        using var grouping = Kernels.RowGrouping.Set(fourRows);
+        CheckRows(rows, blocks, rowStart, decoded);
     }
 
     [Fact]
