@@ -15,12 +15,14 @@ namespace RawInfer.Benchmarks;
 ///   dotnet run -c Release --project perf/RawInfer.Benchmarks -- step-ab --switch prefetch --prompt 512 [--model m.gguf]
 /// --switch: prefetch (<see cref="GemmF32.PrefetchTiles"/>), tiled (<see cref="GemmF32.UseTiled512"/>), values
 /// (<see cref="PrefillAttention.GroupedValues"/>), scales (<see cref="MatVecQ8_0.UseDecodedScales"/>), row-prefetch
-/// (<see cref="MatVecQ8_0.PrefetchRows"/>), grouped (<see cref="DecodeRowGrouping.FourRows"/>) or f16-prefetch
-/// (<see cref="MatVecF16.PrefetchStream"/>);
+/// (<see cref="MatVecQ8_0.PrefetchRows"/>), grouped (<see cref="DecodeRowGrouping.FourRows"/>), f16-prefetch
+/// (<see cref="MatVecF16.PrefetchStream"/>) or int8 (<see cref="GemmQ8_0.Enabled"/>: Q8_0 products in integers or widened);
 /// --sequences N: a decode step of N sequences with 128 tokens of context each; --prompt N: a prefill of N tokens
 /// as one chunk; --part attention: only one layer's attention of that prefill, on one thread
 /// (<see cref="PrefillAttentionFixture"/>); --part decode: 32 tokens of single-sequence decode through
-/// <see cref="RawInfer.Cpu.CpuTransformer"/> (<see cref="DecodeFixture"/>), neither --sequences nor --prompt; --model: a GGUF or llama2.c file (default: the synthetic 110M F32 checkpoint);
+/// <see cref="RawInfer.Cpu.CpuTransformer"/> (<see cref="DecodeFixture"/>), neither --sequences nor --prompt; --part gemm:
+/// the products of one step of the 110m shape against --sequences X rows on one thread (<see cref="GemmStepBenchmarks"/>'s
+/// weights, --type f32|f16|q8_0, default q8_0); --model: a GGUF or llama2.c file (default: the synthetic 110M F32 checkpoint);
 /// --steps (default 60) and --threads (default 2).
 /// </summary>
 internal static class StepComparison
@@ -30,7 +32,7 @@ internal static class StepComparison
 
     public static int Run(string[] args)
     {
-        string? model = null, toggle = null, part = null;
+        string? model = null, toggle = null, part = null, type = "q8_0";
         int sequences = 0, prompt = 0, steps = 60, threads = 2;
         if (args.Length % 2 != 0)
         {
@@ -44,7 +46,8 @@ internal static class StepComparison
             {
                 "--model" => (model = value) is not null,
                 "--switch" => (toggle = value) is not null,
-                "--part" => (part = value) is "step" or "attention" or "decode",
+                "--part" => (part = value) is "step" or "attention" or "decode" or "gemm",
+                "--type" => (type = value) is "f32" or "f16" or "q8_0",
                 "--sequences" => int.TryParse(value, out sequences) && sequences >= 0,
                 "--prompt" => int.TryParse(value, out prompt) && prompt >= 0,
                 "--steps" => int.TryParse(value, out steps),
@@ -71,11 +74,17 @@ internal static class StepComparison
             "row-prefetch" => on => MatVecQ8_0.PrefetchRows = on,
             "grouped" => on => DecodeRowGrouping.FourRows = on,
             "f16-prefetch" => on => MatVecF16.PrefetchStream = on,
+            "int8" => on => GemmQ8_0.Enabled = on,
             _ => null!,
         };
         if (set is null || (part != "decode" && (sequences > 0) == (prompt > 0)) || steps < 4)
         {
-            return Usage("give --switch prefetch|tiled|values|scales|row-prefetch|grouped|f16-prefetch and one of --sequences N or --prompt N, or --part decode (and --steps of at least 4)");
+            return Usage("give --switch prefetch|tiled|values|scales|row-prefetch|grouped|f16-prefetch|int8 and one of --sequences N or --prompt N, or --part decode (and --steps of at least 4)");
+        }
+
+        if (part == "gemm" && sequences == 0)
+        {
+            return Usage("--part gemm times one step's matrix products: give --sequences N (the X rows)");
         }
 
         if (part == "attention" && prompt == 0)
@@ -87,12 +96,14 @@ internal static class StepComparison
         {
             "attention" => new PrefillAttentionFixture(prompt),
             "decode" => new DecodeFixture(model, DecodeTokens, threads),
+            "gemm" => new GemmStepFixture(type, sequences),
             _ => Build(model, sequences, prompt, threads),
         };
         Action execute = fixture switch
         {
             PrefillAttentionFixture attention => attention.Execute,
             DecodeFixture decode => decode.Execute,
+            GemmStepFixture gemm => gemm.Execute,
             _ => ((CpuRunnerFixture)fixture).Execute,
         };
         for (var i = 0; i < 12; i++)
@@ -116,6 +127,7 @@ internal static class StepComparison
         Console.WriteLine(part switch
         {
             "attention" => $"one layer's attention of a prefill of {prompt} tokens, 1 thread, {steps / 2} runs each, ABBA:",
+            "gemm" => $"the matrix products of one 110m step ({type}, random weights) against {sequences} X rows, 1 thread, {steps / 2} runs each, ABBA:",
             "decode" => $"single-sequence decode of {DecodeTokens} tokens (CpuTransformer), {threads} threads, {Path.GetFileName(model) ?? "synthetic 110m F32"}, {steps / 2} runs each, ABBA:",
             _ => $"{(prompt > 0 ? $"prefill of {prompt} tokens" : $"decode step of {sequences} sequences")}, {threads} threads, {Path.GetFileName(model) ?? "synthetic 110m F32"}, {steps / 2} steps each, ABBA:",
         });
@@ -131,6 +143,23 @@ internal static class StepComparison
 
         Console.WriteLine($"  on / off time: {medians[1] / medians[0]:F3}");
         return 0;
+    }
+
+    /// <summary><see cref="GemmStepBenchmarks"/>'s step as a fixture: the same weights, X rows and product order.</summary>
+    private sealed class GemmStepFixture : IDisposable
+    {
+        private readonly GemmStepBenchmarks _step = new();
+
+        public GemmStepFixture(string type, int rows)
+        {
+            _step.Type = type;
+            _step.Rows = rows;
+            _step.Setup();
+        }
+
+        public void Execute() => _step.Step();
+
+        public void Dispose() => _step.Cleanup();
     }
 
     private static CpuRunnerFixture Build(string? model, int sequences, int prompt, int threads) => prompt > 0

@@ -10,8 +10,8 @@ namespace RawInfer.Cpu.Kernels;
 /// W rows so the worker pool can split one product across cores. The single point where the element type picks
 /// its kernel: F32 runs the cache-blocked GEMM (<see cref="GemmF32"/>) directly; F16, BF16 and Q8_0 are widened
 /// tile by tile (<see cref="Quantized.Widen"/>) and then run the same GEMM, or, against at most three X rows, widened
-/// in registers (<see cref="WidenInRegisters"/>) to the same values summed in the same order. Integer Q8_0 dot
-/// products are used by the single-sequence matrix-vector path only. While a widened tile multiplies, the next
+/// in registers (<see cref="WidenInRegisters"/>) to the same values summed in the same order. Q8_0 runs integer
+/// products (<see cref="GemmQ8_0"/>) where AVX-512 BW is present, the widening path elsewhere. While a widened tile multiplies, the next
 /// tile's rows are prefetched into L2 (<see cref="PrefetchAhead"/>), so its widening does not wait on DRAM.
 /// </summary>
 internal static unsafe class Gemm
@@ -35,6 +35,22 @@ internal static unsafe class Gemm
             return;
         }
 
+        // Q8_0 with integer products, whatever the number of X rows (so a row's bits never depend on the batch)
+        if (w.Type == TensorType.Q8_0 && GemmQ8_0.Supported)
+        {
+            GemmQ8_0.Rows(in w, x, xRows, y, w.Rows, rowStart, rowEnd);
+            return;
+        }
+
+        Widened(in w, x, xRows, y, rowStart, rowEnd);
+    }
+
+    /// <summary>
+    /// As <see cref="Rows"/> for F16, BF16 or Q8_0 weights widened to float32 (in registers for a few X rows, else
+    /// tile by tile): the path every such type takes, except Q8_0 where <see cref="GemmQ8_0"/> runs.
+    /// </summary>
+    internal static void Widened(in WeightTensor w, float* x, int xRows, float* y, int rowStart, int rowEnd)
+    {
         // F16 / BF16 / Q8_0 against a few X rows (decode): widened in registers, same values and order as below
         if (xRows <= WidenInRegisters.MaxXRows && xRows > 0 && WidenInRegisters.Supports(w.Type, w.Cols))
         {

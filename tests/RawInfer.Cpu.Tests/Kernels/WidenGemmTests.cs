@@ -107,11 +107,11 @@ public sealed unsafe class WidenGemmTests
         fixed (float* pSingle = single)
         fixed (float* pSplit = split)
         {
-            Gemm.Rows(w.Tensor, px, xRows, pFull, 0, outRows);
-            Gemm.Rows(w.Tensor, px + (5 * cols), 1, pSingle, 0, outRows); // X row 5 alone
+            Gemm.Widened(w.Tensor, px, xRows, pFull, 0, outRows);
+            Gemm.Widened(w.Tensor, px + (5 * cols), 1, pSingle, 0, outRows); // X row 5 alone
             var cut = outRows / 3;
-            Gemm.Rows(w.Tensor, px, xRows, pSplit, 0, cut);               // the rows split as two workers would
-            Gemm.Rows(w.Tensor, px, xRows, pSplit, cut, outRows);
+            Gemm.Widened(w.Tensor, px, xRows, pSplit, 0, cut);               // the rows split as two workers would
+            Gemm.Widened(w.Tensor, px, xRows, pSplit, cut, outRows);
         }
 
         Assert.Equal(full.AsSpan(5 * outRows, outRows).ToArray(), single);
@@ -172,6 +172,19 @@ public sealed unsafe class WidenGemmTests
         CheckFewRows(type, outRows, cols, decodedScales);
     }
 
+    /// <summary>The widening path for F16, BF16 and Q8_0 (Q8_0's integer kernel has its own tests), the F32 GEMM for F32.</summary>
+    private static void Product(in WeightTensor w, float* x, int xRows, float* y, int rowStart, int rowEnd)
+    {
+        if (w.Type == TensorType.F32)
+        {
+            Gemm.Rows(in w, x, xRows, y, rowStart, rowEnd);
+        }
+        else
+        {
+            Gemm.Widened(in w, x, xRows, y, rowStart, rowEnd);
+        }
+    }
+
     private static void CheckFewRows(TensorType type, int outRows, int cols, bool decodedScales)
     {
         using var w = Encoded.Random(type, outRows, cols, seed: outRows + cols);
@@ -195,7 +208,7 @@ public sealed unsafe class WidenGemmTests
         fixed (float* px = x)
         fixed (float* pBatched = batched)
         {
-            Gemm.Rows(w.Tensor, px, xRows, pBatched, 0, outRows); // above the in-register limit: the tile path
+            Product(w.Tensor, px, xRows, pBatched, 0, outRows); // above the in-register limit: the tile path
             for (var count = 1; count <= WidenInRegisters.MaxXRows; count++)
             {
                 for (var first = 0; first + count <= xRows; first += count)
@@ -204,8 +217,8 @@ public sealed unsafe class WidenGemmTests
                     fixed (float* py = y)
                     {
                         var cut = Math.Min(outRows, 9); // a split inside the second 8-row tile
-                        Gemm.Rows(few, px + (first * cols), count, py, 0, cut);
-                        Gemm.Rows(few, px + (first * cols), count, py, cut, outRows);
+                        Product(few, px + (first * cols), count, py, 0, cut);
+                        Product(few, px + (first * cols), count, py, cut, outRows);
                     }
 
                     for (var i = 0; i < count; i++)
@@ -234,44 +247,5 @@ public sealed unsafe class WidenGemmTests
         }
 
         return -1;
-    }
-
-    /// <summary>A weight matrix encoded in <see cref="TensorType"/> in native memory.</summary>
-    private sealed class Encoded : IDisposable
-    {
-        private readonly byte* _data;
-        private readonly int _rowBytes;
-
-        private Encoded(byte* data, int rowBytes, WeightTensor tensor)
-        {
-            _data = data;
-            _rowBytes = rowBytes;
-            Tensor = tensor;
-        }
-
-        public WeightTensor Tensor { get; }
-
-        public static Encoded Random(TensorType type, int rows, int cols, int seed)
-        {
-            var random = new Random(seed);
-            var rowBytes = TensorEncoding.RowBytes(type, cols);
-            var data = (byte*)NativeMemory.AlignedAlloc((nuint)(rowBytes * rows), 64);
-            var row = new float[cols];
-            for (var r = 0; r < rows; r++)
-            {
-                for (var k = 0; k < cols; k++)
-                {
-                    row[k] = (float)((random.NextDouble() * 2) - 1) * (k % 7 == 0 ? 4f : 0.5f);
-                }
-
-                TensorEncoding.EncodeRow(row, type, new Span<byte>(data + ((long)r * rowBytes), rowBytes));
-            }
-
-            return new Encoded(data, rowBytes, new WeightTensor(data, type, rows, cols));
-        }
-
-        public ReadOnlySpan<byte> Row(int r) => new(_data + ((long)r * _rowBytes), _rowBytes);
-
-        public void Dispose() => NativeMemory.AlignedFree(_data);
     }
 }

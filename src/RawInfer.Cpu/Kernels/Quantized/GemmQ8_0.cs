@@ -1,0 +1,598 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using RawInfer.Models;
+
+namespace RawInfer.Cpu.Kernels.Quantized;
+
+/// <summary>
+/// Y = X·Wᵀ for Q8_0 weights with integer products, for any number of X rows (prefill, batched decode and the
+/// engine's single-sequence steps alike). Each X row is quantized per 32-block as llama.cpp quantizes activations
+/// (<see cref="MatVecQ8_0.QuantizeActivations"/>), and every output is defined as
+/// <c>acc = fma((float)dot_b, d_w[b]·d_x[b], acc)</c> over the blocks b in ascending order from 0, where dot_b is
+/// the exact int32 sum of the block's 32 products (<see cref="DotReference"/>). The sum being exact and the
+/// float chain running per output, the result of a pair never depends on the tiling, on how many X rows share
+/// the call or on which core runs it: a sequence's output does not depend on what else is in its batch.
+/// <para>
+/// .NET 10 has no AVX-512 VNNI (VPDPBUSD on 512 bits; its <c>AvxVnni</c> class is the 256-bit VEX form that Zen 4
+/// lacks), so the products run through VPMADDWD on int16: a tile of 32 W rows is sign-extended once per call and
+/// transposed so that one 512-bit register holds the same two columns of 16 rows; each multiply then meets a
+/// broadcast pair of X columns and yields 16 rows' partial sums, 32 multiply-adds per instruction where the
+/// float32 FMA does 16. On the 2-core EPYC (Zen 4) VM an idealised loop of these ran 65–73 G multiply-adds/s per
+/// core against 49–56 G for float32 FMAs.
+/// </para>
+/// </summary>
+[SkipLocalsInit]
+internal static unsafe class GemmQ8_0
+{
+    /// <summary>W rows per packed tile: two 16-lane registers.</summary>
+    public const int TileRows = 32;
+
+    private const int Half = 16;               // W rows in one register
+    private const int Pairs = 16;              // column pairs per 32-column block
+    private const int XStep = 4;               // X rows per register tile
+    private const int MaxDirectRows = 3;       // up to this many X rows, no packing (Direct)
+    private const int Block = MatVecQ8_0.BlockElements;
+
+    [ThreadStatic]
+    private static int[]? t_packed;            // (blocks, 16 pairs, 32 rows) int16 pairs of the current W tile
+
+    [ThreadStatic]
+    private static short[]? t_widened;         // (32, cols) the current W tile's rows widened to int16
+
+    [ThreadStatic]
+    private static float[]? t_tileScales;      // (blocks, 32 rows) the tile's block scales
+
+    [ThreadStatic]
+    private static short[]? t_x;               // (xRows, cols) quantized X widened to int16
+
+    [ThreadStatic]
+    private static float[]? t_xScales;         // (xRows, blocks)
+
+    [ThreadStatic]
+    private static sbyte[]? t_q;               // (xRows, cols) quantized X
+
+    /// <summary>
+    /// False routes Q8_0 products through the float32 widening path instead (<see cref="Gemm"/>), for benchmarks
+    /// that compare both in one process. The two give different bits (this one quantizes X), so a process must not
+    /// switch while it serves requests.
+    /// </summary>
+    internal static bool Enabled { get; set; } = true;
+
+    /// <summary>True when this machine runs the kernel (AVX-512 BW) and it is switched on.</summary>
+    public static bool Supported => Enabled && Avx512BW.IsSupported && Vector512.IsHardwareAccelerated;
+
+    /// <summary>
+    /// Y[i, o] = W[o, :]·X[i, :] for i in [0, xRows), o in [rowStart, rowEnd).
+    /// W: (out, cols) Q8_0; x: (xRows, cols); y: (xRows, yStride), only columns [rowStart, rowEnd) written.
+    /// </summary>
+    public static void Rows(in WeightTensor w, float* x, int xRows, float* y, int yStride, int rowStart, int rowEnd)
+    {
+        Debug.Assert(w.Type == TensorType.Q8_0 && w.Cols % Block == 0 && Supported);
+        Debug.Assert(rowStart >= 0 && rowStart <= rowEnd && rowEnd <= w.Rows && w.Rows <= yStride);
+        if (xRows <= 0 || rowStart == rowEnd)
+        {
+            return;
+        }
+
+        var cols = w.Cols;
+        var blocks = cols / Block;
+        var packed = Scratch(ref t_packed, blocks * Pairs * TileRows);
+        var tileScales = Scratch(ref t_tileScales, blocks * TileRows);
+        var widened = Scratch(ref t_widened, TileRows * cols);
+        var qx = Scratch(ref t_x, xRows * cols);
+        var xScales = Scratch(ref t_xScales, xRows * blocks);
+        var q = Scratch(ref t_q, xRows * cols);
+        fixed (int* pPacked = packed)
+        fixed (float* pScales = tileScales)
+        fixed (short* pWidened = widened)
+        fixed (short* pX = qx)
+        fixed (float* pXScales = xScales)
+        fixed (sbyte* pQ = q)
+        {
+            QuantizeRows(x, xRows, cols, pQ, pXScales);
+            var rowBytes = (long)blocks * MatVecQ8_0.BlockBytes;
+            if (xRows <= MaxDirectRows)
+            {
+                Direct(in w, pQ, pXScales, xRows, y, yStride, rowStart, rowEnd);
+                return;
+            }
+
+            Widen16(pQ, (long)xRows * cols, pX);
+            for (var r0 = rowStart; r0 < rowEnd; r0 += TileRows)
+            {
+                var rows = Math.Min(TileRows, rowEnd - r0);
+                Pack(w.Data + (r0 * rowBytes), rowBytes, rows, blocks, pPacked, pWidened);
+                TileScales(in w, r0, rows, blocks, pScales);
+
+                // while this tile multiplies, DRAM streams the next tile's rows into L2 for their packing, the
+                // range shared out among this tile's register tiles
+                var ahead = new PrefetchAhead(w.Data + ((r0 + rows) * rowBytes), Math.Min(TileRows, rowEnd - r0 - rows) * rowBytes);
+                var calls = (xRows + XStep - 1) / XStep;
+                var t = 0;
+                for (; t + XStep <= xRows; t += XStep)
+                {
+                    Tile<Four>(pPacked, pScales, blocks, pX + ((long)t * cols), pXScales + ((long)t * blocks), cols, y + ((long)t * yStride) + r0, yStride, rows, ahead.Part(t / XStep, calls));
+                }
+
+                var py = y + ((long)t * yStride) + r0;
+                var px = pX + ((long)t * cols);
+                var ps = pXScales + ((long)t * blocks);
+                var last = ahead.Part(calls - 1, calls);
+                switch (xRows - t)
+                {
+                    case 3:
+                        Tile<Three>(pPacked, pScales, blocks, px, ps, cols, py, yStride, rows, last);
+                        break;
+                    case 2:
+                        Tile<Two>(pPacked, pScales, blocks, px, ps, cols, py, yStride, rows, last);
+                        break;
+                    case 1:
+                        Tile<One>(pPacked, pScales, blocks, px, ps, cols, py, yStride, rows, last);
+                        break;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The definition every output follows: Σ over blocks in order of fma((float)dot_b, d_w·d_x, acc), dot_b the
+    /// exact integer sum of the block's products. row: (blocks·34) Q8_0 bytes; qx: (blocks·32); xScales: (blocks)
+    /// </summary>
+    internal static float DotReference(byte* row, sbyte* qx, float* xScales, int blocks)
+    {
+        var acc = 0f;
+        for (var b = 0; b < blocks; b++)
+        {
+            var block = row + (b * MatVecQ8_0.BlockBytes);
+            var qw = (sbyte*)(block + 2);
+            var dot = 0;
+            for (var i = 0; i < Block; i++)
+            {
+                dot += qw[i] * qx[(b * Block) + i];
+            }
+
+            var scale = HalfConversion.FiniteHalfToSingle(*(ushort*)block) * xScales[b];
+            acc = MathF.FusedMultiplyAdd(dot, scale, acc);
+        }
+
+        return acc;
+    }
+
+    /// <summary>Each X row quantized per block. x: (xRows, cols); q: (xRows, cols); xScales: (xRows, cols/32)</summary>
+    private static void QuantizeRows(float* x, int xRows, int cols, sbyte* q, float* xScales)
+    {
+        var blocks = cols / Block;
+        for (var t = 0; t < xRows; t++)
+        {
+            MatVecQ8_0.QuantizeActivations(
+                new ReadOnlySpan<float>(x + ((long)t * cols), cols),
+                new Span<sbyte>(q + ((long)t * cols), cols),
+                new Span<float>(xScales + ((long)t * blocks), blocks));
+        }
+    }
+
+    /// <summary>dst[i] = q[i] as int16. q, dst: (count), count a multiple of 32</summary>
+    private static void Widen16(sbyte* q, long count, short* dst)
+    {
+        for (long k = 0; k < count; k += Block)
+        {
+            Avx512BW.ConvertToVector512Int16(Vector256.Load(q + k)).Store(dst + k);
+        }
+    }
+
+    /// <summary>
+    /// The tile's block scales: scales[b·32 + j] = d_w of row j's block b (0 for rows past <paramref name="rows"/>),
+    /// gathered from the decoded table when the tensor carries one, else converted from the
+    /// halves (the same values); eight rows per gather.
+    /// </summary>
+    private static void TileScales(in WeightTensor w, int r0, int rows, int blocks, float* scales)
+    {
+        var rowBytes = blocks * MatVecQ8_0.BlockBytes;
+        var decoded = MatVecQ8_0.UseDecodedScales ? w.DecodedScales : null;
+        var lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+        for (var group = 0; group < TileRows / 8; group++)
+        {
+            var first = r0 + (group * 8);
+            if (rows <= group * 8)
+            {
+                for (var b = 0; b < blocks; b++)
+                {
+                    Vector256<float>.Zero.Store(scales + (b * TileRows) + (group * 8)); // no row of the tensor here
+                }
+
+                continue;
+            }
+
+            var valid = Vector256.LessThan(lanes, Vector256.Create(rows - (group * 8)));
+            var safe = lanes & valid; // rows past the tile read the group's first row, then are zeroed
+            for (var b = 0; b < blocks; b++)
+            {
+                var d = decoded is not null
+                    ? Avx2.GatherVector256(decoded + ((long)first * blocks) + b, safe * blocks, 4)
+                    : HalfConversion.FiniteHalfToSingle(
+                        Avx2.GatherVector256((int*)(w.Data + ((long)first * rowBytes) + (b * MatVecQ8_0.BlockBytes)), safe * rowBytes, 1).AsUInt32());
+                (d & valid.AsSingle()).Store(scales + (b * TileRows) + (group * 8));
+            }
+        }
+    }
+
+    /// <summary>
+    /// One to <see cref="MaxDirectRows"/> X rows, without packing W: eight W rows at a time, each block's integer dot
+    /// of every row by AVX2 maddubs/madd (|q_w| times q_x carrying q_w's sign), the eight rows' partial sums reduced
+    /// to their exact block sums in one register, then converted and scaled as the definition says. The packing's
+    /// transpose costs more than a product with so few rows (one X row: 2.7x the widening path's time, packed).
+    /// Rows past the last group of eight take <see cref="DotReference"/>. q: (xRows, cols); xScales: (xRows, blocks);
+    /// y: (xRows, yStride)
+    /// </summary>
+    private static void Direct(in WeightTensor w, sbyte* q, float* xScales, int xRows, float* y, int yStride, int rowStart, int rowEnd)
+    {
+        var blocks = w.Cols / Block;
+        var rowBytes = blocks * MatVecQ8_0.BlockBytes;
+        var decoded = MatVecQ8_0.UseDecodedScales ? w.DecodedScales : null;
+        var offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+        var r = rowStart;
+        if (!DecodeRowGrouping.FourRows && blocks % 8 == 0)
+        {
+            for (; r < rowEnd; r++)
+            {
+                RowByRow(w.Data + ((long)r * rowBytes), decoded is not null ? decoded + ((long)r * blocks) : null, blocks, q, w.Cols, xScales, xRows, y + r, yStride);
+            }
+
+            return;
+        }
+
+        for (; r + 8 <= rowEnd; r += 8)
+        {
+            var rows = w.Data + ((long)r * rowBytes);
+            for (var t = 0; t < xRows; t++)
+            {
+                var qx = q + ((long)t * w.Cols);
+                var dx = xScales + ((long)t * blocks);
+                var acc = Vector256<float>.Zero;
+                for (var b = 0; b < blocks; b++)
+                {
+                    var block = rows + (b * MatVecQ8_0.BlockBytes);
+                    var x = Vector256.Load(qx + (b * Block));
+                    var d0 = BlockDot(block, x);
+                    var d1 = BlockDot(block + rowBytes, x);
+                    var d2 = BlockDot(block + (2 * rowBytes), x);
+                    var d3 = BlockDot(block + (3 * rowBytes), x);
+                    var d4 = BlockDot(block + (4 * rowBytes), x);
+                    var d5 = BlockDot(block + (5 * rowBytes), x);
+                    var d6 = BlockDot(block + (6 * rowBytes), x);
+                    var d7 = BlockDot(block + (7 * rowBytes), x);
+
+                    var sums = EightSums(d0, d1, d2, d3, d4, d5, d6, d7);
+
+                    var dw = decoded is not null
+                        ? Avx2.GatherVector256(decoded + ((long)r * blocks) + b, offsets * blocks, 4)
+                        : HalfConversion.FiniteHalfToSingle(Avx2.GatherVector256((int*)block, offsets * rowBytes, 1).AsUInt32());
+                    acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sums), dw * Vector256.Create(dx[b]), acc);
+                }
+
+                acc.Store(y + ((long)t * yStride) + r);
+            }
+        }
+
+        for (; r < rowEnd; r++)
+        {
+            for (var t = 0; t < xRows; t++)
+            {
+                y[((long)t * yStride) + r] = DotReference(w.Data + ((long)r * rowBytes), q + ((long)t * w.Cols), xScales + ((long)t * blocks), blocks);
+            }
+        }
+    }
+
+    /// <summary>
+    /// One W row against every X row, its blocks eight at a time: their integer dots reduced to eight exact block
+    /// sums in one register (lane = block), scaled there, then folded into the output's accumulator block by block
+    /// in order (the definition's chain). One row at a time keeps DRAM on one stream, which AMD's cores want
+    /// (<see cref="DecodeRowGrouping"/>). row: (blocks·34) bytes; decoded: (blocks) or null; q: (xRows, cols);
+    /// xScales: (xRows, blocks); y: this row's output in X row 0, the others yStride apart
+    /// </summary>
+    private static void RowByRow(byte* row, float* decoded, int blocks, sbyte* q, int cols, float* xScales, int xRows, float* y, int yStride)
+    {
+        var offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * MatVecQ8_0.BlockBytes;
+        for (var t = 0; t < xRows; t++)
+        {
+            var qx = q + ((long)t * cols);
+            var dx = xScales + ((long)t * blocks);
+            var acc = Vector128<float>.Zero;
+            for (var b = 0; b < blocks; b += 8)
+            {
+                var block = row + (b * MatVecQ8_0.BlockBytes);
+                var x = qx + (b * Block);
+                var d0 = BlockDot(block, Vector256.Load(x));
+                var d1 = BlockDot(block + MatVecQ8_0.BlockBytes, Vector256.Load(x + Block));
+                var d2 = BlockDot(block + (2 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (2 * Block)));
+                var d3 = BlockDot(block + (3 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (3 * Block)));
+                var d4 = BlockDot(block + (4 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (4 * Block)));
+                var d5 = BlockDot(block + (5 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (5 * Block)));
+                var d6 = BlockDot(block + (6 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (6 * Block)));
+                var d7 = BlockDot(block + (7 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (7 * Block)));
+                var sums = EightSums(d0, d1, d2, d3, d4, d5, d6, d7);
+                var dw = decoded is not null
+                    ? Vector256.Load(decoded + b)
+                    : HalfConversion.FiniteHalfToSingle(Avx2.GatherVector256((int*)block, offsets, 1).AsUInt32());
+                var sf = Avx.ConvertToVector256Single(sums);
+                var scale = dw * Vector256.Load(dx + b);
+                var lo = sf.GetLower();
+                var hi = sf.GetUpper();
+                var slo = scale.GetLower();
+                var shi = scale.GetUpper();
+                acc = Fma.MultiplyAddScalar(lo, slo, acc);
+                acc = Fma.MultiplyAddScalar(Sse.Shuffle(lo, lo, 1), Sse.Shuffle(slo, slo, 1), acc);
+                acc = Fma.MultiplyAddScalar(Sse.Shuffle(lo, lo, 2), Sse.Shuffle(slo, slo, 2), acc);
+                acc = Fma.MultiplyAddScalar(Sse.Shuffle(lo, lo, 3), Sse.Shuffle(slo, slo, 3), acc);
+                acc = Fma.MultiplyAddScalar(hi, shi, acc);
+                acc = Fma.MultiplyAddScalar(Sse.Shuffle(hi, hi, 1), Sse.Shuffle(shi, shi, 1), acc);
+                acc = Fma.MultiplyAddScalar(Sse.Shuffle(hi, hi, 2), Sse.Shuffle(shi, shi, 2), acc);
+                acc = Fma.MultiplyAddScalar(Sse.Shuffle(hi, hi, 3), Sse.Shuffle(shi, shi, 3), acc);
+            }
+
+            y[(long)t * yStride] = acc.ToScalar();
+        }
+    }
+
+    /// <summary>Lane i = the sum of all eight lanes of d_i (exact integer sums).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> EightSums(
+        Vector256<int> d0, Vector256<int> d1, Vector256<int> d2, Vector256<int> d3,
+        Vector256<int> d4, Vector256<int> d5, Vector256<int> d6, Vector256<int> d7)
+    {
+        // per 128-bit half: g0 = sums of d0..d3, g1 = of d4..d7 (over that half's four lanes)
+        var g0 = Avx2.HorizontalAdd(Avx2.HorizontalAdd(d0, d1), Avx2.HorizontalAdd(d2, d3));
+        var g1 = Avx2.HorizontalAdd(Avx2.HorizontalAdd(d4, d5), Avx2.HorizontalAdd(d6, d7));
+        return Avx2.Permute2x128(g0, g1, 0x20) + Avx2.Permute2x128(g0, g1, 0x31);
+    }
+
+    /// <summary>Eight int32 partial sums of one block's 32 products (exact: |q| ≤ 127 keeps maddubs from saturating).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> BlockDot(byte* block, Vector256<sbyte> x)
+    {
+        var w = Vector256.Load((sbyte*)(block + 2));
+        return Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Abs(w), Avx2.Sign(x, w)), Vector256.Create((short)1));
+    }
+
+    /// <summary>
+    /// Packs up to 32 W rows: packed[((b·16 + p)·32) + j] holds row j's columns 32b + 2p and 32b + 2p + 1 as two
+    /// int16 (low, high), zero for rows past <paramref name="count"/>. The rows are first read in memory order
+    /// (the tile is one contiguous range, so DRAM sees one sequential stream; reading the 32 rows in lockstep,
+    /// block by block, made a one-row product 2.9x slower than the widening path) and widened into
+    /// <paramref name="widened"/>, then transposed from there. rows: W bytes from the tile's first row;
+    /// packed: (blocks, 16, 32) int32; widened: (32, blocks·32) int16
+    /// </summary>
+    private static void Pack(byte* rows, long rowBytes, int count, int blocks, int* packed, short* widened)
+    {
+        var cols = blocks * Block;
+        for (var j = 0; j < TileRows; j++)
+        {
+            var dst = widened + (j * cols);
+            if (j >= count)
+            {
+                new Span<short>(dst, cols).Clear();
+                continue;
+            }
+
+            var row = rows + (j * rowBytes) + 2;
+            for (var b = 0; b < blocks; b++)
+            {
+                Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(row + (b * MatVecQ8_0.BlockBytes)))).Store(dst + (b * Block));
+            }
+        }
+
+        var a = stackalloc Vector512<int>[Half];
+        for (var half = 0; half < 2; half++)
+        {
+            var first = widened + (half * Half * cols);
+            for (var b = 0; b < blocks; b++)
+            {
+                Transpose((int*)(first + (b * Block)), cols / 2, packed + (b * Pairs * TileRows) + (half * Half), a);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A 16×16 int32 transpose: dst[p·32 + j] = src[j·stride + p] (dst rows 32 ints apart, the packed layout's pair
+    /// stride). Unpacks within 128-bit lanes, then a 4×4 transpose of the lanes. a: 16 vectors of scratch
+    /// </summary>
+    private static void Transpose(int* src, int stride, int* dst, Vector512<int>* a)
+    {
+        for (var g = 0; g < 4; g++)
+        {
+            // rows 4g..4g+3 → per 128-bit lane L, column 4L + m of those four rows, in a[4g + m]
+            var r = src + (4 * g * stride);
+            var a0 = Vector512.Load(r);
+            var a1 = Vector512.Load(r + stride);
+            var a2 = Vector512.Load(r + (2 * stride));
+            var a3 = Vector512.Load(r + (3 * stride));
+            var b0 = Avx512F.UnpackLow(a0, a1);
+            var b1 = Avx512F.UnpackHigh(a0, a1);
+            var b2 = Avx512F.UnpackLow(a2, a3);
+            var b3 = Avx512F.UnpackHigh(a2, a3);
+            a[4 * g] = Avx512F.UnpackLow(b0.AsInt64(), b2.AsInt64()).AsInt32();
+            a[(4 * g) + 1] = Avx512F.UnpackHigh(b0.AsInt64(), b2.AsInt64()).AsInt32();
+            a[(4 * g) + 2] = Avx512F.UnpackLow(b1.AsInt64(), b3.AsInt64()).AsInt32();
+            a[(4 * g) + 3] = Avx512F.UnpackHigh(b1.AsInt64(), b3.AsInt64()).AsInt32();
+        }
+
+        for (var m = 0; m < 4; m++)
+        {
+            // lane L of a[m], a[4+m], a[8+m], a[12+m] together make column 4L + m
+            var d0 = Avx512F.Shuffle4x128(a[m], a[4 + m], 0x44);
+            var d1 = Avx512F.Shuffle4x128(a[m], a[4 + m], 0xEE);
+            var d2 = Avx512F.Shuffle4x128(a[8 + m], a[12 + m], 0x44);
+            var d3 = Avx512F.Shuffle4x128(a[8 + m], a[12 + m], 0xEE);
+            Avx512F.Shuffle4x128(d0, d2, 0x88).Store(dst + (m * TileRows));
+            Avx512F.Shuffle4x128(d0, d2, 0xDD).Store(dst + ((4 + m) * TileRows));
+            Avx512F.Shuffle4x128(d1, d3, 0x88).Store(dst + ((8 + m) * TileRows));
+            Avx512F.Shuffle4x128(d1, d3, 0xDD).Store(dst + ((12 + m) * TileRows));
+        }
+    }
+
+    /// <summary>
+    /// One register tile: the packed 32 W rows against <typeparamref name="TRows"/> X rows, every block's 16 pairs
+    /// into int32 accumulators, then each block's sums converted and scaled into the float accumulators.
+    /// packed: (blocks, 16, 32); scales: (blocks, 32); qx: TRows rows of (cols) int16; xScales: TRows rows of
+    /// (blocks); y: TRows rows of yStride, columns [0, rows) written; ahead: bytes to ask into L2 meanwhile, spread over the blocks.
+    /// </summary>
+    private static void Tile<TRows>(
+        int* packed, float* scales, int blocks, short* qx, float* xScales, int cols, float* y, int yStride, int rows, PrefetchAhead ahead)
+        where TRows : IRowCount
+    {
+        var line = ahead.Start;
+        var linesPerBlock = (int)((ahead.Bytes + ((long)blocks * PrefetchAhead.LineBytes) - 1) / ((long)blocks * PrefetchAhead.LineBytes));
+        var n = TRows.Value;
+        var x0 = (int*)qx;
+        var x1 = (int*)(qx + (n > 1 ? cols : 0));
+        var x2 = (int*)(qx + (n > 2 ? 2 * cols : 0));
+        var x3 = (int*)(qx + (n > 3 ? 3 * cols : 0));
+        var s1 = xScales + (n > 1 ? blocks : 0);
+        var s2 = xScales + (n > 2 ? 2 * blocks : 0);
+        var s3 = xScales + (n > 3 ? 3 * blocks : 0);
+        Vector512<float> f00 = default, f01 = default, f10 = default, f11 = default;
+        Vector512<float> f20 = default, f21 = default, f30 = default, f31 = default;
+        for (var b = 0; b < blocks; b++)
+        {
+            Vector512<int> i00 = default, i01 = default, i10 = default, i11 = default;
+            Vector512<int> i20 = default, i21 = default, i30 = default, i31 = default;
+            var pw = packed + (b * Pairs * TileRows);
+            var c = b * Pairs; // the block's first pair, in int32 units of an X row
+            for (var i = 0; i < linesPerBlock && line < ahead.End; i++, line += PrefetchAhead.LineBytes)
+            {
+                Simd.PrefetchL2(line);
+            }
+
+            for (var p = 0; p < Pairs; p++)
+            {
+                var w0 = Vector512.Load(pw + (p * TileRows)).AsInt16();
+                var w1 = Vector512.Load(pw + (p * TileRows) + Half).AsInt16();
+                var v = Vector512.Create(x0[c + p]).AsInt16();
+                i00 += Avx512BW.MultiplyAddAdjacent(w0, v);
+                i01 += Avx512BW.MultiplyAddAdjacent(w1, v);
+                if (n > 1)
+                {
+                    v = Vector512.Create(x1[c + p]).AsInt16();
+                    i10 += Avx512BW.MultiplyAddAdjacent(w0, v);
+                    i11 += Avx512BW.MultiplyAddAdjacent(w1, v);
+                }
+
+                if (n > 2)
+                {
+                    v = Vector512.Create(x2[c + p]).AsInt16();
+                    i20 += Avx512BW.MultiplyAddAdjacent(w0, v);
+                    i21 += Avx512BW.MultiplyAddAdjacent(w1, v);
+                }
+
+                if (n > 3)
+                {
+                    v = Vector512.Create(x3[c + p]).AsInt16();
+                    i30 += Avx512BW.MultiplyAddAdjacent(w0, v);
+                    i31 += Avx512BW.MultiplyAddAdjacent(w1, v);
+                }
+            }
+
+            var d0 = Vector512.Load(scales + (b * TileRows));
+            var d1 = Vector512.Load(scales + (b * TileRows) + Half);
+            f00 = Scale(i00, d0, xScales[b], f00);
+            f01 = Scale(i01, d1, xScales[b], f01);
+            if (n > 1)
+            {
+                f10 = Scale(i10, d0, s1[b], f10);
+                f11 = Scale(i11, d1, s1[b], f11);
+            }
+
+            if (n > 2)
+            {
+                f20 = Scale(i20, d0, s2[b], f20);
+                f21 = Scale(i21, d1, s2[b], f21);
+            }
+
+            if (n > 3)
+            {
+                f30 = Scale(i30, d0, s3[b], f30);
+                f31 = Scale(i31, d1, s3[b], f31);
+            }
+        }
+
+        StoreRow(f00, f01, y, rows);
+        if (n > 1)
+        {
+            StoreRow(f10, f11, y + yStride, rows);
+        }
+
+        if (n > 2)
+        {
+            StoreRow(f20, f21, y + (2 * yStride), rows);
+        }
+
+        if (n > 3)
+        {
+            StoreRow(f30, f31, y + (3 * yStride), rows);
+        }
+    }
+
+    /// <summary>acc + (float)dot · (d_w·d_x), lane by lane: the definition's step for one block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Scale(Vector512<int> dot, Vector512<float> dw, float dx, Vector512<float> acc) =>
+        Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(dot), dw * Vector512.Create(dx), acc);
+
+    /// <summary>y[0, rows) from the two 16-row halves.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow(Vector512<float> low, Vector512<float> high, float* y, int rows)
+    {
+        if (rows == TileRows)
+        {
+            low.Store(y);
+            high.Store(y + Half);
+            return;
+        }
+
+        var all = stackalloc float[TileRows];
+        low.Store(all);
+        high.Store(all + Half);
+        for (var j = 0; j < rows; j++)
+        {
+            y[j] = all[j];
+        }
+    }
+
+    /// <summary>A thread's scratch array of at least <paramref name="length"/>, grown (pinned) only when too small.</summary>
+    private static T[] Scratch<T>(ref T[]? array, int length)
+        where T : unmanaged
+    {
+        if (array is null || array.Length < length)
+        {
+            array = GC.AllocateUninitializedArray<T>(length, pinned: true);
+        }
+
+        return array;
+    }
+
+    private interface IRowCount
+    {
+        static abstract int Value { get; }
+    }
+
+    private readonly struct One : IRowCount
+    {
+        public static int Value => 1;
+    }
+
+    private readonly struct Two : IRowCount
+    {
+        public static int Value => 2;
+    }
+
+    private readonly struct Three : IRowCount
+    {
+        public static int Value => 3;
+    }
+
+    private readonly struct Four : IRowCount
+    {
+        public static int Value => 4;
+    }
+}
