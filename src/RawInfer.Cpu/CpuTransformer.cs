@@ -51,6 +51,7 @@ public sealed unsafe partial class CpuTransformer : IDisposable
         _model = model;
         Config = model.Config;
         CheckWeights(Config, model.Weights);
+        KernelClasses.EnsureInitialized(); // before any kernel is compiled: see there
         _decodedScales = [];
         _weights = DecodedScaleTables.Attach(model.Weights, _decodedScales); // the decode kernel's Q8_0 scales, decoded once
 

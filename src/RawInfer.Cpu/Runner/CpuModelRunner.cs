@@ -66,6 +66,7 @@ public sealed unsafe partial class CpuModelRunner : IModelRunner
         KvCacheType = kvCacheType;
         Config = model.Config;
         CheckWeights(Config, model.Weights);
+        KernelClasses.EnsureInitialized(); // before any kernel is compiled: see there
         _weights = DecodedScaleTables.Attach(model.Weights, _decodedScales); // Q8_0 scales for the decode tiles, decoded once
 
         var c = Config;

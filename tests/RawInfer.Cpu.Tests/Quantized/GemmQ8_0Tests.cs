@@ -22,7 +22,7 @@ public sealed unsafe class GemmQ8_0Tests
     public static TheoryData<int, int, int, bool, bool> Cases()
     {
         var data = new TheoryData<int, int, int, bool, bool>();
-        foreach (var (outRows, cols, xRows) in new[] { (32, 32, 1), (8, 768, 4), (70, 96, 13), (45, 2048, 5), (100, 1056, 2), (33, 64, 3), (64, 256, 7), (21, 768, 3) })
+        foreach (var (outRows, cols, xRows) in new[] { (32, 32, 1), (8, 768, 4), (70, 96, 13), (45, 2048, 5), (100, 1056, 2), (33, 64, 3), (64, 256, 7), (21, 768, 3), (40, 128, 11), (24, 64, 9), (50, 160, 8), (64, 96, 10), (33, 320, 12) })
         {
             foreach (var fourRows in new[] { true, false })
             {

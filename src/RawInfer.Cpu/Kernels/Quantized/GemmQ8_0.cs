@@ -20,7 +20,16 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// transposed so that one 512-bit register holds the same two columns of 16 rows; each multiply then meets a
 /// broadcast pair of X columns and yields 16 rows' partial sums, 32 multiply-adds per instruction where the
 /// float32 FMA does 16. On the 2-core EPYC (Zen 4) VM an idealised loop of these ran 65–73 G multiply-adds/s per
-/// core against 49–56 G for float32 FMAs.
+/// core against 49–56 G for float32 FMAs. With one to three X rows the packing costs more than it saves, so those
+/// products read W unpacked (<see cref="Direct"/>), with the same bits.
+/// </para>
+/// <para>
+/// Against the widening path (<c>perf/RawInfer.Benchmarks step-ab --switch int8 --part gemm --sequences N</c>: the
+/// products of one 110m step, random weights, one thread, ABBA; EPYC VM, 2026-12-04), time on / off: 1 X row
+/// 0.62–0.68, 2 rows 0.91–1.03, 3 rows 0.88–1.33, 4 rows 0.83–0.97, 16 rows 0.83–0.89, 64 rows 0.76–0.78, 512 rows
+/// 0.84. Tried and dropped: slicing a packed tile's blocks so each slice stays in L1, the output chains carried
+/// through y between slices (same bits): 64 rows 0.90 and 512 rows 1.01 of the widening path's time, X then
+/// streaming from L2 once per slice.
 /// </para>
 /// </summary>
 [SkipLocalsInit]
@@ -31,7 +40,7 @@ internal static unsafe class GemmQ8_0
 
     private const int Half = 16;               // W rows in one register
     private const int Pairs = 16;              // column pairs per 32-column block
-    private const int XStep = 4;               // X rows per register tile
+    private const int XStep = 6;               // X rows per register tile
     private const int MaxDirectRows = 3;       // up to this many X rows, no packing (Direct)
     private const int Block = MatVecQ8_0.BlockElements;
 
@@ -113,7 +122,7 @@ internal static unsafe class GemmQ8_0
                 var t = 0;
                 for (; t + XStep <= xRows; t += XStep)
                 {
-                    Tile<Four>(pPacked, pScales, blocks, pX + ((long)t * cols), pXScales + ((long)t * blocks), cols, y + ((long)t * yStride) + r0, yStride, rows, ahead.Part(t / XStep, calls));
+                    Tile<Six>(pPacked, pScales, blocks, pX + ((long)t * cols), pXScales + ((long)t * blocks), cols, y + ((long)t * yStride) + r0, yStride, rows, ahead.Part(t / XStep, calls));
                 }
 
                 var py = y + ((long)t * yStride) + r0;
@@ -122,6 +131,12 @@ internal static unsafe class GemmQ8_0
                 var last = ahead.Part(calls - 1, calls);
                 switch (xRows - t)
                 {
+                    case 5:
+                        Tile<Five>(pPacked, pScales, blocks, px, ps, cols, py, yStride, rows, last);
+                        break;
+                    case 4:
+                        Tile<Four>(pPacked, pScales, blocks, px, ps, cols, py, yStride, rows, last);
+                        break;
                     case 3:
                         Tile<Three>(pPacked, pScales, blocks, px, ps, cols, py, yStride, rows, last);
                         break;
@@ -446,18 +461,22 @@ internal static unsafe class GemmQ8_0
         var linesPerBlock = (int)((ahead.Bytes + ((long)blocks * PrefetchAhead.LineBytes) - 1) / ((long)blocks * PrefetchAhead.LineBytes));
         var n = TRows.Value;
         var x0 = (int*)qx;
-        var x1 = (int*)(qx + (n > 1 ? cols : 0));
+        var x1 = (int*)(qx + (n > 1 ? 1 * cols : 0));
         var x2 = (int*)(qx + (n > 2 ? 2 * cols : 0));
         var x3 = (int*)(qx + (n > 3 ? 3 * cols : 0));
-        var s1 = xScales + (n > 1 ? blocks : 0);
+        var x4 = (int*)(qx + (n > 4 ? 4 * cols : 0));
+        var x5 = (int*)(qx + (n > 5 ? 5 * cols : 0));
+        var s1 = xScales + (n > 1 ? 1 * blocks : 0);
         var s2 = xScales + (n > 2 ? 2 * blocks : 0);
         var s3 = xScales + (n > 3 ? 3 * blocks : 0);
-        Vector512<float> f00 = default, f01 = default, f10 = default, f11 = default;
-        Vector512<float> f20 = default, f21 = default, f30 = default, f31 = default;
+        var s4 = xScales + (n > 4 ? 4 * blocks : 0);
+        var s5 = xScales + (n > 5 ? 5 * blocks : 0);
+        Vector512<float> f00 = default, f01 = default, f10 = default, f11 = default, f20 = default, f21 = default;
+        Vector512<float> f30 = default, f31 = default, f40 = default, f41 = default, f50 = default, f51 = default;
         for (var b = 0; b < blocks; b++)
         {
-            Vector512<int> i00 = default, i01 = default, i10 = default, i11 = default;
-            Vector512<int> i20 = default, i21 = default, i30 = default, i31 = default;
+            Vector512<int> i00 = default, i01 = default, i10 = default, i11 = default, i20 = default, i21 = default;
+            Vector512<int> i30 = default, i31 = default, i40 = default, i41 = default, i50 = default, i51 = default;
             var pw = packed + (b * Pairs * TileRows);
             var c = b * Pairs; // the block's first pair, in int32 units of an X row
             for (var i = 0; i < linesPerBlock && line < ahead.End; i++, line += PrefetchAhead.LineBytes)
@@ -492,6 +511,20 @@ internal static unsafe class GemmQ8_0
                     i30 += Avx512BW.MultiplyAddAdjacent(w0, v);
                     i31 += Avx512BW.MultiplyAddAdjacent(w1, v);
                 }
+
+                if (n > 4)
+                {
+                    v = Vector512.Create(x4[c + p]).AsInt16();
+                    i40 += Avx512BW.MultiplyAddAdjacent(w0, v);
+                    i41 += Avx512BW.MultiplyAddAdjacent(w1, v);
+                }
+
+                if (n > 5)
+                {
+                    v = Vector512.Create(x5[c + p]).AsInt16();
+                    i50 += Avx512BW.MultiplyAddAdjacent(w0, v);
+                    i51 += Avx512BW.MultiplyAddAdjacent(w1, v);
+                }
             }
 
             var d0 = Vector512.Load(scales + (b * TileRows));
@@ -515,12 +548,24 @@ internal static unsafe class GemmQ8_0
                 f30 = Scale(i30, d0, s3[b], f30);
                 f31 = Scale(i31, d1, s3[b], f31);
             }
+
+            if (n > 4)
+            {
+                f40 = Scale(i40, d0, s4[b], f40);
+                f41 = Scale(i41, d1, s4[b], f41);
+            }
+
+            if (n > 5)
+            {
+                f50 = Scale(i50, d0, s5[b], f50);
+                f51 = Scale(i51, d1, s5[b], f51);
+            }
         }
 
         StoreRow(f00, f01, y, rows);
         if (n > 1)
         {
-            StoreRow(f10, f11, y + yStride, rows);
+            StoreRow(f10, f11, y + (1 * yStride), rows);
         }
 
         if (n > 2)
@@ -531,6 +576,16 @@ internal static unsafe class GemmQ8_0
         if (n > 3)
         {
             StoreRow(f30, f31, y + (3 * yStride), rows);
+        }
+
+        if (n > 4)
+        {
+            StoreRow(f40, f41, y + (4 * yStride), rows);
+        }
+
+        if (n > 5)
+        {
+            StoreRow(f50, f51, y + (5 * yStride), rows);
         }
     }
 
@@ -594,5 +649,15 @@ internal static unsafe class GemmQ8_0
     private readonly struct Four : IRowCount
     {
         public static int Value => 4;
+    }
+
+    private readonly struct Five : IRowCount
+    {
+        public static int Value => 5;
+    }
+
+    private readonly struct Six : IRowCount
+    {
+        public static int Value => 6;
     }
 }
