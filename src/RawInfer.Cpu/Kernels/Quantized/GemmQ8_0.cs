@@ -27,7 +27,11 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// Against the widening path (<c>perf/RawInfer.Benchmarks step-ab --switch int8 --part gemm --sequences N</c>: the
 /// products of one 110m step, random weights, one thread, ABBA; EPYC VM, 2026-12-04), time on / off: 1 X row
 /// 0.62–0.68, 2 rows 0.91–1.03, 3 rows 0.88–1.33, 4 rows 0.83–0.97, 16 rows 0.83–0.89, 64 rows 0.76–0.78, 512 rows
-/// 0.84. Tried and dropped: slicing a packed tile's blocks so each slice stays in L1, the output chains carried
+/// 0.84, with a register tile of 4 X rows; with 6 (32 W rows × 6 X rows: 12 integer and 12 float accumulators, no
+/// spill) 64 rows 0.80–0.85 against 0.86–0.89 for 4 in the same minutes, 512 rows 0.73–0.79 against 0.74–0.76.
+/// In the engine (<c>step-ab --switch int8 --model m110-q8_0.gguf</c>, 2 threads, 4-row tile): prefill of 512
+/// tokens 0.82–0.89, 64 sequences 0.90–0.91, 16 sequences 1.00, 4 sequences 0.97–1.09, 1 sequence 0.83–0.90.
+/// Tried and dropped: slicing a packed tile's blocks so each slice stays in L1, the output chains carried
 /// through y between slices (same bits): 64 rows 0.90 and 512 rows 1.01 of the widening path's time, X then
 /// streaming from L2 once per slice.
 /// </para>
