@@ -58,13 +58,13 @@ internal static unsafe class GemmQ8_0
     private static float[]? t_tileScales;      // (blocks, 32 rows) the tile's block scales
 
     [ThreadStatic]
-    private static short[]? t_x;               // (xRows, cols) quantized X widened to int16
+    private static short[]? t_x;               // (xRows, cols) quantized X widened to int16, for the packed path
 
     [ThreadStatic]
     private static float[]? t_xScales;         // (xRows, blocks)
 
     [ThreadStatic]
-    private static sbyte[]? t_q;               // (xRows, cols) quantized X
+    private static sbyte[]? t_q;               // (xRows ≤ 3, cols) quantized X for the unpacked path, else (cols)
 
     /// <summary>
     /// False routes Q8_0 products through the float32 widening path instead (<see cref="Gemm"/>), for benchmarks
@@ -94,9 +94,10 @@ internal static unsafe class GemmQ8_0
         var packed = Scratch(ref t_packed, blocks * Pairs * TileRows);
         var tileScales = Scratch(ref t_tileScales, blocks * TileRows);
         var widened = Scratch(ref t_widened, TileRows * cols);
-        var qx = Scratch(ref t_x, xRows * cols);
+        var direct = xRows <= MaxDirectRows;
+        var qx = Scratch(ref t_x, direct ? 0 : xRows * cols);
         var xScales = Scratch(ref t_xScales, xRows * blocks);
-        var q = Scratch(ref t_q, xRows * cols);
+        var q = Scratch(ref t_q, (direct ? xRows : 1) * cols); // all rows for the unpacked path, else one at a time
         fixed (int* pPacked = packed)
         fixed (float* pScales = tileScales)
         fixed (short* pWidened = widened)
@@ -104,15 +105,20 @@ internal static unsafe class GemmQ8_0
         fixed (float* pXScales = xScales)
         fixed (sbyte* pQ = q)
         {
-            QuantizeRows(x, xRows, cols, pQ, pXScales);
             var rowBytes = (long)blocks * MatVecQ8_0.BlockBytes;
-            if (xRows <= MaxDirectRows)
+            if (direct)
             {
+                QuantizeRows(x, xRows, cols, pQ, pXScales);
                 Direct(in w, pQ, pXScales, xRows, y, yStride, rowStart, rowEnd);
                 return;
             }
 
-            Widen16(pQ, (long)xRows * cols, pX);
+            for (var t = 0; t < xRows; t++)
+            {
+                QuantizeRows(x + ((long)t * cols), 1, cols, pQ, pXScales + ((long)t * blocks));
+                Widen16(pQ, cols, pX + ((long)t * cols));
+            }
+
             for (var r0 = rowStart; r0 < rowEnd; r0 += TileRows)
             {
                 var rows = Math.Min(TileRows, rowEnd - r0);
