@@ -1,6 +1,9 @@
 using RawInfer.Cpu.Runner;
 using RawInfer.Engine.Runner;
+using RawInfer.Cpu.Tests.Gguf;
 using RawInfer.KvCache;
+using RawInfer.Models;
+using RawInfer.Models.Gguf;
 using RawInfer.Models.Llama2c;
 using RawInfer.Tests;
 
@@ -54,13 +57,15 @@ public class RunnerValidationTests
     }
 
     [Theory]
-    [InlineData(1, KvCacheType.F32)]
-    [InlineData(2, KvCacheType.F32)]
-    [InlineData(2, KvCacheType.F16)]
-    [InlineData(2, KvCacheType.BF16)]
-    public void A_step_allocates_nothing_once_warm(int threads, KvCacheType kvCacheType)
+    [InlineData(1, KvCacheType.F32, false)]
+    [InlineData(2, KvCacheType.F32, false)]
+    [InlineData(2, KvCacheType.F16, false)]
+    [InlineData(2, KvCacheType.BF16, false)]
+    [InlineData(1, KvCacheType.F32, true)] // Q8_0 GGUF: the integer GEMM's per-thread scratch, on this thread
+    public void A_step_allocates_nothing_once_warm(int threads, KvCacheType kvCacheType, bool q8_0)
     {
-        using var model = Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin"));
+        using var gguf = q8_0 ? new ConvertedStories260K(TensorType.Q8_0) : null;
+        using var model = gguf is null ? Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin")) : GgufLlamaLoader.Load(gguf.Path);
         using var runner = new CpuModelRunner(model, threads, kvCacheType) { ParallelThreshold = 0 };
         runner.AllocateKvCache(4, 16);
         var logits = new float[512];
