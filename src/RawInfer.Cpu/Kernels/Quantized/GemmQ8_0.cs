@@ -635,39 +635,4 @@ internal static unsafe class GemmQ8_0
 
         return array;
     }
-
-    private interface IRowCount
-    {
-        static abstract int Value { get; }
-    }
-
-    private readonly struct One : IRowCount
-    {
-        public static int Value => 1;
-    }
-
-    private readonly struct Two : IRowCount
-    {
-        public static int Value => 2;
-    }
-
-    private readonly struct Three : IRowCount
-    {
-        public static int Value => 3;
-    }
-
-    private readonly struct Four : IRowCount
-    {
-        public static int Value => 4;
-    }
-
-    private readonly struct Five : IRowCount
-    {
-        public static int Value => 5;
-    }
-
-    private readonly struct Six : IRowCount
-    {
-        public static int Value => 6;
-    }
 }

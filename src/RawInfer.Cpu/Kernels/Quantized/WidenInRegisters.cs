@@ -355,24 +355,4 @@ internal static unsafe class WidenInRegisters
 
         public static long PrefetchOffset(int k) => Q8_0Chunk.PrefetchOffset(k);
     }
-
-    private interface IRowCount
-    {
-        static abstract int Value { get; }
-    }
-
-    private readonly struct One : IRowCount
-    {
-        public static int Value => 1;
-    }
-
-    private readonly struct Two : IRowCount
-    {
-        public static int Value => 2;
-    }
-
-    private readonly struct Three : IRowCount
-    {
-        public static int Value => 3;
-    }
 }
