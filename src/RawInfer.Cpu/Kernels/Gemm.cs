@@ -8,11 +8,11 @@ namespace RawInfer.Cpu.Kernels;
 /// <summary>
 /// Y = X·Wᵀ for a batch of activation rows against one weight matrix stored (out, in), computed for a range of
 /// W rows so the worker pool can split one product across cores. The single point where the element type picks
-/// its kernel: F32 runs the cache-blocked GEMM (<see cref="GemmF32"/>) directly; F16, BF16 and Q8_0 are widened
-/// tile by tile (<see cref="Quantized.Widen"/>) and then run the same GEMM, or, against at most three X rows, widened
-/// in registers (<see cref="WidenInRegisters"/>) to the same values summed in the same order. Q8_0 runs integer
-/// products (<see cref="GemmQ8_0"/>) where AVX-512 BW is present, the widening path elsewhere. While a widened tile multiplies, the next
-/// tile's rows are prefetched into L2 (<see cref="PrefetchAhead"/>), so its widening does not wait on DRAM.
+/// its kernel: F32 runs the cache-blocked GEMM (<see cref="GemmF32"/>) directly; Q8_0 runs integer products
+/// (<see cref="GemmQ8_0"/>) where AVX-512 BW is present; F16, BF16 (and Q8_0 elsewhere) are widened tile by tile
+/// (<see cref="Quantized.Widen"/>) and then run the F32 GEMM, or, against at most three X rows, widened in registers
+/// (<see cref="WidenInRegisters"/>) to the same values summed in the same order. While a widened tile multiplies,
+/// the next tile's rows are prefetched into L2 (<see cref="PrefetchAhead"/>), so its widening does not wait on DRAM.
 /// </summary>
 internal static unsafe class Gemm
 {
