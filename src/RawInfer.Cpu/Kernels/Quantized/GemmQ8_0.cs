@@ -31,6 +31,9 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// spill) 64 rows 0.80–0.85 against 0.86–0.89 for 4 in the same minutes, 512 rows 0.73–0.79 against 0.74–0.76.
 /// In the engine (<c>step-ab --switch int8 --model m110-q8_0.gguf</c>, 2 threads, 4-row tile): prefill of 512
 /// tokens 0.82–0.89, 64 sequences 0.90–0.91, 16 sequences 1.00, 4 sequences 0.97–1.09, 1 sequence 0.83–0.90.
+/// Then the unpacked path's X rows ran their block chains one after another, each waiting four cycles a block on
+/// its own FMAs; side by side (<see cref="RowByRow{TRows}"/>), products alone 1 / 2 / 3 X rows 0.65 / 0.91 / 1.17 (from
+/// 0.70 / 0.95 / 1.55 in the same minutes), engine steps of 1 / 2 / 3 / 4 sequences 0.69 / 0.82 / 1.06 / 0.87.
 /// Tried and dropped: slicing a packed tile's blocks so each slice stays in L1, the output chains carried
 /// through y between slices (same bits): 64 rows 0.90 and 512 rows 1.01 of the widening path's time, X then
 /// streaming from L2 once per slice.
@@ -262,7 +265,19 @@ internal static unsafe class GemmQ8_0
         {
             for (; r < rowEnd; r++)
             {
-                RowByRow(w.Data + ((long)r * rowBytes), decoded is not null ? decoded + ((long)r * blocks) : null, blocks, q, w.Cols, xScales, xRows, y + r, yStride);
+                var rowDecoded = decoded is not null ? decoded + ((long)r * blocks) : null;
+                switch (xRows)
+                {
+                    case 1:
+                        RowByRow<One>(w.Data + ((long)r * rowBytes), rowDecoded, blocks, q, w.Cols, xScales, y + r, yStride);
+                        break;
+                    case 2:
+                        RowByRow<Two>(w.Data + ((long)r * rowBytes), rowDecoded, blocks, q, w.Cols, xScales, y + r, yStride);
+                        break;
+                    default:
+                        RowByRow<Three>(w.Data + ((long)r * rowBytes), rowDecoded, blocks, q, w.Cols, xScales, y + r, yStride);
+                        break;
+                }
             }
 
             return;
@@ -314,51 +329,89 @@ internal static unsafe class GemmQ8_0
     /// One W row against every X row, its blocks eight at a time: their integer dots reduced to eight exact block
     /// sums in one register (lane = block), scaled there, then folded into the output's accumulator block by block
     /// in order (the definition's chain). One row at a time keeps DRAM on one stream, which AMD's cores want
-    /// (<see cref="DecodeRowGrouping"/>). row: (blocks·34) bytes; decoded: (blocks) or null; q: (xRows, cols);
-    /// xScales: (xRows, blocks); y: this row's output in X row 0, the others yStride apart
+    /// (<see cref="DecodeRowGrouping"/>). TRows X rows (1 to 3). row: (blocks·34) bytes; decoded: (blocks) or null;
+    /// q: (TRows, cols); xScales: (TRows, blocks); y: this row's output in X row 0, the others yStride apart
     /// </summary>
-    private static void RowByRow(byte* row, float* decoded, int blocks, sbyte* q, int cols, float* xScales, int xRows, float* y, int yStride)
+    private static void RowByRow<TRows>(byte* row, float* decoded, int blocks, sbyte* q, int cols, float* xScales, float* y, int yStride)
+        where TRows : IRowCount
     {
+        var n = TRows.Value;
         var offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * MatVecQ8_0.BlockBytes;
-        for (var t = 0; t < xRows; t++)
+        var q1 = q + (n > 1 ? cols : 0);
+        var q2 = q + (n > 2 ? 2 * cols : 0);
+        var s1 = xScales + (n > 1 ? blocks : 0);
+        var s2 = xScales + (n > 2 ? 2 * blocks : 0);
+        Vector128<float> acc0 = default, acc1 = default, acc2 = default;
+        for (var b = 0; b < blocks; b += 8)
         {
-            var qx = q + ((long)t * cols);
-            var dx = xScales + ((long)t * blocks);
-            var acc = Vector128<float>.Zero;
-            for (var b = 0; b < blocks; b += 8)
+            var block = row + (b * MatVecQ8_0.BlockBytes);
+            var dw = decoded is not null
+                ? Vector256.Load(decoded + b)
+                : HalfConversion.FiniteHalfToSingle(Avx2.GatherVector256((int*)block, offsets, 1).AsUInt32());
+
+            // every X row's eight block sums and scales first, then their chains side by side, so that one chain's
+            // latency (four cycles a block) hides behind the others
+            var (sum0, scale0) = EightBlocks(block, q + (b * Block), dw, xScales + b);
+            var (sum1, scale1) = n > 1 ? EightBlocks(block, q1 + (b * Block), dw, s1 + b) : default;
+            var (sum2, scale2) = n > 2 ? EightBlocks(block, q2 + (b * Block), dw, s2 + b) : default;
+            acc0 = Fold(sum0, scale0, acc0);
+            if (n > 1)
             {
-                var block = row + (b * MatVecQ8_0.BlockBytes);
-                var x = qx + (b * Block);
-                var d0 = BlockDot(block, Vector256.Load(x));
-                var d1 = BlockDot(block + MatVecQ8_0.BlockBytes, Vector256.Load(x + Block));
-                var d2 = BlockDot(block + (2 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (2 * Block)));
-                var d3 = BlockDot(block + (3 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (3 * Block)));
-                var d4 = BlockDot(block + (4 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (4 * Block)));
-                var d5 = BlockDot(block + (5 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (5 * Block)));
-                var d6 = BlockDot(block + (6 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (6 * Block)));
-                var d7 = BlockDot(block + (7 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (7 * Block)));
-                var sums = EightSums(d0, d1, d2, d3, d4, d5, d6, d7);
-                var dw = decoded is not null
-                    ? Vector256.Load(decoded + b)
-                    : HalfConversion.FiniteHalfToSingle(Avx2.GatherVector256((int*)block, offsets, 1).AsUInt32());
-                var sf = Avx.ConvertToVector256Single(sums);
-                var scale = dw * Vector256.Load(dx + b);
-                var lo = sf.GetLower();
-                var hi = sf.GetUpper();
-                var slo = scale.GetLower();
-                var shi = scale.GetUpper();
-                acc = Fma.MultiplyAddScalar(lo, slo, acc);
-                acc = Fma.MultiplyAddScalar(Sse.Shuffle(lo, lo, 1), Sse.Shuffle(slo, slo, 1), acc);
-                acc = Fma.MultiplyAddScalar(Sse.Shuffle(lo, lo, 2), Sse.Shuffle(slo, slo, 2), acc);
-                acc = Fma.MultiplyAddScalar(Sse.Shuffle(lo, lo, 3), Sse.Shuffle(slo, slo, 3), acc);
-                acc = Fma.MultiplyAddScalar(hi, shi, acc);
-                acc = Fma.MultiplyAddScalar(Sse.Shuffle(hi, hi, 1), Sse.Shuffle(shi, shi, 1), acc);
-                acc = Fma.MultiplyAddScalar(Sse.Shuffle(hi, hi, 2), Sse.Shuffle(shi, shi, 2), acc);
-                acc = Fma.MultiplyAddScalar(Sse.Shuffle(hi, hi, 3), Sse.Shuffle(shi, shi, 3), acc);
+                acc1 = Fold(sum1, scale1, acc1);
             }
 
-            y[(long)t * yStride] = acc.ToScalar();
+            if (n > 2)
+            {
+                acc2 = Fold(sum2, scale2, acc2);
+            }
         }
+
+        y[0] = acc0.ToScalar();
+        if (n > 1)
+        {
+            y[yStride] = acc1.ToScalar();
+        }
+
+        if (n > 2)
+        {
+            y[2L * yStride] = acc2.ToScalar();
+        }
+    }
+
+    /// <summary>
+    /// Eight consecutive blocks of one W row against one X row: their exact integer sums as floats (lane = block)
+    /// and their scales d_w·d_x. block: the first block's bytes; x: its 256 quants; dw, dx: (8) scales
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<float> Sums, Vector256<float> Scales) EightBlocks(byte* block, sbyte* x, Vector256<float> dw, float* dx)
+    {
+        var d0 = BlockDot(block, Vector256.Load(x));
+        var d1 = BlockDot(block + MatVecQ8_0.BlockBytes, Vector256.Load(x + Block));
+        var d2 = BlockDot(block + (2 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (2 * Block)));
+        var d3 = BlockDot(block + (3 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (3 * Block)));
+        var d4 = BlockDot(block + (4 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (4 * Block)));
+        var d5 = BlockDot(block + (5 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (5 * Block)));
+        var d6 = BlockDot(block + (6 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (6 * Block)));
+        var d7 = BlockDot(block + (7 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (7 * Block)));
+        return (Avx.ConvertToVector256Single(EightSums(d0, d1, d2, d3, d4, d5, d6, d7)), dw * Vector256.Load(dx));
+    }
+
+    /// <summary>acc = fma(sums[k], scales[k], acc) for k = 0..7 in order: eight steps of the definition's chain.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Fold(Vector256<float> sums, Vector256<float> scales, Vector128<float> acc)
+    {
+        var lo = sums.GetLower();
+        var hi = sums.GetUpper();
+        var slo = scales.GetLower();
+        var shi = scales.GetUpper();
+        acc = Fma.MultiplyAddScalar(lo, slo, acc);
+        acc = Fma.MultiplyAddScalar(Sse.Shuffle(lo, lo, 1), Sse.Shuffle(slo, slo, 1), acc);
+        acc = Fma.MultiplyAddScalar(Sse.Shuffle(lo, lo, 2), Sse.Shuffle(slo, slo, 2), acc);
+        acc = Fma.MultiplyAddScalar(Sse.Shuffle(lo, lo, 3), Sse.Shuffle(slo, slo, 3), acc);
+        acc = Fma.MultiplyAddScalar(hi, shi, acc);
+        acc = Fma.MultiplyAddScalar(Sse.Shuffle(hi, hi, 1), Sse.Shuffle(shi, shi, 1), acc);
+        acc = Fma.MultiplyAddScalar(Sse.Shuffle(hi, hi, 2), Sse.Shuffle(shi, shi, 2), acc);
+        return Fma.MultiplyAddScalar(Sse.Shuffle(hi, hi, 3), Sse.Shuffle(shi, shi, 3), acc);
     }
 
     /// <summary>Lane i = the sum of all eight lanes of d_i (exact integer sums).</summary>
