@@ -34,9 +34,11 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// Then the unpacked path's X rows ran their block chains one after another, each waiting four cycles a block on
 /// its own FMAs; side by side (<see cref="RowByRow{TRows}"/>), products alone 1 / 2 / 3 X rows 0.65 / 0.91 / 1.17 (from
 /// 0.70 / 0.95 / 1.55 in the same minutes), engine steps of 1 / 2 / 3 / 4 sequences 0.69 / 0.82 / 1.06 / 0.87.
-/// Tried and dropped: slicing a packed tile's blocks so each slice stays in L1, the output chains carried
-/// through y between slices (same bits): 64 rows 0.90 and 512 rows 1.01 of the widening path's time, X then
-/// streaming from L2 once per slice.
+/// Tried and dropped: for one X row, two W rows side by side to overlap their chains the same way: 1.76 of the
+/// widening path's time instead of 0.65 (two DRAM streams in lockstep, which these AMD cores serve badly, as
+/// <see cref="DecodeRowGrouping"/> found); and slicing a packed tile's blocks so each slice stays in L1, the
+/// output chains carried through y between slices (same bits): 64 rows 0.90 and 512 rows 1.01 of the widening
+/// path's time, X then streaming from L2 once per slice.
 /// </para>
 /// </summary>
 [SkipLocalsInit]
