@@ -16,7 +16,8 @@ namespace RawInfer.Benchmarks;
 /// --switch: prefetch (<see cref="GemmF32.PrefetchTiles"/>), tiled (<see cref="GemmF32.UseTiled512"/>), values
 /// (<see cref="PrefillAttention.GroupedValues"/>), scales (<see cref="MatVecQ8_0.UseDecodedScales"/>), row-prefetch
 /// (<see cref="MatVecQ8_0.PrefetchRows"/>), grouped (<see cref="DecodeRowGrouping.FourRows"/>), f16-prefetch
-/// (<see cref="MatVecF16.PrefetchStream"/>) or int8 (<see cref="GemmQ8_0.Enabled"/>: Q8_0 products in integers or widened);
+/// (<see cref="MatVecF16.PrefetchStream"/>), int8 (<see cref="GemmQ8_0.Enabled"/>: Q8_0 products in integers or widened)
+/// or half-multiply (<see cref="IHalfRebias.UseMultiply"/>: F16 weights rebiased by a multiply or in integers);
 /// --sequences N: a decode step of N sequences with 128 tokens of context each; --prompt N: a prefill of N tokens
 /// as one chunk; --part attention: only one layer's attention of that prefill, on one thread
 /// (<see cref="PrefillAttentionFixture"/>); --part decode: 32 tokens of single-sequence decode through
@@ -75,11 +76,12 @@ internal static class StepComparison
             "grouped" => on => DecodeRowGrouping.FourRows = on,
             "f16-prefetch" => on => MatVecF16.PrefetchStream = on,
             "int8" => on => GemmQ8_0.Enabled = on,
+            "half-multiply" => on => IHalfRebias.UseMultiply = on,
             _ => null!,
         };
         if (set is null || (part != "decode" && (sequences > 0) == (prompt > 0)) || steps < 4)
         {
-            return Usage("give --switch prefetch|tiled|values|scales|row-prefetch|grouped|f16-prefetch|int8 and one of --sequences N or --prompt N, or --part decode (and --steps of at least 4)");
+            return Usage("give --switch prefetch|tiled|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply and one of --sequences N or --prompt N, or --part decode (and --steps of at least 4)");
         }
 
         if (part == "gemm" && sequences == 0)
@@ -169,7 +171,7 @@ internal static class StepComparison
     private static int Usage(string problem)
     {
         Console.Error.WriteLine($"step-ab: {problem}");
-        Console.Error.WriteLine("usage: step-ab --switch prefetch|tiled|values|scales|row-prefetch|grouped|f16-prefetch (--sequences N | --prompt N | --part decode) [--part step|attention] [--model FILE] [--steps 60] [--threads 2]");
+        Console.Error.WriteLine("usage: step-ab --switch prefetch|tiled|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply (--sequences N | --prompt N | --part decode) [--part step|attention] [--model FILE] [--steps 60] [--threads 2]");
         return 2;
     }
 }

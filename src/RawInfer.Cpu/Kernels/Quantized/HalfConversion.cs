@@ -8,7 +8,7 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// intrinsic, so halves are converted with integer ops: shift the exponent and mantissa into float position and
 /// rebias the exponent. <see cref="HalfToSingle(Vector512{uint})"/> (every half, Inf/NaN included) rebiases by
 /// multiplying by 2^112; the kernels' <see cref="FiniteHalfToSingle(Vector512{uint})"/> avoids that multiply
-/// (see <c>FromMagnitude</c>).
+/// (see <c>FromMagnitude</c>), on Intel; AMD cores take the multiply at full speed (<see cref="IHalfRebias"/>).
 /// </summary>
 internal static class HalfConversion
 {

@@ -11,9 +11,12 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// <summary>
 /// Matrix-vector rows for IEEE half weights, converted to float32 in registers (never a whole-matrix copy).
 /// .NET exposes no VCVTPH2PS, so the conversion is integer work: a 32-bit lane holds two halves, converted
-/// exactly by <see cref="HalfConversion.FiniteHalfToSingle(Vector512{uint})"/> (the even one, in the low bits)
-/// and <see cref="HalfConversion.FiniteHighHalfToSingle(Vector512{uint})"/> (the odd one) without ever handing a
-/// float unit a denormal. (The earlier kernel fed the half's bits, moved into float position, which read as its
+/// exactly by <see cref="IHalfRebias.Low"/> (the even one, in the low bits) and <see cref="IHalfRebias.High"/>
+/// (the odd one): on Intel by <see cref="IntegerRebias"/>, without ever handing a float unit a denormal, on AMD by
+/// the cheaper <see cref="MultiplyRebias"/> (single-sequence decode of the 110m F16 model on the 2-core EPYC VM,
+/// both with the prefetch off: 0.93–0.97 of the time at two threads, 0.78 at one, <c>step-ab --switch
+/// half-multiply --part decode</c>; with both changes `LlamaCompare` decode went from 134–144 to 147–158 tok/s).
+/// (The earlier kernel fed the half's bits, moved into float position, which read as its
 /// value times 2^-112, straight into the FMA against an input scaled by 2^56: three operations per vector, but
 /// every subnormal half became a denormal FMA operand and a microcode assist; single-sequence decode of a 110m
 /// F16 model against llama.cpp on the 2-core Xeon VM, alternating builds: 1.11–1.13x before, 1.27–1.31x after.)
@@ -25,8 +28,8 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// sweep went from 18.8 to 21–25 GB/s, but decode streams from DRAM, where the branch (taken by ~7% of 32-half
 /// vectors, unpredictably) cost more than the saved operations: `rawinfer generate` on the 110m F16 model,
 /// ten alternating runs on the 2-core Xeon VM, median 69.4 tok/s with this kernel, 64.4 with that one.
-/// The stream is prefetched <see cref="PrefetchHalves"/> ahead into L1 (rows are contiguous, so past a row's end
-/// that is the next row): on the 2-core Xeon VM the hardware prefetchers alone left single-sequence decode at
+/// On Intel the stream is prefetched <see cref="PrefetchHalves"/> ahead into L1 (rows are contiguous, so past a
+/// row's end that is the next row; AMD: <see cref="PrefetchStream"/>): on the 2-core Xeon VM the hardware prefetchers alone left single-sequence decode at
 /// 61 tok/s, 78–82 with it (60–66 prefetching into L2 instead; 8 KiB ahead measured no better than 4 KiB with
 /// the exact conversion).
 /// </summary>
@@ -36,11 +39,13 @@ internal static unsafe class MatVecF16
     internal const int PrefetchHalves = 2048;
 
     /// <summary>
-    /// False turns the software prefetch of the weight stream off, for benchmarks (same bits). On the 2-core EPYC
-    /// VM (Zen 4, 2026-12-04) it still pays a little: single-sequence decode with it took 0.97 and 0.98 of the time
-    /// without at two threads, 1.02 at one (<c>step-ab --switch f16-prefetch --part decode</c>).
+    /// The software prefetch of the weight stream: on for Intel, off for AMD; settable for benchmarks (same bits).
+    /// On the 2-core EPYC VM (Zen 4, 2026-12-04) it paid a little while the halves were rebiased in integers
+    /// (single-sequence decode with it in 0.97 and 0.98 of the time without at two threads, 1.02 at one); with the
+    /// multiply rebias AMD takes (<see cref="IHalfRebias"/>) it costs: 1.17 and 1.19 of the time without at two
+    /// threads, 1.25 at one (<c>step-ab --switch f16-prefetch --part decode --model m110-f16.gguf</c>).
     /// </summary>
-    internal static bool PrefetchStream { get; set; } = true;
+    internal static bool PrefetchStream { get; set; } = !DecodeRowGrouping.VendorIsAmd();
 
     /// <summary>y[r] = W[r,:]·x for r in [rowStart, rowEnd). W: (rows, cols) F16; x: (cols); y: (rows)</summary>
     public static void Rows(in WeightTensor w, ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowEnd)
@@ -74,11 +79,18 @@ internal static unsafe class MatVecF16
         var data = (ushort*)w.Data;
         var groupEnd = PairedInput.PairedLength(cols);
         var r = rowStart;
-        if (Vector512.IsHardwareAccelerated && groupEnd > 0)
+        if (Vector512.IsHardwareAccelerated && groupEnd > 0 && IHalfRebias.UseMultiply)
         {
             for (; r < rowEnd; r++)
             {
-                y[r] = Vector512Row(data + ((long)r * cols), paired, groupEnd);
+                y[r] = Vector512Row<MultiplyRebias>(data + ((long)r * cols), paired, groupEnd);
+            }
+        }
+        else if (Vector512.IsHardwareAccelerated && groupEnd > 0)
+        {
+            for (; r < rowEnd; r++)
+            {
+                y[r] = Vector512Row<IntegerRebias>(data + ((long)r * cols), paired, groupEnd);
             }
         }
         else if (Vector256.IsHardwareAccelerated && groupEnd > 0)
@@ -115,11 +127,13 @@ internal static unsafe class MatVecF16
 
     /// <summary>Two halves per lane → (even, odd) floats.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector512<float> Even, Vector512<float> Odd) Split(Vector512<uint> pairs) =>
-        (HalfConversion.FiniteHalfToSingle(pairs), HalfConversion.FiniteHighHalfToSingle(pairs));
+    private static (Vector512<float> Even, Vector512<float> Odd) Split<TRebias>(Vector512<uint> pairs)
+        where TRebias : struct, IHalfRebias =>
+        (TRebias.Low(pairs), TRebias.High(pairs));
 
     /// <summary>One row over the whole groups, streamed front to back, four accumulators.</summary>
-    private static float Vector512Row(ushort* w, float* paired, int groupEnd)
+    private static float Vector512Row<TRebias>(ushort* w, float* paired, int groupEnd)
+        where TRebias : struct, IHalfRebias
     {
         const int G = 32;
         Vector512<float> e0 = default, o0 = default, e1 = default, o1 = default;
@@ -133,17 +147,17 @@ internal static unsafe class MatVecF16
                 Simd.Prefetch(w + j + PrefetchHalves + G);
             }
 
-            var (a, b) = Split(Vector512.Load((uint*)(w + j)));
+            var (a, b) = Split<TRebias>(Vector512.Load((uint*)(w + j)));
             e0 = Simd.MulAdd(a, Vector512.Load(paired + j), e0);
             o0 = Simd.MulAdd(b, Vector512.Load(paired + j + (G / 2)), o0);
-            (a, b) = Split(Vector512.Load((uint*)(w + j + G)));
+            (a, b) = Split<TRebias>(Vector512.Load((uint*)(w + j + G)));
             e1 = Simd.MulAdd(a, Vector512.Load(paired + j + G), e1);
             o1 = Simd.MulAdd(b, Vector512.Load(paired + j + G + (G / 2)), o1);
         }
 
         if (j < groupEnd)
         {
-            var (a, b) = Split(Vector512.Load((uint*)(w + j)));
+            var (a, b) = Split<TRebias>(Vector512.Load((uint*)(w + j)));
             e0 = Simd.MulAdd(a, Vector512.Load(paired + j), e0);
             o0 = Simd.MulAdd(b, Vector512.Load(paired + j + (G / 2)), o0);
         }

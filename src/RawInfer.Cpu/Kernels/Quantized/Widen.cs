@@ -10,10 +10,10 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// small buffer that stays in L2 while every X row of the batch passes it, so the conversion is paid once per
 /// weight per step instead of once per weight per X row. Exact: each element becomes the float the format encodes
 /// (Q8_0: scale × quant, one float multiply, as the format defines it), for every finite F16 value and Q8_0
-/// scale; Inf/NaN there (which the GGUF loader refuses) come out finite. F16 halves are sign-extended and go
-/// through <see cref="HalfConversion.FiniteSignExtendedHalfToSingle"/> (the 256-bit path: zero-extended, through
-/// <see cref="HalfConversion.FiniteHalfToSingle(Vector256{uint})"/>), exact for every finite half and free of
-/// denormal float operands, as <see cref="WidenInRegisters"/> converts them.
+/// scale; Inf/NaN there (which the GGUF loader refuses) come out finite. F16 halves are sign-extended and rebiased by
+/// <see cref="IHalfRebias"/>'s choice (the 256-bit path: zero-extended, through
+/// <see cref="HalfConversion.FiniteHalfToSingle(Vector256{uint})"/>), exact for every finite half, as
+/// <see cref="WidenInRegisters"/> converts them.
 /// </summary>
 internal static unsafe class Widen
 {
@@ -54,12 +54,7 @@ internal static unsafe class Widen
         var j = 0;
         if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported)
         {
-            for (; j + 16 <= cols; j += 16)
-            {
-                // VPMOVSXWD straight from memory: 16 halves sign-extended in one instruction
-                var bits = Avx512F.ConvertToVector512Int32(Vector256.Load((short*)src + j));
-                HalfConversion.FiniteSignExtendedHalfToSingle(bits).Store(dst + j);
-            }
+            j = IHalfRebias.UseMultiply ? F16<MultiplyRebias>(src, dst, cols) : F16<IntegerRebias>(src, dst, cols);
         }
         else if (Vector256.IsHardwareAccelerated)
         {
@@ -74,6 +69,21 @@ internal static unsafe class Widen
         {
             dst[j] = HalfConversion.HalfToSingle(src[j]);
         }
+    }
+
+    /// <summary>The whole 16-column chunks of <see cref="F16(ushort*, float*, int)"/>; returns the columns done.</summary>
+    private static int F16<TRebias>(ushort* src, float* dst, int cols)
+        where TRebias : struct, IHalfRebias
+    {
+        var j = 0;
+        for (; j + 16 <= cols; j += 16)
+        {
+            // VPMOVSXWD straight from memory: 16 halves sign-extended in one instruction
+            var bits = Avx512F.ConvertToVector512Int32(Vector256.Load((short*)src + j));
+            TRebias.SignExtended(bits).Store(dst + j);
+        }
+
+        return j;
     }
 
     /// <summary>src: (cols) bfloat16 bits; dst: (cols)</summary>

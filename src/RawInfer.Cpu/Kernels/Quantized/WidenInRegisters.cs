@@ -40,8 +40,11 @@ internal static unsafe class WidenInRegisters
         Debug.Assert(rowStart >= 0 && rowStart <= rowEnd && rowEnd <= w.Rows && w.Rows <= yStride);
         switch (w.Type)
         {
+            case TensorType.F16 when IHalfRebias.UseMultiply:
+                Rows<F16Chunk<MultiplyRebias>>(in w, x, xRows, y, yStride, rowStart, rowEnd);
+                break;
             case TensorType.F16:
-                Rows<F16Chunk>(in w, x, xRows, y, yStride, rowStart, rowEnd);
+                Rows<F16Chunk<IntegerRebias>>(in w, x, xRows, y, yStride, rowStart, rowEnd);
                 break;
             case TensorType.BF16:
                 Rows<BF16Chunk>(in w, x, xRows, y, yStride, rowStart, rowEnd);
@@ -291,11 +294,12 @@ internal static unsafe class WidenInRegisters
         static abstract long PrefetchOffset(int k);
     }
 
-    private readonly struct F16Chunk : IChunk
+    private readonly struct F16Chunk<TRebias> : IChunk
+        where TRebias : struct, IHalfRebias
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> Load(byte* row, float* scales, int k) =>
-            HalfConversion.FiniteSignExtendedHalfToSingle(Avx512F.ConvertToVector512Int32(Vector256.Load((short*)row + k)));
+            TRebias.SignExtended(Avx512F.ConvertToVector512Int32(Vector256.Load((short*)row + k)));
 
         public static float Element(byte* row, int j) => HalfConversion.HalfToSingle(((ushort*)row)[j]);
 
