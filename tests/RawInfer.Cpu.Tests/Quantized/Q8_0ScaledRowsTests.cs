@@ -11,23 +11,24 @@ namespace RawInfer.Cpu.Tests.Quantized;
 /// must give every row the bits of the one-row kernel <see cref="MatVecQ8_0.DotAvx2"/>, whatever the row range,
 /// the block count (whole groups of eight gathered scales or not) and the scale bits (subnormal, negative, zero);
 /// and the same bits again when the tensor carries its scales decoded once (<see cref="WeightTensor.DecodedScales"/>),
-/// and again one row at a time (<see cref="DecodeRowGrouping"/>). In the grouping's collection: the switch is global.
+/// and again one row at a time (<see cref="DecodeRowGrouping"/>), with the scales read from the decoded table or
+/// looked up by their halves (<see cref="MatVecQ8_0.ScaleLookup"/>). In the grouping's collection: the switches are global.
 /// </summary>
 [Collection(nameof(DecodeRowGrouping))]
 public sealed unsafe class Q8_0ScaledRowsTests
 {
     /// <summary>Row counts, block counts and first rows, each with the scales converted per product and read
     /// from the decoded table, four rows at a time and one.</summary>
-    public static TheoryData<int, int, int, bool, bool> Cases()
+    public static TheoryData<int, int, int, bool, bool, bool> Cases()
     {
-        var cases = new TheoryData<int, int, int, bool, bool>();
+        var cases = new TheoryData<int, int, int, bool, bool, bool>();
         foreach (var fourRows in new[] { true, false })
         {
-            foreach (var decoded in new[] { false, true })
+            foreach (var (decoded, lookup) in new[] { (false, false), (true, false), (false, true), (true, true) })
             {
                 foreach (var (rows, blocks, rowStart) in new[] { (1, 1, 0), (7, 7, 1), (9, 8, 3), (13, 9, 2), (33, 24, 5), (10, 64, 0), (6, 65, 1) })
                 {
-                    cases.Add(rows, blocks, rowStart, decoded, fourRows);
+                    cases.Add(rows, blocks, rowStart, decoded, fourRows, lookup);
                 }
             }
         }
@@ -37,10 +38,19 @@ public sealed unsafe class Q8_0ScaledRowsTests
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void Rows_give_the_bits_of_the_one_row_kernel(int rows, int blocks, int rowStart, bool decoded, bool fourRows)
+    public void Rows_give_the_bits_of_the_one_row_kernel(int rows, int blocks, int rowStart, bool decoded, bool fourRows, bool lookup)
     {
         using var grouping = Kernels.RowGrouping.Set(fourRows);
-        CheckRows(rows, blocks, rowStart, decoded);
+        var savedLookup = MatVecQ8_0.ScaleLookup;
+        MatVecQ8_0.ScaleLookup = lookup;
+        try
+        {
+            CheckRows(rows, blocks, rowStart, decoded);
+        }
+        finally
+        {
+            MatVecQ8_0.ScaleLookup = savedLookup;
+        }
     }
 
     [Fact]
