@@ -11,7 +11,8 @@ namespace RawInfer.Cpu.Tests.Quantized;
 /// <summary>
 /// The integer Q8_0 GEMM (<see cref="GemmQ8_0"/>): every output must equal its definition
 /// (<see cref="GemmQ8_0.DotReference"/> on X quantized per block) bit for bit, for any number of X rows, any W-row
-/// range (tile edges, partial tiles, splits between workers), with and without the decoded scale table; and be
+/// range (tile edges, partial tiles, splits between workers), with and without the decoded scale table or the
+/// scales looked up by their halves; and be
 /// within the bound that quantizing X allows of the exact product of the decoded weights. One to three X rows
 /// take the unpacked path, eight W rows in lockstep or one row at a time (<see cref="DecodeRowGrouping"/>), more
 /// the packed tiles: both groupings run here, so the test shares the grouping's collection.
@@ -19,15 +20,25 @@ namespace RawInfer.Cpu.Tests.Quantized;
 [Collection(nameof(DecodeRowGrouping))]
 public sealed unsafe class GemmQ8_0Tests
 {
-    public static TheoryData<int, int, int, bool, bool> Cases()
+    /// <summary>Where the unpacked path finds the block scales: converted from the halves, the decoded table, or
+    /// looked up by their bits (<see cref="MatVecQ8_0.ScaleLookup"/>, before the table where both are there).</summary>
+    public enum Scales
     {
-        var data = new TheoryData<int, int, int, bool, bool>();
+        Converted,
+        Decoded,
+        LookedUp,
+    }
+
+    public static TheoryData<int, int, int, Scales, bool> Cases()
+    {
+        var data = new TheoryData<int, int, int, Scales, bool>();
         foreach (var (outRows, cols, xRows) in new[] { (32, 32, 1), (8, 768, 4), (70, 96, 13), (45, 2048, 5), (100, 1056, 2), (33, 64, 3), (64, 256, 7), (21, 768, 3), (40, 128, 11), (24, 64, 9), (50, 160, 8), (64, 96, 10), (33, 320, 12) })
         {
             foreach (var fourRows in new[] { true, false })
             {
-                data.Add(outRows, cols, xRows, false, fourRows);
-                data.Add(outRows, cols, xRows, true, fourRows);
+                data.Add(outRows, cols, xRows, Scales.Converted, fourRows);
+                data.Add(outRows, cols, xRows, Scales.Decoded, fourRows);
+                data.Add(outRows, cols, xRows, Scales.LookedUp, fourRows);
             }
         }
 
@@ -36,10 +47,24 @@ public sealed unsafe class GemmQ8_0Tests
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void Every_output_equals_the_definition_for_any_rows_and_split(int outRows, int cols, int xRows, bool decodedScales, bool fourRows)
+    public void Every_output_equals_the_definition_for_any_rows_and_split(int outRows, int cols, int xRows, Scales scales, bool fourRows)
     {
         Assert.SkipUnless(GemmQ8_0.Supported, "no AVX-512 BW here: Q8_0 products take the widening path");
         using var grouping = RowGrouping.Set(fourRows);
+        var savedLookup = MatVecQ8_0.ScaleLookup;
+        MatVecQ8_0.ScaleLookup = scales == Scales.LookedUp;
+        try
+        {
+            CheckAgainstDefinition(outRows, cols, xRows, decodedScales: scales != Scales.Converted);
+        }
+        finally
+        {
+            MatVecQ8_0.ScaleLookup = savedLookup;
+        }
+    }
+
+    private static void CheckAgainstDefinition(int outRows, int cols, int xRows, bool decodedScales)
+    {
         using var w = Encoded.Random(TensorType.Q8_0, outRows, cols, seed: outRows + cols);
         var table = GC.AllocateArray<float>(decodedScales ? outRows * cols / MatVecQ8_0.BlockElements : 0, pinned: true);
         var tensor = w.Tensor;

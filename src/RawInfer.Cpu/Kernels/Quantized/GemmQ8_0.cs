@@ -265,19 +265,20 @@ internal static unsafe class GemmQ8_0
         var r = rowStart;
         if (!DecodeRowGrouping.FourRows && blocks % 8 == 0)
         {
+            var table = MatVecQ8_0.ScaleLookup ? HalfConversion.FiniteTable : null;
             for (; r < rowEnd; r++)
             {
                 var rowDecoded = decoded is not null ? decoded + ((long)r * blocks) : null;
                 switch (xRows)
                 {
                     case 1:
-                        RowByRow<One>(w.Data + ((long)r * rowBytes), rowDecoded, blocks, q, w.Cols, xScales, y + r, yStride);
+                        RowByRow<One>(w.Data + ((long)r * rowBytes), rowDecoded, table, blocks, q, w.Cols, xScales, y + r, yStride);
                         break;
                     case 2:
-                        RowByRow<Two>(w.Data + ((long)r * rowBytes), rowDecoded, blocks, q, w.Cols, xScales, y + r, yStride);
+                        RowByRow<Two>(w.Data + ((long)r * rowBytes), rowDecoded, table, blocks, q, w.Cols, xScales, y + r, yStride);
                         break;
                     default:
-                        RowByRow<Three>(w.Data + ((long)r * rowBytes), rowDecoded, blocks, q, w.Cols, xScales, y + r, yStride);
+                        RowByRow<Three>(w.Data + ((long)r * rowBytes), rowDecoded, table, blocks, q, w.Cols, xScales, y + r, yStride);
                         break;
                 }
             }
@@ -334,7 +335,7 @@ internal static unsafe class GemmQ8_0
     /// (<see cref="DecodeRowGrouping"/>). TRows X rows (1 to 3). row: (blocks·34) bytes; decoded: (blocks) or null;
     /// q: (TRows, cols); xScales: (TRows, blocks); y: this row's output in X row 0, the others yStride apart
     /// </summary>
-    private static void RowByRow<TRows>(byte* row, float* decoded, int blocks, sbyte* q, int cols, float* xScales, float* y, int yStride)
+    private static void RowByRow<TRows>(byte* row, float* decoded, float* table, int blocks, sbyte* q, int cols, float* xScales, float* y, int yStride)
         where TRows : IRowCount
     {
         var n = TRows.Value;
@@ -347,7 +348,9 @@ internal static unsafe class GemmQ8_0
         for (var b = 0; b < blocks; b += 8)
         {
             var block = row + (b * MatVecQ8_0.BlockBytes);
-            var dw = decoded is not null
+            var dw = table is not null
+                ? LookUp8(block, table)
+                : decoded is not null
                 ? Vector256.Load(decoded + b)
                 : HalfConversion.FiniteHalfToSingle(Avx2.GatherVector256((int*)block, offsets, 1).AsUInt32());
 
@@ -379,6 +382,18 @@ internal static unsafe class GemmQ8_0
             y[2L * yStride] = acc2.ToScalar();
         }
     }
+
+    /// <summary>The scales of eight consecutive blocks, each looked up by its half's bits. block: the first block; table: (65,536)</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> LookUp8(byte* block, float* table) => Vector256.Create(
+        table[*(ushort*)block],
+        table[*(ushort*)(block + MatVecQ8_0.BlockBytes)],
+        table[*(ushort*)(block + (2 * MatVecQ8_0.BlockBytes))],
+        table[*(ushort*)(block + (3 * MatVecQ8_0.BlockBytes))],
+        table[*(ushort*)(block + (4 * MatVecQ8_0.BlockBytes))],
+        table[*(ushort*)(block + (5 * MatVecQ8_0.BlockBytes))],
+        table[*(ushort*)(block + (6 * MatVecQ8_0.BlockBytes))],
+        table[*(ushort*)(block + (7 * MatVecQ8_0.BlockBytes))]);
 
     /// <summary>
     /// Eight consecutive blocks of one W row against one X row: their exact integer sums as floats (lane = block)

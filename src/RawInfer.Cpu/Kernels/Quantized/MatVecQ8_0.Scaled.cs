@@ -59,12 +59,9 @@ internal static unsafe partial class MatVecQ8_0
 
         if (ScaleLookup)
         {
-            fixed (float* table = s_halfTable)
+            for (; r < rowEnd; r++)
             {
-                for (; r < rowEnd; r++)
-                {
-                    y[r] = Dot1Lookup(data + (r * rowBytes), blocks, qx, xScales, table);
-                }
+                y[r] = Dot1Lookup(data + (r * rowBytes), blocks, qx, xScales, HalfConversion.FiniteTable);
             }
 
             return;
@@ -86,23 +83,12 @@ internal static unsafe partial class MatVecQ8_0
     /// is faster there than converting: 0.66 and 0.79 of the time at one and two threads) took 0.87–0.88 of the
     /// time at two threads and 0.93 at one (<c>step-ab --switch scale-lookup --part decode</c>): the decoded table
     /// adds 4 bytes to every 34 a token streams from DRAM, while the lookups hit a few cache lines (a matrix's
-    /// scales take few distinct values). `LlamaCompare` decode: 222–244 → 250–253 tok/s.
+    /// scales take few distinct values). `LlamaCompare` decode: 222–244 → 250–253 tok/s. The engine's one-row
+    /// Q8_0 path (<see cref="GemmQ8_0"/>, one to three X rows) takes it too, eight blocks' scales at a time: engine
+    /// steps of one sequence in 0.88–0.98 of the time with the decoded table, two 0.98, three 1.02
+    /// (<c>step-ab --switch scale-lookup --sequences N</c>, 2 threads).
     /// </summary>
     internal static bool ScaleLookup { get; set; } = DecodeRowGrouping.VendorIsAmd();
-
-    /// <summary>s_halfTable[h] = <see cref="HalfConversion.FiniteHalfToSingle(uint)"/>(h): the decoded table's values. 256 KiB, pinned.</summary>
-    private static readonly float[] s_halfTable = BuildHalfTable();
-
-    private static float[] BuildHalfTable()
-    {
-        var table = GC.AllocateUninitializedArray<float>(1 << 16, pinned: true);
-        for (var h = 0; h < table.Length; h++)
-        {
-            table[h] = HalfConversion.FiniteHalfToSingle((uint)h);
-        }
-
-        return table;
-    }
 
     /// <summary>
     /// As <see cref="Dot1"/> with scales[b] = table[the block's half]·xScales[b], the product <see cref="RowScales"/>
