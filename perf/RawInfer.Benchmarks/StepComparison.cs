@@ -18,7 +18,7 @@ namespace RawInfer.Benchmarks;
 /// (<see cref="MatVecQ8_0.PrefetchRows"/>), grouped (<see cref="DecodeRowGrouping.FourRows"/>), f16-prefetch
 /// (<see cref="MatVecF16.PrefetchStream"/>), int8 (<see cref="GemmQ8_0.Enabled"/>: Q8_0 products in integers or widened)
 /// half-multiply (<see cref="IHalfRebias.UseMultiply"/>: F16 weights rebiased by a multiply or in integers) or
-/// scale-lookup (<see cref="MatVecQ8_0.ScaleLookup"/>);
+/// scale-lookup (<see cref="MatVecQ8_0.ScaleLookup"/>) or shared-x (<see cref="GemmJob.ShareQuantizedX"/>);
 /// --sequences N: a decode step of N sequences with 128 tokens of context each; --prompt N: a prefill of N tokens
 /// as one chunk; --part attention: only one layer's attention of that prefill, on one thread
 /// (<see cref="PrefillAttentionFixture"/>); --part decode: 32 tokens of single-sequence decode through
@@ -79,11 +79,12 @@ internal static class StepComparison
             "int8" => on => GemmQ8_0.Enabled = on,
             "half-multiply" => on => IHalfRebias.UseMultiply = on,
             "scale-lookup" => on => MatVecQ8_0.ScaleLookup = on,
+            "shared-x" => on => GemmJob.ShareQuantizedX = on,
             _ => null!,
         };
         if (set is null || (part != "decode" && (sequences > 0) == (prompt > 0)) || steps < 4)
         {
-            return Usage("give --switch prefetch|tiled|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup and one of --sequences N or --prompt N, or --part decode (and --steps of at least 4)");
+            return Usage("give --switch prefetch|tiled|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup|shared-x and one of --sequences N or --prompt N, or --part decode (and --steps of at least 4)");
         }
 
         if (part == "gemm" && sequences == 0)
@@ -173,7 +174,7 @@ internal static class StepComparison
     private static int Usage(string problem)
     {
         Console.Error.WriteLine($"step-ab: {problem}");
-        Console.Error.WriteLine("usage: step-ab --switch prefetch|tiled|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup (--sequences N | --prompt N | --part decode) [--part step|attention] [--model FILE] [--steps 60] [--threads 2]");
+        Console.Error.WriteLine("usage: step-ab --switch prefetch|tiled|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup|shared-x (--sequences N | --prompt N | --part decode) [--part step|attention] [--model FILE] [--steps 60] [--threads 2]");
         return 2;
     }
 }

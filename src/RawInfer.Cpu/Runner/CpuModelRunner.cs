@@ -167,6 +167,18 @@ public sealed unsafe partial class CpuModelRunner : IModelRunner
 
     private void Run(GemmJob job)
     {
+        if (job.PrepareQuantizedX())
+        {
+            if (job.Work < ParallelThreshold)
+            {
+                job.Quantizer.Execute(0, 1);
+            }
+            else
+            {
+                _pool.Run(job.Quantizer);
+            }
+        }
+
         if (job.Work < ParallelThreshold)
         {
             job.Execute(0, 1);

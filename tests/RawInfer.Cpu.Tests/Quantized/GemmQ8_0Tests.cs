@@ -103,6 +103,45 @@ public sealed unsafe class GemmQ8_0Tests
         }
     }
 
+    /// <summary>
+    /// X quantized once by the caller (as the runner's jobs share it among products and workers), in whole or from
+    /// any X row on: the bits of the kernel quantizing X itself.
+    /// </summary>
+    [Theory]
+    [InlineData(64, 768, 1)]
+    [InlineData(70, 96, 3)]
+    [InlineData(45, 2048, 4)]
+    [InlineData(33, 320, 13)]
+    public void Products_of_X_quantized_by_the_caller_equal_the_kernels_own(int outRows, int cols, int xRows)
+    {
+        Assert.SkipUnless(GemmQ8_0.Supported, "no AVX-512 BW here: Q8_0 products take the widening path");
+        using var w = Encoded.Random(TensorType.Q8_0, outRows, cols, seed: outRows * cols);
+        var x = Activations(xRows, cols, seed: 11);
+        var q = new sbyte[xRows * cols];
+        var scales = new float[xRows * cols / MatVecQ8_0.BlockElements];
+        var own = new float[xRows * outRows];
+        var shared = new float[xRows * outRows];
+        var tail = new float[xRows * outRows];
+        var skip = xRows / 2; // the last X rows alone, from pointers into the shared quantization
+        fixed (float* px = x)
+        fixed (sbyte* pq = q)
+        fixed (float* ps = scales)
+        fixed (float* pOwn = own)
+        fixed (float* pShared = shared)
+        fixed (float* pTail = tail)
+        {
+            GemmQ8_0.Quantize(px, xRows, cols, pq, ps);
+            GemmQ8_0.Rows(w.Tensor, px, xRows, pOwn, outRows, 0, outRows);
+            GemmQ8_0.RowsQuantized(w.Tensor, pq, ps, xRows, pShared, outRows, 0, outRows / 2);
+            GemmQ8_0.RowsQuantized(w.Tensor, pq, ps, xRows, pShared, outRows, outRows / 2, outRows);
+            GemmQ8_0.RowsQuantized(
+                w.Tensor, pq + (skip * cols), ps + (skip * cols / MatVecQ8_0.BlockElements), xRows - skip, pTail + (skip * outRows), outRows, 0, outRows);
+        }
+
+        Assert.Equal(own, shared);
+        Assert.Equal(own.AsSpan(skip * outRows).ToArray(), tail.AsSpan(skip * outRows).ToArray());
+    }
+
     [Fact]
     public void Gemm_routes_Q8_0_to_the_integer_kernel_where_it_runs()
     {

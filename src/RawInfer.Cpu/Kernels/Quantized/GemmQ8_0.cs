@@ -50,7 +50,7 @@ internal static unsafe class GemmQ8_0
     private const int Half = 16;               // W rows in one register
     private const int Pairs = 16;              // column pairs per 32-column block
     private const int XStep = 6;               // X rows per register tile
-    private const int MaxDirectRows = 3;       // up to this many X rows, no packing (Direct)
+    internal const int MaxDirectRows = 3;      // up to this many X rows, no packing (Direct)
     private const int Block = MatVecQ8_0.BlockElements;
 
     [ThreadStatic]
@@ -96,21 +96,14 @@ internal static unsafe class GemmQ8_0
 
         var cols = w.Cols;
         var blocks = cols / Block;
-        var packed = Scratch(ref t_packed, blocks * Pairs * TileRows);
-        var tileScales = Scratch(ref t_tileScales, blocks * TileRows);
-        var widened = Scratch(ref t_widened, TileRows * cols);
         var direct = xRows <= MaxDirectRows;
         var qx = Scratch(ref t_x, direct ? 0 : xRows * cols);
         var xScales = Scratch(ref t_xScales, xRows * blocks);
         var q = Scratch(ref t_q, (direct ? xRows : 1) * cols); // all rows for the unpacked path, else one at a time
-        fixed (int* pPacked = packed)
-        fixed (float* pScales = tileScales)
-        fixed (short* pWidened = widened)
         fixed (short* pX = qx)
         fixed (float* pXScales = xScales)
         fixed (sbyte* pQ = q)
         {
-            var rowBytes = (long)blocks * MatVecQ8_0.BlockBytes;
             if (direct)
             {
                 QuantizeRows(x, xRows, cols, pQ, pXScales);
@@ -124,6 +117,56 @@ internal static unsafe class GemmQ8_0
                 Widen16(pQ, cols, pX + ((long)t * cols));
             }
 
+            Packed(in w, pX, pXScales, xRows, y, yStride, rowStart, rowEnd);
+        }
+    }
+
+    /// <summary>
+    /// X quantized per block, as <see cref="Rows"/> quantizes it: for a caller that shares one quantization among
+    /// several products and workers (<c>GemmJob</c>). x: (xRows, cols); q: (xRows, cols); xScales: (xRows, cols/32)
+    /// </summary>
+    public static void Quantize(float* x, int xRows, int cols, sbyte* q, float* xScales) => QuantizeRows(x, xRows, cols, q, xScales);
+
+    /// <summary>
+    /// As <see cref="Rows"/> with X already quantized by <see cref="Quantize"/>: the same bits.
+    /// q: (xRows, cols); xScales: (xRows, cols/32); y: (xRows, yStride), only columns [rowStart, rowEnd) written.
+    /// </summary>
+    public static void RowsQuantized(in WeightTensor w, sbyte* q, float* xScales, int xRows, float* y, int yStride, int rowStart, int rowEnd)
+    {
+        Debug.Assert(w.Type == TensorType.Q8_0 && w.Cols % Block == 0 && Supported);
+        Debug.Assert(rowStart >= 0 && rowStart <= rowEnd && rowEnd <= w.Rows && w.Rows <= yStride);
+        if (xRows <= 0 || rowStart == rowEnd)
+        {
+            return;
+        }
+
+        if (xRows <= MaxDirectRows)
+        {
+            Direct(in w, q, xScales, xRows, y, yStride, rowStart, rowEnd);
+            return;
+        }
+
+        var qx = Scratch(ref t_x, xRows * w.Cols);
+        fixed (short* pX = qx)
+        {
+            Widen16(q, (long)xRows * w.Cols, pX);
+            Packed(in w, pX, xScales, xRows, y, yStride, rowStart, rowEnd);
+        }
+    }
+
+    /// <summary>More than <see cref="MaxDirectRows"/> X rows: W packed tile by tile. qx: X quantized and widened to int16.</summary>
+    private static void Packed(in WeightTensor w, short* pX, float* pXScales, int xRows, float* y, int yStride, int rowStart, int rowEnd)
+    {
+        var cols = w.Cols;
+        var blocks = cols / Block;
+        var packed = Scratch(ref t_packed, blocks * Pairs * TileRows);
+        var tileScales = Scratch(ref t_tileScales, blocks * TileRows);
+        var widened = Scratch(ref t_widened, TileRows * cols);
+        fixed (int* pPacked = packed)
+        fixed (float* pScales = tileScales)
+        fixed (short* pWidened = widened)
+        {
+            var rowBytes = (long)blocks * MatVecQ8_0.BlockBytes;
             for (var r0 = rowStart; r0 < rowEnd; r0 += TileRows)
             {
                 var rows = Math.Min(TileRows, rowEnd - r0);
