@@ -15,8 +15,8 @@ namespace RawInfer.Benchmarks;
 ///   dotnet run -c Release --project perf/RawInfer.Benchmarks -- step-ab --switch prefetch --prompt 512 [--model m.gguf]
 /// --switch: prefetch (<see cref="GemmF32.PrefetchTiles"/>), tiled (<see cref="GemmF32.UseTiled512"/>), values
 /// (<see cref="PrefillAttention.GroupedValues"/>), scales (<see cref="MatVecQ8_0.UseDecodedScales"/>), row-prefetch
-/// (<see cref="MatVecQ8_0.PrefetchRows"/>), grouped (<see cref="DecodeRowGrouping.FourRows"/>), f16-prefetch
-/// (<see cref="MatVecF16.PrefetchStream"/>), int8 (<see cref="GemmQ8_0.Enabled"/>: Q8_0 products in integers or widened)
+/// (<see cref="MatVecQ8_0.PrefetchRows"/>), grouped (<see cref="DecodeRowGrouping.FourRows"/> and
+/// <see cref="DecodeRowGrouping.FourRowsQ8_0"/>), f16-prefetch (<see cref="MatVecF16.PrefetchStream"/>), int8 (<see cref="GemmQ8_0.Enabled"/>: Q8_0 products in integers or widened)
 /// half-multiply (<see cref="IHalfRebias.UseMultiply"/>: F16 weights rebiased by a multiply or in integers) or
 /// scale-lookup (<see cref="MatVecQ8_0.ScaleLookup"/>) or shared-x (<see cref="GemmJob.ShareQuantizedX"/>);
 /// --sequences N: a decode step of N sequences with 128 tokens of context each; --prompt N: a prefill of N tokens
@@ -74,7 +74,7 @@ internal static class StepComparison
             "values" => on => PrefillAttention.GroupedValues = on,
             "scales" => on => MatVecQ8_0.UseDecodedScales = on,
             "row-prefetch" => on => MatVecQ8_0.PrefetchRows = on,
-            "grouped" => on => DecodeRowGrouping.FourRows = on,
+            "grouped" => on => DecodeRowGrouping.FourRows = DecodeRowGrouping.FourRowsQ8_0 = on,
             "f16-prefetch" => on => MatVecF16.PrefetchStream = on,
             "int8" => on => GemmQ8_0.Enabled = on,
             "half-multiply" => on => IHalfRebias.UseMultiply = on,

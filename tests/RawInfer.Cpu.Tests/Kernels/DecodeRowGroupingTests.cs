@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.Intrinsics;
 using RawInfer.Cpu.Kernels;
 using static RawInfer.Cpu.Tests.Kernels.KernelTestData;
@@ -40,26 +41,33 @@ public sealed unsafe class DecodeRowGroupingTests
     }
 
     [Theory]
-    [InlineData(null, false, true)]
-    [InlineData(null, true, false)]
-    [InlineData("", true, false)]
-    [InlineData("4", true, true)]
-    [InlineData("1", false, false)]
-    public void The_choice_follows_the_vendor_unless_overridden(string? overrideValue, bool amd, bool fourRows) =>
-        Assert.Equal(fourRows, DecodeRowGrouping.Choose(overrideValue, amd));
+    [InlineData(null, "Other", false, true)]
+    [InlineData(null, "Other", true, true)]
+    [InlineData(null, "AmdBeforeZen5", false, false)]
+    [InlineData(null, "AmdBeforeZen5", true, false)]
+    [InlineData("", "AmdBeforeZen5", false, false)]
+    [InlineData(null, "AmdZen5OrLater", false, true)]
+    [InlineData(null, "AmdZen5OrLater", true, false)]
+    [InlineData("4", "AmdBeforeZen5", true, true)]
+    [InlineData("4", "AmdZen5OrLater", true, true)]
+    [InlineData("1", "Other", false, false)]
+    [InlineData("1", "AmdZen5OrLater", false, false)]
+    public void The_choice_follows_the_processor_and_kernel_unless_overridden(
+        string? overrideValue, string processor, bool quantized, bool fourRows) =>
+        Assert.Equal(fourRows, DecodeRowGrouping.Choose(overrideValue, Enum.Parse<DecodeRowGrouping.ProcessorKind>(processor), quantized));
 
     [Theory]
     [InlineData("2")]
     [InlineData("four")]
     public void A_bad_override_names_the_variable_and_the_choices(string value)
     {
-        var error = Assert.Throws<ArgumentException>(() => DecodeRowGrouping.Choose(value, amd: false));
+        var error = Assert.Throws<ArgumentException>(() => DecodeRowGrouping.Choose(value, DecodeRowGrouping.ProcessorKind.Other, quantized: false));
         Assert.Contains(DecodeRowGrouping.Variable, error.Message, StringComparison.Ordinal);
         Assert.Contains($"'{value}'", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void The_vendor_probe_agrees_with_the_kernel()
+    public void The_processor_probe_agrees_with_the_kernel()
     {
         if (!OperatingSystem.IsLinux() || !File.Exists("/proc/cpuinfo"))
         {
@@ -73,6 +81,12 @@ public sealed unsafe class DecodeRowGroupingTests
         }
 
         Assert.Equal(vendor.EndsWith("AuthenticAMD", StringComparison.Ordinal), DecodeRowGrouping.VendorIsAmd());
+        var family = File.ReadLines("/proc/cpuinfo").First(l => l.StartsWith("cpu family", StringComparison.Ordinal));
+        Assert.Equal(int.Parse(family[(family.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim(), CultureInfo.InvariantCulture), DecodeRowGrouping.Family());
+        var expected = !DecodeRowGrouping.VendorIsAmd() ? DecodeRowGrouping.ProcessorKind.Other
+            : DecodeRowGrouping.Family() >= 0x1A ? DecodeRowGrouping.ProcessorKind.AmdZen5OrLater
+            : DecodeRowGrouping.ProcessorKind.AmdBeforeZen5;
+        Assert.Equal(expected, DecodeRowGrouping.Probe());
     }
 
     private static float[] Run(float[] w, float[] x, int rows, int cols, int rowStart, bool fourRows)

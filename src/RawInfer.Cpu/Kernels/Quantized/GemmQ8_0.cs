@@ -306,7 +306,7 @@ internal static unsafe class GemmQ8_0
         var decoded = MatVecQ8_0.UseDecodedScales ? w.DecodedScales : null;
         var offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
         var r = rowStart;
-        if (!DecodeRowGrouping.FourRows && blocks % 8 == 0)
+        if (!DecodeRowGrouping.FourRowsQ8_0 && blocks % 8 == 0)
         {
             var table = MatVecQ8_0.ScaleLookup ? HalfConversion.FiniteTable : null;
             for (; r < rowEnd; r++)

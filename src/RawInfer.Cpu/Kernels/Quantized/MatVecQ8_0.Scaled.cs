@@ -46,7 +46,7 @@ internal static unsafe partial class MatVecQ8_0
     {
         var scales = stackalloc float[4 * blocks];
         var r = rowStart;
-        for (; DecodeRowGrouping.FourRows && r + 4 <= rowEnd; r += 4)
+        for (; DecodeRowGrouping.FourRowsQ8_0 && r + 4 <= rowEnd; r += 4)
         {
             var row = data + (r * rowBytes);
             for (var i = 0; i < 4; i++)
