@@ -2,6 +2,7 @@ using System.Diagnostics;
 using RawInfer.Cpu.Kernels;
 using RawInfer.Cpu.Kernels.Quantized;
 using RawInfer.Cpu.Runner;
+using RawInfer.Cpu.Threading;
 
 namespace RawInfer.Benchmarks;
 
@@ -80,11 +81,13 @@ internal static class StepComparison
             "half-multiply" => on => IHalfRebias.UseMultiply = on,
             "scale-lookup" => on => MatVecQ8_0.ScaleLookup = on,
             "shared-x" => on => GemmJob.ShareQuantizedX = on,
+            "slices" => on => MatVecJob.SliceChunks = on,
+            "via-gemm" => on => MatVec.F32ViaGemm = on,
             _ => null!,
         };
         if (set is null || (part != "decode" && (sequences > 0) == (prompt > 0)) || steps < 4)
         {
-            return Usage("give --switch prefetch|tiled|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup|shared-x and one of --sequences N or --prompt N, or --part decode (and --steps of at least 4)");
+            return Usage("give --switch prefetch|tiled|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup|shared-x|slices|via-gemm and one of --sequences N or --prompt N, or --part decode (and --steps of at least 4)");
         }
 
         if (part == "gemm" && sequences == 0)
@@ -174,7 +177,7 @@ internal static class StepComparison
     private static int Usage(string problem)
     {
         Console.Error.WriteLine($"step-ab: {problem}");
-        Console.Error.WriteLine("usage: step-ab --switch prefetch|tiled|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup|shared-x (--sequences N | --prompt N | --part decode) [--part step|attention] [--model FILE] [--steps 60] [--threads 2]");
+        Console.Error.WriteLine("usage: step-ab --switch prefetch|tiled|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup|shared-x|slices|via-gemm (--sequences N | --prompt N | --part decode) [--part step|attention] [--model FILE] [--steps 60] [--threads 2]");
         return 2;
     }
 }

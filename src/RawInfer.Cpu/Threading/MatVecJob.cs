@@ -6,14 +6,19 @@ namespace RawInfer.Cpu.Threading;
 
 /// <summary>
 /// Up to three products sharing one input vector (q/k/v, or gate/up). The input is prepared for each weight
-/// type once, on the dispatching thread, when a product is added; the rows are then handed out as chunks of
-/// whole 4-row groups sized to a slice of weight bytes, so threads balance themselves (see
-/// <see cref="CpuWorkerPool"/>). Holds raw pointers into buffers pinned for the transformer's lifetime.
+/// type once, on the dispatching thread, when a product is added; each worker then takes one contiguous share of
+/// every product, whole 8-row groups (the GEMM's one-row tile), as the engine's <c>GemmJob</c> does. The earlier
+/// split, chunks of 32–256 KiB of weights claimed as threads come free (<see cref="SliceChunks"/>), balanced the
+/// threads but started a new stream at every chunk: single-sequence decode of the 110M model with one share per
+/// worker took 0.84–0.86 of the time in F16, 0.81–0.83 in Q8_0 and 1.00 in F32 (<c>perf/RawInfer.Benchmarks
+/// step-ab --switch slices --part decode</c>, 2 threads, ABBA medians, EPYC Zen 5 VM, 2026-12-05). Either way a
+/// row's sum is computed whole by one thread in the kernel's order, so the split changes no bit. Holds raw pointers
+/// into buffers pinned for the transformer's lifetime.
 /// </summary>
 internal sealed unsafe class MatVecJob : CpuJob
 {
     private const int MaxProducts = 3;
-    private const int RowGranule = 4;                 // the kernels process four rows at a time
+    private const int RowGranule = 8;                 // the F32 kernel's tile: eight rows (the others take four or one)
     private const long MinChunkBytes = 32 * 1024;     // below this a claim's cache-line transfer starts to show
     private const long MaxChunkBytes = 256 * 1024;    // above this the last chunk leaves one thread idle too long
     private const int ChunksPerThread = 8;
@@ -64,8 +69,16 @@ internal sealed unsafe class MatVecJob : CpuJob
         }
     }
 
+    /// <summary>True: rows handed out in chunks sized to a slice of weight bytes (for benchmarks; same bits).</summary>
+    internal static bool SliceChunks { get; set; }
+
     public override int ChunkCount(int workerCount)
     {
+        if (!SliceChunks)
+        {
+            return workerCount;
+        }
+
         long totalBytes = 0;
         for (var m = 0; m < _count; m++)
         {
@@ -88,6 +101,12 @@ internal sealed unsafe class MatVecJob : CpuJob
 
     public override void ExecuteChunk(int chunk, int chunkCount)
     {
+        if (!SliceChunks)
+        {
+            Execute(chunk, chunkCount);
+            return;
+        }
+
         var m = 0;
         while (chunk >= _chunkEnd[m])
         {

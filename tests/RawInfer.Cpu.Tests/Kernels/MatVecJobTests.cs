@@ -8,8 +8,8 @@ using RawInfer.Models.Gguf;
 namespace RawInfer.Cpu.Tests.Kernels;
 
 /// <summary>
-/// The matrix-vector job as the transformer runs it (input prepared once per type, rows handed out in chunks
-/// over 1-3 threads, three products at once) against a float64 scalar reference on the decoded weights, odd
+/// The matrix-vector job as the transformer runs it (input prepared once per type, rows split into one share per
+/// thread or handed out in chunks, over 1-3 threads, three products at once) against a float64 scalar reference on the decoded weights, odd
 /// sizes, fixed seeds. Tolerance: |y − ref| ≤ 1e-5·Σ|w·x| + 1e-6 (only summation order differs; for Q8_0 the
 /// reference uses the int8-rounded x, which the kernel multiplies exactly). The chunked result must also equal
 /// the single-threaded one bit for bit: each row is one dot product with one summation order.
@@ -53,30 +53,39 @@ public sealed unsafe class MatVecJobTests
         using var c = new Encoded(type, 5, cols, random);
         var xUsed = type == TensorType.Q8_0 ? RoundTrip(x) : x;
         var single = new[] { new float[rows], new float[rows + 3], new float[5] };
-        foreach (var threads in new[] { 1, 2, 3 })
+        var slicesBefore = MatVecJob.SliceChunks;
+        try
         {
-            var y = new[] { Pinned(rows), Pinned(rows + 3), Pinned(5) };
-            using var pool = new CpuWorkerPool(threads);
-            var job = new MatVecJob();
-            fixed (float* px = x)
+            foreach (var (slices, threads) in new[] { (false, 1), (false, 2), (false, 3), (true, 2), (true, 3) })
             {
-                job.Reset(px).Add(a.Tensor, Ptr(y[0])).Add(b.Tensor, Ptr(y[1])).Add(c.Tensor, Ptr(y[2]));
-                pool.Run(job);
-            }
+                MatVecJob.SliceChunks = slices;
+                var y = new[] { Pinned(rows), Pinned(rows + 3), Pinned(5) };
+                using var pool = new CpuWorkerPool(threads);
+                var job = new MatVecJob();
+                fixed (float* px = x)
+                {
+                    job.Reset(px).Add(a.Tensor, Ptr(y[0])).Add(b.Tensor, Ptr(y[1])).Add(c.Tensor, Ptr(y[2]));
+                    pool.Run(job);
+                }
 
-            var tensors = new[] { a, b, c };
-            for (var m = 0; m < 3; m++)
-            {
-                AssertClose(tensors[m], xUsed, y[m]);
-                if (threads == 1)
+                var tensors = new[] { a, b, c };
+                for (var m = 0; m < 3; m++)
                 {
-                    y[m].CopyTo(single[m], 0);
-                }
-                else
-                {
-                    Assert.Equal(single[m], y[m]);
+                    AssertClose(tensors[m], xUsed, y[m]);
+                    if (threads == 1)
+                    {
+                        y[m].CopyTo(single[m], 0);
+                    }
+                    else
+                    {
+                        Assert.Equal(single[m], y[m]);
+                    }
                 }
             }
+        }
+        finally
+        {
+            MatVecJob.SliceChunks = slicesBefore;
         }
     }
 
