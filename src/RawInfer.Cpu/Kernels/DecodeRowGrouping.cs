@@ -42,6 +42,9 @@ internal static class DecodeRowGrouping
         AmdZen5OrLater,
     }
 
+    /// <summary>This machine's kind, probed once; other kernels' per-processor choices read it too.</summary>
+    internal static ProcessorKind Processor => s_processor;
+
     /// <summary>
     /// True: the float kernels (F32, F16, BF16) take several rows in lockstep. Settable for benchmarks and tests (same
     /// bits either way).

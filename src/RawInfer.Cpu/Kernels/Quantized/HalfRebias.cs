@@ -19,10 +19,12 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 internal interface IHalfRebias
 {
     /// <summary>
-    /// True: the kernels take <see cref="MultiplyRebias"/>; chosen once per process by CPU vendor (AMD), settable
-    /// for benchmarks and tests (same bits either way).
+    /// True: the kernels take <see cref="MultiplyRebias"/>; chosen once per process, on AMD before family 1Ah (Zen 4,
+    /// figures above), settable for benchmarks and tests (same bits either way). On the Zen 5 VM (2026-12-05) the
+    /// multiply measured level with the integer rebias: 1.02–1.05 and 0.98–1.04 of its time in single-sequence F16
+    /// decode (<c>--part decode</c>), 0.99 in an engine step of one sequence.
     /// </summary>
-    static bool UseMultiply { get; set; } = DecodeRowGrouping.VendorIsAmd();
+    static bool UseMultiply { get; set; } = DecodeRowGrouping.Processor == DecodeRowGrouping.ProcessorKind.AmdBeforeZen5;
 
     /// <summary>Lanes hold a half sign-extended to 32 bits (VPMOVSXWD) → its float.</summary>
     static abstract Vector512<float> SignExtended(Vector512<int> h);

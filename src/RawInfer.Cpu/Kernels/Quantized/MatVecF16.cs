@@ -43,9 +43,11 @@ internal static unsafe class MatVecF16
     /// On the 2-core EPYC VM (Zen 4, 2026-12-04) it paid a little while the halves were rebiased in integers
     /// (single-sequence decode with it in 0.97 and 0.98 of the time without at two threads, 1.02 at one); with the
     /// multiply rebias AMD takes (<see cref="IHalfRebias"/>) it costs: 1.17 and 1.19 of the time without at two
-    /// threads, 1.25 at one (<c>step-ab --switch f16-prefetch --part decode --model m110-f16.gguf</c>).
+    /// threads, 1.25 at one (<c>step-ab --switch f16-prefetch --part decode --model m110-f16.gguf</c>). On the
+    /// 2-core EPYC VM of family 1Ah (Zen 5, 2026-12-05) it pays again: 0.91–0.93 of the time without, under either
+    /// rebias; so it is off only on AMD before family 1Ah (<see cref="DecodeRowGrouping.Processor"/>).
     /// </summary>
-    internal static bool PrefetchStream { get; set; } = !DecodeRowGrouping.VendorIsAmd();
+    internal static bool PrefetchStream { get; set; } = DecodeRowGrouping.Processor != DecodeRowGrouping.ProcessorKind.AmdBeforeZen5;
 
     /// <summary>y[r] = W[r,:]·x for r in [rowStart, rowEnd). W: (rows, cols) F16; x: (cols); y: (rows)</summary>
     public static void Rows(in WeightTensor w, ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowEnd)
