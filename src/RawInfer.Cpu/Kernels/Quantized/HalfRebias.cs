@@ -21,8 +21,8 @@ internal interface IHalfRebias
     /// <summary>
     /// True: the kernels take <see cref="MultiplyRebias"/>; chosen once per process, on AMD before family 1Ah (Zen 4,
     /// figures above), settable for benchmarks and tests (same bits either way). On the Zen 5 VM (2026-12-05) the
-    /// multiply measured level with the integer rebias: 1.02–1.05 and 0.98–1.04 of its time in single-sequence F16
-    /// decode (<c>--part decode</c>), 0.99 in an engine step of one sequence.
+    /// multiply took 1.02–1.06 of the integer rebias's time in single-sequence F16 decode (<c>--part decode</c>, five
+    /// runs at two threads, one at 0.98), 1.05 at one thread, 0.99 in an engine step of one sequence.
     /// </summary>
     static bool UseMultiply { get; set; } = DecodeRowGrouping.Processor == DecodeRowGrouping.ProcessorKind.AmdBeforeZen5;
 
