@@ -17,9 +17,11 @@ namespace RawInfer.Benchmarks;
 /// --switch: prefetch (<see cref="GemmF32.PrefetchTiles"/>), tiled (<see cref="GemmF32.UseTiled512"/>), values
 /// (<see cref="PrefillAttention.GroupedValues"/>), scales (<see cref="MatVecQ8_0.UseDecodedScales"/>), row-prefetch
 /// (<see cref="MatVecQ8_0.PrefetchRows"/>), grouped (<see cref="DecodeRowGrouping.FourRows"/> and
-/// <see cref="DecodeRowGrouping.FourRowsQ8_0"/>), f16-prefetch (<see cref="MatVecF16.PrefetchStream"/>), int8 (<see cref="GemmQ8_0.Enabled"/>: Q8_0 products in integers or widened)
-/// half-multiply (<see cref="IHalfRebias.UseMultiply"/>: F16 weights rebiased by a multiply or in integers) or
-/// scale-lookup (<see cref="MatVecQ8_0.ScaleLookup"/>) or shared-x (<see cref="GemmJob.ShareQuantizedX"/>);
+/// <see cref="DecodeRowGrouping.FourRowsQ8_0"/>), f16-prefetch (<see cref="MatVecF16.PrefetchStream"/>), int8
+/// (<see cref="GemmQ8_0.Enabled"/>: Q8_0 products in integers or widened), half-multiply
+/// (<see cref="IHalfRebias.UseMultiply"/>: F16 weights rebiased by a multiply or in integers), scale-lookup
+/// (<see cref="MatVecQ8_0.ScaleLookup"/>), shared-x (<see cref="GemmJob.ShareQuantizedX"/>), slices
+/// (<see cref="MatVecJob.SliceChunks"/>) or via-gemm (<see cref="MatVecF32.ViaGemm"/>);
 /// --sequences N: a decode step of N sequences with 128 tokens of context each; --prompt N: a prefill of N tokens
 /// as one chunk; --part attention: only one layer's attention of that prefill, on one thread
 /// (<see cref="PrefillAttentionFixture"/>); --part decode: 32 tokens of single-sequence decode through
@@ -82,7 +84,7 @@ internal static class StepComparison
             "scale-lookup" => on => MatVecQ8_0.ScaleLookup = on,
             "shared-x" => on => GemmJob.ShareQuantizedX = on,
             "slices" => on => MatVecJob.SliceChunks = on,
-            "via-gemm" => on => MatVec.F32ViaGemm = on,
+            "via-gemm" => on => MatVecF32.ViaGemm = on,
             _ => null!,
         };
         if (set is null || (part != "decode" && (sequences > 0) == (prompt > 0)) || steps < 4)

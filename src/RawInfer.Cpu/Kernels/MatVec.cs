@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
 using RawInfer.Cpu.Kernels.Quantized;
 using RawInfer.Models;
 
@@ -17,21 +16,12 @@ internal static class MatVec
     /// <summary>
     /// y[r] = W[r,:]·x for r in [rowStart, rowEnd). W: (rows, cols); x: (cols); y: (rows), only the range written.
     /// </summary>
-    public static unsafe void Rows(in WeightTensor w, ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowEnd)
+    public static void Rows(in WeightTensor w, ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowEnd)
     {
         Debug.Assert(x.Length == w.Cols && y.Length == w.Rows);
         Debug.Assert(rowStart >= 0 && rowStart <= rowEnd && rowEnd <= w.Rows);
         switch (w.Type)
         {
-            case TensorType.F32 when F32ViaGemm:
-                fixed (float* px = x)
-                fixed (float* py = y)
-                {
-                    GemmF32.Rows((float*)w.Data, w.Cols, px, 1, py, w.Rows, rowStart, rowEnd);
-                }
-
-                break;
-
             case TensorType.F32:
                 MatVecF32.Rows(in w, x, y, rowStart, rowEnd);
                 break;
@@ -64,10 +54,6 @@ internal static class MatVec
         Debug.Assert(rowStart >= 0 && rowStart <= rowEnd && rowEnd <= w.Rows);
         switch (w.Type)
         {
-            case TensorType.F32 when F32ViaGemm:
-                GemmF32.Rows((float*)w.Data, w.Cols, input.X, 1, y, w.Rows, rowStart, rowEnd);
-                break;
-
             case TensorType.F32:
                 MatVecF32.Rows((float*)w.Data, w.Cols, input.X, y, rowStart, rowEnd);
                 break;
@@ -89,16 +75,6 @@ internal static class MatVec
                 break;
         }
     }
-
-    /// <summary>
-    /// True: F32 products take the GEMM's one-X-row kernel (eight W rows in lockstep, or one at a
-    /// time, as <see cref="DecodeRowGrouping"/> says), the engine's kernel for a one-sequence step, instead of
-    /// <see cref="MatVecF32"/>; so <c>rawinfer generate</c> and the engine compute the same sums. Where AVX-512 runs
-    /// (the GEMM's tiled path). Single-sequence decode of the 110M F32 model (<c>step-ab --switch via-gemm --part
-    /// decode</c>, 2 threads, ABBA medians, EPYC Zen 5 VM, 2026-12-05): 0.85 and 0.78 of the time. Settable for
-    /// benchmarks.
-    /// </summary>
-    internal static bool F32ViaGemm { get; set; } = Vector512.IsHardwareAccelerated && GemmF32.UseTiled512;
 
     /// <summary>The whole product on the calling thread. W: (rows, cols); x: (cols); y: (rows)</summary>
     public static void Multiply(in WeightTensor w, ReadOnlySpan<float> x, Span<float> y) =>

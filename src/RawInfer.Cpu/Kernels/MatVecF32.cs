@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using RawInfer.Models;
 
 namespace RawInfer.Cpu.Kernels;
@@ -21,10 +22,24 @@ internal static unsafe class MatVecF32
         }
     }
 
+    /// <summary>
+    /// True: the products take the GEMM's one-X-row kernel (eight W rows in lockstep, or one at a time, as
+    /// <see cref="DecodeRowGrouping"/> says), the engine's kernel for a one-sequence step, instead of this class's
+    /// own; so <c>rawinfer generate</c> and the engine compute the same sums. The default where AVX-512 runs (the
+    /// GEMM's tiled path). Single-sequence decode of the 110M F32 model (<c>step-ab --switch via-gemm --part
+    /// decode</c>, 2 threads, ABBA medians, EPYC Zen 5 VM, 2026-12-05): 0.85, 0.78 and 0.80 of the time. Settable for
+    /// benchmarks (different bits).
+    /// </summary>
+    internal static bool ViaGemm { get; set; } = Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
+
     /// <summary>y[r] = W[r,:]·x for r in [rowStart, rowEnd). pw: (rows, cols); x: (cols); y: (rows)</summary>
     public static void Rows(float* pw, int cols, float* px, float* py, int rowStart, int rowEnd)
     {
-        if (Vector512.IsHardwareAccelerated && cols >= Vector512<float>.Count)
+        if (ViaGemm)
+        {
+            GemmF32.Rows(pw, cols, px, 1, py, rowEnd, rowStart, rowEnd);
+        }
+        else if (Vector512.IsHardwareAccelerated && cols >= Vector512<float>.Count)
         {
             Vector512Path(pw, cols, px, py, rowStart, rowEnd);
         }
