@@ -24,6 +24,16 @@ internal sealed record TestResult(
 
     public double Ratio => RawInferTokensPerSecond / LlamaTokensPerSecond;
 
+    /// <summary>
+    /// Lowest and highest ratio of one timed llama.cpp run to the RawInfer run just before it: the spread behind
+    /// <see cref="Ratio"/> within one pass. Adjacent runs mostly share the machine's state; on the 2-core Zen 5 VM
+    /// (2026-12-05) thirteen F16 decode passes gave ratios of 1.07x–1.31x, while the pairs of one pass spanned
+    /// 1.14x–1.17x in one and 1.09x–1.26x in another.
+    /// </summary>
+    public (double Low, double High) PairRatios => (
+        RawInferSeconds.Zip(LlamaSeconds, (ours, theirs) => theirs / ours).Min(),
+        RawInferSeconds.Zip(LlamaSeconds, (ours, theirs) => theirs / ours).Max());
+
     public double RawInferRoofline => RooflineWorkPerRun / MachinePeak.Median(RawInferSeconds) / RooflineLimit;
 
     public double LlamaRoofline => RooflineWorkPerRun / MachinePeak.Median(LlamaSeconds) / RooflineLimit;
@@ -57,8 +67,9 @@ internal sealed class Comparison(CompareOptions options, RawInferSide rawInfer, 
         var load = LoadAverage();
         using var transformer = rawInfer.CreateTransformer();
         using var context = llama.CreateContext(1, prompt.Length + steps.Length, Math.Max(prompt.Length, 32));
+        var kv = transformer.CreateKvCache(prompt.Length + steps.Length);
         var (ours, theirs) = Measure("decode",
-            () => RawInferSide.DecodeSeconds(transformer, prompt, steps),
+            () => RawInferSide.DecodeSeconds(transformer, kv, prompt, steps),
             () => llama.DecodeSeconds(context, prompt, steps));
         var bytes = Roofline.WeightBytesPerToken(rawInfer.Weights) * (double)steps.Length / 1e9;
         return new TestResult("decode", $"1 sequence, {steps.Length} tokens after a {prompt.Length}-token prompt",

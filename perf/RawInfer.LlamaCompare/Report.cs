@@ -45,12 +45,12 @@ internal sealed record CompareReport
     public void WriteTable(TextWriter output)
     {
         ArgumentNullException.ThrowIfNull(output);
-        output.WriteLine("| dtype | test | RawInfer tok/s | llama.cpp tok/s | ratio | RawInfer % roofline | llama.cpp % roofline | load (1-min) |");
-        output.WriteLine("|---|---|---|---|---|---|---|---|");
+        output.WriteLine("| dtype | test | RawInfer tok/s | llama.cpp tok/s | ratio | run pairs | RawInfer % roofline | llama.cpp % roofline | load (1-min) |");
+        output.WriteLine("|---|---|---|---|---|---|---|---|---|");
         foreach (var r in Results)
         {
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {Dtype} | {TestLabel(r)} | {r.RawInferTokensPerSecond:F1} | {r.LlamaTokensPerSecond:F1} | {r.Ratio:F2}x | {r.RawInferRoofline * 100:F0}% | {r.LlamaRoofline * 100:F0}% | {r.LoadBefore:F2}→{r.LoadAfter:F2} |"));
+                $"| {Dtype} | {TestLabel(r)} | {r.RawInferTokensPerSecond:F1} | {r.LlamaTokensPerSecond:F1} | {r.Ratio:F2}x | {r.PairRatios.Low:F2}–{r.PairRatios.High:F2}x | {r.RawInferRoofline * 100:F0}% | {r.LlamaRoofline * 100:F0}% | {r.LoadBefore:F2}→{r.LoadAfter:F2} |"));
         }
 
         output.WriteLine();
