@@ -28,6 +28,9 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// sweep went from 18.8 to 21–25 GB/s, but decode streams from DRAM, where the branch (taken by ~7% of 32-half
 /// vectors, unpredictably) cost more than the saved operations: `rawinfer generate` on the 110m F16 model,
 /// ten alternating runs on the 2-core Xeon VM, median 69.4 tok/s with this kernel, 64.4 with that one.
+/// On the Zen 5 VM (2026-12-05) what the exact conversion still costs was bounded with a throw-away one that only adds
+/// the rebias (wrong for zero and subnormal halves): single-sequence decode in 0.92–0.96 of the time; F16 decode
+/// then read 53 GB/s against F32's 55. Four rows in lockstep took 1.38 of the time there (step-ab, ABBA).
 /// On Intel the stream is prefetched <see cref="PrefetchHalves"/> ahead into L1 (rows are contiguous, so past a
 /// row's end that is the next row; AMD: <see cref="PrefetchStream"/>): on the 2-core Xeon VM the hardware prefetchers alone left single-sequence decode at
 /// 61 tok/s, 78–82 with it (60–66 prefetching into L2 instead; 8 KiB ahead measured no better than 4 KiB with
