@@ -36,14 +36,16 @@ internal static class CompareSession
         }
 
         var comparison = new Comparison(options, rawInfer, llama, output);
+        double? readGBs = null;
         if (options.MeasureMachine)
         {
-            output.WriteLine($"measuring the machine with {options.Threads} threads (triad, FMA loop)...");
+            output.WriteLine($"measuring the machine with {options.Threads} threads (triad, read-only stream, FMA loop)...");
             comparison.BandwidthGBs = MachinePeak.TriadGBs(options.Threads);
+            readGBs = MachinePeak.ReadGBs(options.Threads);
             comparison.PeakGFlops = MachinePeak.FmaGFlops(options.Threads);
             limitsSource = "measured";
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"measured: triad {comparison.BandwidthGBs:F1} GB/s over 3 arrays of {MachinePeak.TriadArrayBytes(options.Threads) >> 20} MiB (last-level cache {MachinePeak.LastLevelCacheBytes() >> 20} MiB), FMA {comparison.PeakGFlops:F0} GFLOP/s (medians of 9)"));
+                $"measured: triad {comparison.BandwidthGBs:F1} GB/s over 3 arrays of {MachinePeak.TriadArrayBytes(options.Threads) >> 20} MiB (last-level cache {MachinePeak.LastLevelCacheBytes() >> 20} MiB), read-only {readGBs:F1} GB/s over {2 * MachinePeak.TriadArrayBytes(options.Threads) >> 20} MiB, FMA {comparison.PeakGFlops:F0} GFLOP/s (medians of 9)"));
         }
 
         string? check = null;
@@ -73,7 +75,7 @@ internal static class CompareSession
         {
             Model = options.ModelPath, Dtype = dtype, Shape = shape, Cpu = CpuName(), Threads = options.Threads,
             Runs = options.Runs, WarmupRuns = options.WarmupRuns, BandwidthGBs = comparison.BandwidthGBs,
-            PeakGFlops = comparison.PeakGFlops, LimitsSource = limitsSource, NativeLibrary = native,
+            PeakGFlops = comparison.PeakGFlops, ReadGBs = readGBs, LimitsSource = limitsSource, NativeLibrary = native,
             LogitCheck = check, Results = results,
         };
     }

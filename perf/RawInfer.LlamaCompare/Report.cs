@@ -25,6 +25,9 @@ internal sealed record CompareReport
 
     public required double PeakGFlops { get; init; }
 
+    /// <summary>Read-only stream bandwidth in GB/s, when the machine was measured (<c>--measure-machine</c>).</summary>
+    public double? ReadGBs { get; init; }
+
     /// <summary>"default", "given" or "measured" (triad / FMA loop).</summary>
     public required string LimitsSource { get; init; }
 
@@ -50,12 +53,20 @@ internal sealed record CompareReport
         foreach (var r in Results)
         {
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {Dtype} | {TestLabel(r)} | {r.RawInferTokensPerSecond:F1} | {r.LlamaTokensPerSecond:F1} | {r.Ratio:F2}x | {r.PairRatios.Low:F2}–{r.PairRatios.High:F2}x | {r.RawInferRoofline * 100:F0}% | {r.LlamaRoofline * 100:F0}% | {r.LoadBefore:F2}→{r.LoadAfter:F2} |"));
+                $"| {Dtype} | {TestLabel(r)} | {r.RawInferTokensPerSecond:F1} | {r.LlamaTokensPerSecond:F1} | {r.Ratio:F2}x | {r.PairRatioLow:F2}–{r.PairRatioHigh:F2}x | {r.RawInferRoofline * 100:F0}% | {r.LlamaRoofline * 100:F0}% | {r.LoadBefore:F2}→{r.LoadAfter:F2} |"));
         }
 
         output.WriteLine();
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"roofline ({LimitsSource}): decode = weight bytes per token × tok/s ÷ {BandwidthGBs:F1} GB/s; prefill and batched = FLOPs/s ÷ {PeakGFlops:F0} GFLOP/s"));
+        foreach (var r in Results.Where(r => r.Test == "decode" && ReadGBs is > 0))
+        {
+            var rawInfer = r.RooflineWorkPerRun / MachinePeak.Median(r.RawInferSeconds);
+            var llama = r.RooflineWorkPerRun / MachinePeak.Median(r.LlamaSeconds);
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"decode against the read-only stream ({ReadGBs:F1} GB/s): RawInfer reads {rawInfer:F1} GB/s ({rawInfer / ReadGBs * 100:F0}%), llama.cpp {llama:F1} GB/s ({llama / ReadGBs * 100:F0}%)"));
+        }
+
         foreach (var r in Results)
         {
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
