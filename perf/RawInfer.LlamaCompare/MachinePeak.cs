@@ -11,7 +11,7 @@ namespace RawInfer.LlamaCompare;
 /// reads and one write, write-allocate traffic not counted, as STREAM does), and FP32 FMA throughput by a loop of
 /// independent vector FMAs held in registers. Medians of several repetitions; both are noisy on a shared machine.
 /// Decode only reads its weights, so <see cref="ReadGBs"/> also times a read-only stream: on the 2-core Zen 5 VM
-/// (2026-12-05) reads ran at 52 GB/s where the triad gave 47, and F32 and F16 decode read their weights at 53–55 GB/s.
+/// (2026-12-05) it gave 55–83 GB/s in passes where the triad gave 42–74.
 /// </summary>
 internal static partial class MachinePeak
 {
@@ -57,9 +57,8 @@ internal static partial class MachinePeak
 
     /// <summary>
     /// Median read-only bandwidth in GB/s: each thread sums its share of one buffer as large as two triad arrays (so
-    /// at least four times the last-level cache), <see cref="ReadPasses"/> times, with four vector accumulators. The buffer is 2 MiB aligned and
-    /// advised for transparent huge pages, as RawInfer's weights are (a managed array here read at about 33 GB/s
-    /// where this read 52, Zen 5 VM 2026-12-05).
+    /// at least four times the last-level cache), <see cref="ReadPasses"/> times, with four vector accumulators. The
+    /// buffer is 2 MiB aligned and advised for transparent huge pages, as RawInfer's weights are.
     /// </summary>
     public static unsafe double ReadGBs(int threads)
     {
