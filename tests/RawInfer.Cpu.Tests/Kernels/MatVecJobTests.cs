@@ -9,8 +9,8 @@ namespace RawInfer.Cpu.Tests.Kernels;
 
 /// <summary>
 /// The matrix-vector job as the transformer runs it (input prepared once per type, rows split into one share per
-/// thread or handed out in chunks, over 1-3 threads, three products at once) against a float64 scalar reference on the decoded weights, odd
-/// sizes, fixed seeds. Tolerance: |y − ref| ≤ 1e-5·Σ|w·x| + 1e-6 (only summation order differs; for Q8_0 the
+/// thread, with or without taking the others' tails, or handed out in chunks, over 1-3 threads, three products at
+/// once) against a float64 scalar reference on the decoded weights, odd sizes, fixed seeds. Tolerance: |y − ref| ≤ 1e-5·Σ|w·x| + 1e-6 (only summation order differs; for Q8_0 the
 /// reference uses the int8-rounded x, which the kernel multiplies exactly). The chunked result must also equal
 /// the single-threaded one bit for bit: each row is one dot product with one summation order.
 /// </summary>
@@ -54,11 +54,13 @@ public sealed unsafe class MatVecJobTests
         var xUsed = type == TensorType.Q8_0 ? RoundTrip(x) : x;
         var single = new[] { new float[rows], new float[rows + 3], new float[5] };
         var slicesBefore = MatVecJob.SliceChunks;
+        var stealBefore = MatVecJob.StealTails;
         try
         {
-            foreach (var (slices, threads) in new[] { (false, 1), (false, 2), (false, 3), (true, 2), (true, 3) })
+            foreach (var (slices, steal, threads) in new[] { (false, false, 1), (false, true, 2), (false, true, 3), (false, false, 2), (false, false, 3), (true, false, 2), (true, false, 3) })
             {
                 MatVecJob.SliceChunks = slices;
+                MatVecJob.StealTails = steal;
                 var y = new[] { Pinned(rows), Pinned(rows + 3), Pinned(5) };
                 using var pool = new CpuWorkerPool(threads);
                 var job = new MatVecJob();
@@ -86,6 +88,82 @@ public sealed unsafe class MatVecJobTests
         finally
         {
             MatVecJob.SliceChunks = slicesBefore;
+            MatVecJob.StealTails = stealBefore;
+        }
+    }
+
+    [Theory]
+    [InlineData(TensorType.F16, 2)]
+    [InlineData(TensorType.F16, 3)]
+    [InlineData(TensorType.Q8_0, 3)]
+    [InlineData(TensorType.F32, 2)]
+    public void A_thread_that_finds_the_other_shares_unclaimed_computes_them_once(TensorType type, int shares)
+    {
+        // What happens when a worker starts late: the first thread runs its own share, then takes every unit of
+        // the others from the back. The shares' own chunks, run afterwards, must find nothing left (the output,
+        // poisoned in between, stays poisoned), and the rows must carry the single-threaded bits. The products
+        // span several 64 KiB units per share, so the front and back claims meet inside a product.
+        var random = new Random(11 + shares);
+        const int cols = 1056;
+        var x = new float[cols];
+        for (var i = 0; i < cols; i++)
+        {
+            x[i] = (random.NextSingle() * 8) - 4;
+        }
+
+        int[] rows = [1203, 67, 517];
+        var tensors = rows.Select(r => new Encoded(type, r, cols, random)).ToArray();
+        var stealBefore = MatVecJob.StealTails;
+        try
+        {
+            var single = rows.Select(r => new float[r]).ToArray();
+            var stolen = rows.Select(Pinned).ToArray();
+            fixed (float* px = x)
+            {
+                MatVecJob.StealTails = false;
+                var reference = rows.Select(Pinned).ToArray();
+                var job = new MatVecJob().Reset(px);
+                for (var m = 0; m < 3; m++)
+                {
+                    job.Add(tensors[m].Tensor, Ptr(reference[m]));
+                }
+
+                job.Execute(0, 1);
+                for (var m = 0; m < 3; m++)
+                {
+                    reference[m].CopyTo(single[m], 0);
+                }
+
+                MatVecJob.StealTails = true;
+                job = new MatVecJob().Reset(px);
+                for (var m = 0; m < 3; m++)
+                {
+                    job.Add(tensors[m].Tensor, Ptr(stolen[m]));
+                }
+
+                Assert.Equal(shares, job.ChunkCount(shares));
+                job.ExecuteChunk(0, shares);
+                for (var m = 0; m < 3; m++)
+                {
+                    Assert.Equal(single[m], stolen[m]);
+                    stolen[m].AsSpan().Fill(float.NaN);
+                }
+
+                for (var share = 1; share < shares; share++)
+                {
+                    job.ExecuteChunk(share, shares);
+                }
+
+                Assert.All(stolen, y => Assert.All(y, v => Assert.True(float.IsNaN(v))));
+            }
+        }
+        finally
+        {
+            MatVecJob.StealTails = stealBefore;
+            foreach (var t in tensors)
+            {
+                t.Dispose();
+            }
         }
     }
 
