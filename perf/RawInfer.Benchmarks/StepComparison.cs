@@ -21,7 +21,7 @@ namespace RawInfer.Benchmarks;
 /// (<see cref="GemmQ8_0.Enabled"/>: Q8_0 products in integers or widened), half-multiply
 /// (<see cref="IHalfRebias.UseMultiply"/>: F16 weights rebiased by a multiply or in integers), scale-lookup
 /// (<see cref="MatVecQ8_0.ScaleLookup"/>), shared-x (<see cref="GemmJob.ShareQuantizedX"/>), slices
-/// (<see cref="MatVecJob.SliceChunks"/>), steal (<see cref="MatVecJob.StealTails"/>) or via-gemm (<see cref="MatVecF32.ViaGemm"/>);
+/// (<see cref="MatVecJob.SliceChunks"/>), steal (<see cref="ShareTails.Enabled"/>) or via-gemm (<see cref="MatVecF32.ViaGemm"/>);
 /// --sequences N: a decode step of N sequences with 128 tokens of context each; --prompt N: a prefill of N tokens
 /// as one chunk; --part attention: only one layer's attention of that prefill, on one thread
 /// (<see cref="PrefillAttentionFixture"/>); --part decode: 32 tokens of single-sequence decode through
@@ -84,7 +84,7 @@ internal static class StepComparison
             "scale-lookup" => on => MatVecQ8_0.ScaleLookup = on,
             "shared-x" => on => GemmJob.ShareQuantizedX = on,
             "slices" => on => MatVecJob.SliceChunks = on,
-            "steal" => on => MatVecJob.StealTails = on,
+            "steal" => on => ShareTails.Enabled = on,
             "via-gemm" => on => MatVecF32.ViaGemm = on,
             _ => null!,
         };

@@ -18,9 +18,13 @@ namespace RawInfer.Cpu.Runner;
 /// time (a <c>perf record</c> profile) with every worker quantizing all of X for each of q, k, v, o, gate, up and down;
 /// shared, engine steps took 0.96–0.98 of the time (prefill of 512), 0.97 (64 sequences), 0.98 (16 sequences)
 /// (<c>step-ab --switch shared-x</c>, EPYC VM, 2026-12-04).
+/// With one to three X rows (decode steps of a few sequences, where the products stream W) a thread that has
+/// finished its share of W rows takes units from the back of the others' (<see cref="ShareTails"/>), except for
+/// integer Q8_0 products (which quantize X again in every call); with more X rows each thread keeps its own share,
+/// whose tiles the GEMM blocks for the caches.
 /// Holds raw pointers into buffers that stay pinned (or fixed) while the job runs.
 /// </summary>
-internal sealed unsafe class GemmJob : CpuJob
+internal sealed unsafe class GemmJob : CpuJob, IRowShares
 {
     private const int MaxProducts = 3;
 
@@ -34,8 +38,13 @@ internal sealed unsafe class GemmJob : CpuJob
     // X-row granule of that split: the 3-row register tile.
     private const int XGranule = 3;
 
+    // Up to this many X rows a thread done with its share takes the others' tails (the in-register tile's rows).
+    private const int MaxStealingXRows = 3;
+
     private readonly WeightTensor[] _weights = new WeightTensor[MaxProducts];
     private readonly nint[] _outputs = new nint[MaxProducts];
+    private readonly ShareTails _tails = new();
+    private bool _stealing;       // this run's shares are taken through _tails
     private float* _x;
     private int _xRows;
     private int _count;
@@ -126,6 +135,60 @@ internal sealed unsafe class GemmJob : CpuJob
         }
     }
 
+    public override int ChunkCount(int workerCount)
+    {
+        // With ≤ 3 X rows and ≥ 2 workers every product takes the W-row split (see Execute), which the tails extend.
+        // Not for Q8_0 with integer products: each kernel call quantizes those few X rows again, and the owner's
+        // extra calls cost more than the tails gave (engine step of one sequence 1.06 of the time, one run).
+        _stealing = ShareTails.Enabled && workerCount > 1 && _xRows <= MaxStealingXRows && !IntegerQ8_0();
+        if (_stealing)
+        {
+            _tails.Reset(_weights.AsSpan(0, _count), workerCount);
+        }
+
+        return workerCount;
+    }
+
+    public override void ExecuteChunk(int chunk, int chunkCount)
+    {
+        if (_stealing && chunkCount > 1)
+        {
+            _tails.Execute(this, _weights.AsSpan(0, _count), chunk, chunkCount);
+        }
+        else
+        {
+            Execute(chunk, chunkCount);
+        }
+    }
+
+    private bool IntegerQ8_0()
+    {
+        for (var m = 0; m < _count; m++)
+        {
+            if (_weights[m].Type == TensorType.Q8_0 && GemmQ8_0.Supported)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Y columns [start, end) of product <paramref name="product"/> for every X row, as <see cref="Execute"/>'s W-row split computes them.</summary>
+    public void RunRows(int product, int start, int end)
+    {
+        ref readonly var w = ref _weights[product];
+        var y = (float*)_outputs[product];
+        if (_qCols != 0 && w.Type == TensorType.Q8_0)
+        {
+            GemmQ8_0.RowsQuantized(in w, Q, QScales, _xRows, y, w.Rows, start, end);
+        }
+        else
+        {
+            Gemm.Rows(in w, _x, _xRows, y, start, end);
+        }
+    }
+
     public override void Execute(int worker, int workerCount)
     {
         for (var m = 0; m < _count; m++)
@@ -136,18 +199,9 @@ internal sealed unsafe class GemmJob : CpuJob
             {
                 // by W rows: each worker streams its own slice of W once for all X rows
                 var (start, end) = Share(w.Rows, worker, workerCount, RowGranule);
-                if (start >= end)
+                if (start < end)
                 {
-                    continue;
-                }
-
-                if (_qCols != 0 && w.Type == TensorType.Q8_0)
-                {
-                    GemmQ8_0.RowsQuantized(in w, Q, QScales, _xRows, y, w.Rows, start, end);
-                }
-                else
-                {
-                    Gemm.Rows(in w, _x, _xRows, y, start, end);
+                    RunRows(m, start, end);
                 }
             }
             else

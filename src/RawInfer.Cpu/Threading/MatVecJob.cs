@@ -13,36 +13,25 @@ namespace RawInfer.Cpu.Threading;
 /// worker took 0.84–0.86 of the time in F16, 0.81–0.83 in Q8_0 and 1.00 in F32 (<c>perf/RawInfer.Benchmarks
 /// step-ab --switch slices --part decode</c>, 2 threads, ABBA medians, EPYC Zen 5 VM, 2026-12-05). Either way a
 /// row's sum is computed whole by one thread in the kernel's order, so the split changes no bit.
-/// <para>
-/// A share is cut into units of about <see cref="StealUnitBytes"/> of weights. Its owner takes three quarters of it
-/// first, then half of what is left at a time (so still one stream, in a few kernel calls), and a thread that has
-/// finished its own share takes units from the back of the others', a quarter of what is left at a time
-/// (<see cref="StealTails"/>): a worker that starts late or is slowed by the host no longer leaves the other thread
-/// waiting for its whole share. <c>step-ab --switch steal --part decode</c>, 2 threads, Zen 5 VM, 2026-12-05 11:43–11:47:
-/// F16 0.89–1.00 of the time without (six runs, median 0.94), F32 0.95 (two), Q8_0 0.92–1.00 (three); level in the
-/// VM's calm minutes, up to 11% faster in its uneven ones. Owners taking one unit at a time cost 1.05–1.06 (a kernel
-/// call and a claim per 64 KiB).
-/// </para>
+/// A thread that has finished its share takes units from the back of the others' (<see cref="ShareTails"/>).
 /// Holds raw pointers into buffers pinned for the transformer's lifetime.
 /// </summary>
-internal sealed unsafe class MatVecJob : CpuJob
+internal sealed unsafe class MatVecJob : CpuJob, IRowShares
 {
     private const int MaxProducts = 3;
     private const int RowGranule = 8;                 // the F32 kernel's tile: eight rows (the others take four or one)
     private const long MinChunkBytes = 32 * 1024;     // below this a claim's cache-line transfer starts to show
     private const long MaxChunkBytes = 256 * 1024;    // above this the last chunk leaves one thread idle too long
     private const int ChunksPerThread = 8;
-    private const int CursorStride = 8;               // longs: one 64-byte line per share's cursor
-
-    /// <summary>Weight bytes per unit a share is taken in (whole 8-row groups, at least one).</summary>
-    internal const long StealUnitBytes = 64 * 1024;
 
     private readonly WeightTensor[] _weights = new WeightTensor[MaxProducts];
     private readonly nint[] _outputs = new nint[MaxProducts];
     private readonly int[] _rowsPerChunk = new int[MaxProducts];
     private readonly int[] _chunkEnd = new int[MaxProducts]; // cumulative chunk count after product m
     private readonly MatVecInput _input = new();
-    private long[] _cursors = [];                    // (shares × CursorStride): high 32 bits the end, low 32 the next unit
+    private readonly ShareTails _tails = new();
+    private bool _stealing;                           // this run's shares are taken through _tails
+    private bool _slicing;                            // this run hands out SliceChunks' chunks
     private float* _x;
     private int _count;
 
@@ -87,16 +76,18 @@ internal sealed unsafe class MatVecJob : CpuJob
     /// <summary>True: rows handed out in chunks sized to a slice of weight bytes (for benchmarks; same bits).</summary>
     internal static bool SliceChunks { get; set; }
 
-    /// <summary>True: a thread done with its own share takes units from the back of the others' (settable for benchmarks; same bits).</summary>
-    internal static bool StealTails { get; set; } = true;
-
     public override int ChunkCount(int workerCount)
     {
-        if (!SliceChunks)
+        // the switches are read once per run, here on the dispatching thread, so flipping one mid-run cannot
+        // mix two ways of splitting
+        _slicing = SliceChunks;
+        _stealing = false;
+        if (!_slicing)
         {
-            if (StealTails && workerCount > 1)
+            _stealing = ShareTails.Enabled && workerCount > 1;
+            if (_stealing)
             {
-                ResetCursors(workerCount);
+                _tails.Reset(_weights.AsSpan(0, _count), workerCount);
             }
 
             return workerCount;
@@ -124,11 +115,11 @@ internal sealed unsafe class MatVecJob : CpuJob
 
     public override void ExecuteChunk(int chunk, int chunkCount)
     {
-        if (!SliceChunks)
+        if (!_slicing)
         {
-            if (StealTails && chunkCount > 1)
+            if (_stealing && chunkCount > 1)
             {
-                ExecuteStealing(chunk, chunkCount);
+                _tails.Execute(this, _weights.AsSpan(0, _count), chunk, chunkCount);
             }
             else
             {
@@ -164,124 +155,9 @@ internal sealed unsafe class MatVecJob : CpuJob
         }
     }
 
-    /// <summary>
-    /// Share <paramref name="share"/>'s units from the front (three quarters, then half of what is left at a time, so
-    /// a share nobody steals from runs in a handful of calls), then the other shares' from the back, a quarter of what
-    /// is left at a time (at least one unit), until none is left. Claims are compare-exchanges on the share's cursor, so each unit runs exactly once.
-    /// </summary>
-    private void ExecuteStealing(int share, int shareCount)
-    {
-        while (TakeFront(share, out var first, out var count))
-        {
-            RunUnits(share, shareCount, first, count);
-        }
-
-        for (var d = 1; d < shareCount; d++)
-        {
-            var other = (share + d) % shareCount;
-            while (TakeBack(other, out var first, out var count))
-            {
-                RunUnits(other, shareCount, first, count);
-            }
-        }
-    }
-
-    /// <summary>Every share's cursor to [0, its unit count); on the dispatching thread, before the workers see the job.</summary>
-    private void ResetCursors(int shareCount)
-    {
-        if (_cursors.Length < shareCount * CursorStride)
-        {
-            _cursors = new long[shareCount * CursorStride]; // once per worker count
-        }
-
-        for (var s = 0; s < shareCount; s++)
-        {
-            long units = 0;
-            for (var m = 0; m < _count; m++)
-            {
-                ref readonly var w = ref _weights[m];
-                var (start, end) = Share(w.Rows, s, shareCount, RowGranule);
-                var unitRows = UnitRows(in w);
-                units += (end - start + unitRows - 1) / unitRows;
-            }
-
-            Volatile.Write(ref _cursors[s * CursorStride], units << 32);
-        }
-    }
-
-    private bool TakeFront(int share, out int first, out int count)
-    {
-        ref var cursor = ref _cursors[share * CursorStride];
-        while (true)
-        {
-            var c = Volatile.Read(ref cursor);
-            int next = (int)c, end = (int)(c >> 32);
-            if (next >= end)
-            {
-                first = count = 0;
-                return false;
-            }
-
-            var take = next == 0 ? Math.Max(1, end - (end / 4)) : Math.Max(1, (end - next) / 2);
-            if (Interlocked.CompareExchange(ref cursor, c + take, c) == c)
-            {
-                first = next;
-                count = take;
-                return true;
-            }
-        }
-    }
-
-    private bool TakeBack(int share, out int first, out int count)
-    {
-        ref var cursor = ref _cursors[share * CursorStride];
-        while (true)
-        {
-            var c = Volatile.Read(ref cursor);
-            int next = (int)c, end = (int)(c >> 32);
-            if (next >= end)
-            {
-                first = count = 0;
-                return false;
-            }
-
-            var take = Math.Max(1, (end - next) / 4);
-            if (Interlocked.CompareExchange(ref cursor, ((long)(end - take) << 32) | (uint)next, c) == c)
-            {
-                first = end - take;
-                count = take;
-                return true;
-            }
-        }
-    }
-
-    /// <summary>
-    /// Units [first, first + count) of a share: its products' rows in order, each product's part of the share cut
-    /// into whole units; one kernel call per product the units touch.
-    /// </summary>
-    private void RunUnits(int share, int shareCount, int first, int count)
-    {
-        var last = first + count; // exclusive, in the share's unit numbering
-        var before = 0;           // units of the products before m
-        for (var m = 0; m < _count && before < last; m++)
-        {
-            ref readonly var w = ref _weights[m];
-            var (start, end) = Share(w.Rows, share, shareCount, RowGranule);
-            var unitRows = UnitRows(in w);
-            var units = (end - start + unitRows - 1) / unitRows;
-            int from = Math.Max(first, before) - before, to = Math.Min(last, before + units) - before;
-            if (from < to)
-            {
-                MatVec.Rows(in w, _input, (float*)_outputs[m], start + (from * unitRows), Math.Min(end, start + (to * unitRows)));
-            }
-
-            before += units;
-        }
-    }
-
-    /// <summary>Rows per unit: about <see cref="StealUnitBytes"/> of weights, a multiple of the 8-row group.</summary>
-    private static int UnitRows(in WeightTensor w) =>
-        (int)Math.Max(RowGranule, Math.Min(w.Rows, StealUnitBytes / RowBytes(in w)) & ~(long)(RowGranule - 1));
+    /// <summary>y rows [start, end) of product <paramref name="product"/> (<see cref="ShareTails"/>' callback).</summary>
+    public void RunRows(int product, int start, int end) =>
+        MatVec.Rows(in _weights[product], _input, (float*)_outputs[product], start, end);
 
     private static long RowBytes(in WeightTensor w) => Math.Max(1, TensorEncoding.RowBytes(w.Type, w.Cols));
 }

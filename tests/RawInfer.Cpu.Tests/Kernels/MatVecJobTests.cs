@@ -14,6 +14,7 @@ namespace RawInfer.Cpu.Tests.Kernels;
 /// reference uses the int8-rounded x, which the kernel multiplies exactly). The chunked result must also equal
 /// the single-threaded one bit for bit: each row is one dot product with one summation order.
 /// </summary>
+[Collection(nameof(ShareTails))] // toggles ShareTails.Enabled, as ShareTailsTests does
 public sealed unsafe class MatVecJobTests
 {
     public static TheoryData<TensorType, int, int> Shapes()
@@ -54,13 +55,13 @@ public sealed unsafe class MatVecJobTests
         var xUsed = type == TensorType.Q8_0 ? RoundTrip(x) : x;
         var single = new[] { new float[rows], new float[rows + 3], new float[5] };
         var slicesBefore = MatVecJob.SliceChunks;
-        var stealBefore = MatVecJob.StealTails;
+        var stealBefore = ShareTails.Enabled;
         try
         {
             foreach (var (slices, steal, threads) in new[] { (false, false, 1), (false, true, 2), (false, true, 3), (false, false, 2), (false, false, 3), (true, false, 2), (true, false, 3) })
             {
                 MatVecJob.SliceChunks = slices;
-                MatVecJob.StealTails = steal;
+                ShareTails.Enabled = steal;
                 var y = new[] { Pinned(rows), Pinned(rows + 3), Pinned(5) };
                 using var pool = new CpuWorkerPool(threads);
                 var job = new MatVecJob();
@@ -88,7 +89,7 @@ public sealed unsafe class MatVecJobTests
         finally
         {
             MatVecJob.SliceChunks = slicesBefore;
-            MatVecJob.StealTails = stealBefore;
+            ShareTails.Enabled = stealBefore;
         }
     }
 
@@ -113,14 +114,14 @@ public sealed unsafe class MatVecJobTests
 
         int[] rows = [1203, 67, 517];
         var tensors = rows.Select(r => new Encoded(type, r, cols, random)).ToArray();
-        var stealBefore = MatVecJob.StealTails;
+        var stealBefore = ShareTails.Enabled;
         try
         {
             var single = rows.Select(r => new float[r]).ToArray();
             var stolen = rows.Select(Pinned).ToArray();
             fixed (float* px = x)
             {
-                MatVecJob.StealTails = false;
+                ShareTails.Enabled = false;
                 var reference = rows.Select(Pinned).ToArray();
                 var job = new MatVecJob().Reset(px);
                 for (var m = 0; m < 3; m++)
@@ -134,7 +135,7 @@ public sealed unsafe class MatVecJobTests
                     reference[m].CopyTo(single[m], 0);
                 }
 
-                MatVecJob.StealTails = true;
+                ShareTails.Enabled = true;
                 job = new MatVecJob().Reset(px);
                 for (var m = 0; m < 3; m++)
                 {
@@ -159,7 +160,7 @@ public sealed unsafe class MatVecJobTests
         }
         finally
         {
-            MatVecJob.StealTails = stealBefore;
+            ShareTails.Enabled = stealBefore;
             foreach (var t in tensors)
             {
                 t.Dispose();
