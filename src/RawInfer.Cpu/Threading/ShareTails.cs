@@ -117,7 +117,15 @@ internal sealed class ShareTails
         }
     }
 
-    private bool TakeFront(int share, out int first, out int count)
+    private bool TakeFront(int share, out int first, out int count) => Take(share, fromBack: false, out first, out count);
+
+    private bool TakeBack(int share, out int first, out int count) => Take(share, fromBack: true, out first, out count);
+
+    /// <summary>
+    /// Claims units of a share: from the front three quarters of a fresh share, else half of what is left; from the
+    /// back a quarter of what is left; at least one. False when none is left.
+    /// </summary>
+    private bool Take(int share, bool fromBack, out int first, out int count)
     {
         ref var cursor = ref _cursors[share * CursorStride];
         while (true)
@@ -130,33 +138,12 @@ internal sealed class ShareTails
                 return false;
             }
 
-            var take = next == 0 ? Math.Max(1, end - (end / 4)) : Math.Max(1, (end - next) / 2);
-            if (Interlocked.CompareExchange(ref cursor, c + take, c) == c)
+            var left = end - next;
+            var take = Math.Max(1, fromBack ? left / 4 : next == 0 ? left - (left / 4) : left / 2);
+            var claimed = fromBack ? ((long)(end - take) << 32) | (uint)next : c + take;
+            if (Interlocked.CompareExchange(ref cursor, claimed, c) == c)
             {
-                first = next;
-                count = take;
-                return true;
-            }
-        }
-    }
-
-    private bool TakeBack(int share, out int first, out int count)
-    {
-        ref var cursor = ref _cursors[share * CursorStride];
-        while (true)
-        {
-            var c = Volatile.Read(ref cursor);
-            int next = (int)c, end = (int)(c >> 32);
-            if (next >= end)
-            {
-                first = count = 0;
-                return false;
-            }
-
-            var take = Math.Max(1, (end - next) / 4);
-            if (Interlocked.CompareExchange(ref cursor, ((long)(end - take) << 32) | (uint)next, c) == c)
-            {
-                first = end - take;
+                first = fromBack ? end - take : next;
                 count = take;
                 return true;
             }

@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using RawInfer.Cpu.Kernels;
 using RawInfer.Cpu.Runner;
 using RawInfer.Cpu.Threading;
 using RawInfer.Models;
