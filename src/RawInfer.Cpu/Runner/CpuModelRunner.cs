@@ -169,7 +169,7 @@ public sealed unsafe partial class CpuModelRunner : IModelRunner
     {
         if (job.PrepareQuantizedX())
         {
-            if (job.Work < ParallelThreshold)
+            if (job.Work < ParallelThreshold || job.QuantizeInline)
             {
                 job.Quantizer.Execute(0, 1);
             }

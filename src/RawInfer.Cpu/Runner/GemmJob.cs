@@ -12,16 +12,16 @@ namespace RawInfer.Cpu.Runner;
 /// output tiles: by W rows (every worker streams its own slice of W once for all X rows), or by X rows when W
 /// has too few rows to give every worker several 8-row tiles. Either way a pair's sum is computed whole by one
 /// worker in the kernel's fixed order, so the split never changes a bit.
-/// Q8_0 products of more than three X rows take X quantized once (<see cref="PrepareQuantizedX"/>, then
-/// <see cref="Quantizer"/> run across the workers) instead of once per product per worker: the same bits, as the
-/// quantization is the kernel's own. Prefill of 512 tokens, 110m Q8_0, 2 threads: X quantization was 5.6% of the
+/// Q8_0 products take X quantized once (<see cref="PrepareQuantizedX"/>, then <see cref="Quantizer"/>: across the
+/// workers for more than three X rows, on the dispatching thread for fewer) instead of once per product per worker
+/// (and per call): the same bits, as the quantization is the kernel's own. Prefill of 512 tokens, 110m Q8_0, 2 threads: X quantization was 5.6% of the
 /// time (a <c>perf record</c> profile) with every worker quantizing all of X for each of q, k, v, o, gate, up and down;
 /// shared, engine steps took 0.96–0.98 of the time (prefill of 512), 0.97 (64 sequences), 0.98 (16 sequences)
 /// (<c>step-ab --switch shared-x</c>, EPYC VM, 2026-12-04).
 /// With one to three X rows (decode steps of a few sequences, where the products stream W) a thread that has
-/// finished its share of W rows takes units from the back of the others' (<see cref="ShareTails"/>), except for
-/// integer Q8_0 products (which quantize X again in every call); with more X rows each thread keeps its own share,
-/// whose tiles the GEMM blocks for the caches.
+/// finished its share of W rows takes units from the back of the others' (<see cref="ShareTails"/>; integer Q8_0
+/// products only with X quantized once, as a kernel that quantizes X itself would do so again in every call);
+/// with more X rows each thread keeps its own share, whose tiles the GEMM blocks for the caches.
 /// Holds raw pointers into buffers that stay pinned (or fixed) while the job runs.
 /// </summary>
 internal sealed unsafe class GemmJob : CpuJob, IRowShares
@@ -77,7 +77,7 @@ internal sealed unsafe class GemmJob : CpuJob, IRowShares
     public bool PrepareQuantizedX()
     {
         _qCols = 0;
-        if (!ShareQuantizedX || _xRows <= GemmQ8_0.MaxDirectRows || !GemmQ8_0.Supported)
+        if (!ShareQuantizedX || !GemmQ8_0.Supported)
         {
             return false;
         }
@@ -106,6 +106,15 @@ internal sealed unsafe class GemmJob : CpuJob, IRowShares
         _qCols = cols;
         return true;
     }
+
+    /// <summary>
+    /// True when X has so few rows (≤ <see cref="GemmQ8_0.MaxDirectRows"/>, a decode step of a few sequences) that
+    /// the dispatching thread quantizes it faster than a dispatch to the workers would.
+    /// </summary>
+    public bool QuantizeInline => _xRows <= GemmQ8_0.MaxDirectRows;
+
+    /// <summary>Whether this run's shares are taken through the tails (set by <see cref="ChunkCount"/>).</summary>
+    internal bool Stealing => _stealing;
 
     private sbyte* Q => (sbyte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_q!));
 
@@ -138,9 +147,10 @@ internal sealed unsafe class GemmJob : CpuJob, IRowShares
     public override int ChunkCount(int workerCount)
     {
         // With ≤ 3 X rows and ≥ 2 workers every product takes the W-row split (see Execute), which the tails extend.
-        // Not for Q8_0 with integer products: each kernel call quantizes those few X rows again, and the owner's
-        // extra calls cost more than the tails gave (engine step of one sequence 1.06 of the time, one run).
-        _stealing = ShareTails.Enabled && workerCount > 1 && _xRows <= MaxStealingXRows && !IntegerQ8_0();
+        // Integer Q8_0 products only with X quantized once: a kernel call that quantizes those few X rows itself
+        // does it again in every call, and the owner's extra calls cost more than the tails gave (engine step of
+        // one sequence 1.06 of the time, one run).
+        _stealing = ShareTails.Enabled && workerCount > 1 && _xRows <= MaxStealingXRows && (_qCols != 0 || !IntegerQ8_0());
         if (_stealing)
         {
             _tails.Reset(_weights.AsSpan(0, _count), workerCount);

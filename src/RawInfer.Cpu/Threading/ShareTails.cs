@@ -23,7 +23,8 @@ internal interface IRowShares
 /// VM's calm minutes, up to 11% faster in its uneven ones. Owners taking one unit at a time cost 1.05–1.06 (a kernel
 /// call and a claim per 64 KiB). The runner's products of one to three X rows (<c>GemmJob</c>; <c>step-ab --switch
 /// steal --sequences N</c>, 300 steps, 12:06–12:08): one F16 sequence 0.99–1.02 (seven runs), three 0.90–0.93, F32 one
-/// sequence 0.85–0.99 (four), three 0.99.
+/// sequence 0.85–0.99 (four), three 0.99; Q8_0, with X quantized once per job (<c>--switch shared-x</c>), one
+/// sequence 0.87–0.99 (six, median 0.95), three 0.94–1.01 (four).
 /// </summary>
 internal sealed class ShareTails
 {

@@ -10,7 +10,7 @@ namespace RawInfer.Cpu.Tests.Threading;
 /// Shares of W rows whose tails other threads take (<see cref="ShareTails"/>): every row of every product runs
 /// exactly once, in whole 8-row groups, whether one thread ends up doing every share (a worker that never came) or
 /// the threads race for the tails; and the runner's few-row products (<see cref="GemmJob"/>, which takes the tails
-/// with one to three X rows, except for integer Q8_0) give the single-threaded bits either way.
+/// with one to three X rows, Q8_0 with X quantized once) give the single-threaded bits either way.
 /// </summary>
 [Collection(nameof(ShareTails))] // toggles ShareTails.Enabled, as MatVecJobTests does
 public sealed unsafe class ShareTailsTests
@@ -92,6 +92,8 @@ public sealed unsafe class ShareTailsTests
     [InlineData(TensorType.F32, 3)]
     [InlineData(TensorType.F32, 1)]
     [InlineData(TensorType.BF16, 2)]
+    [InlineData(TensorType.Q8_0, 1)]
+    [InlineData(TensorType.Q8_0, 3)]
     public void Runner_products_of_few_rows_give_the_single_threaded_bits(TensorType type, int xRows)
     {
         const int cols = 768;
@@ -106,6 +108,7 @@ public sealed unsafe class ShareTailsTests
         var data = new List<nint>();
         var weights = new List<WeightTensor>();
         var enabledBefore = ShareTails.Enabled;
+        var sharedBefore = GemmJob.ShareQuantizedX;
         try
         {
             foreach (var r in rows)
@@ -136,18 +139,29 @@ public sealed unsafe class ShareTailsTests
                     job.Add(weights[m], (float*)Marshal.UnsafeAddrOfPinnedArrayElement(y[m], 0));
                 }
 
+                if (job.PrepareQuantizedX())
+                {
+                    // as the runner does: X quantized once, on the dispatching thread for so few rows
+                    Assert.True(job.QuantizeInline);
+                    job.Quantizer.Execute(0, 1);
+                }
+
                 run(job);
                 return y;
             }
 
+            // the definition: one thread, and a Q8_0 kernel that quantizes X itself
             ShareTails.Enabled = false;
+            GemmJob.ShareQuantizedX = false;
             var single = Run(job => job.Execute(0, 1));
             ShareTails.Enabled = true;
+            GemmJob.ShareQuantizedX = true;
 
             // a worker that never came: the first share's thread computes everything, the others find nothing
             var alone = Run(job =>
             {
                 Assert.Equal(3, job.ChunkCount(3));
+                Assert.True(job.Stealing);
                 job.ExecuteChunk(0, 3);
                 job.ExecuteChunk(1, 3);
                 job.ExecuteChunk(2, 3);
@@ -163,6 +177,7 @@ public sealed unsafe class ShareTailsTests
         finally
         {
             ShareTails.Enabled = enabledBefore;
+            GemmJob.ShareQuantizedX = sharedBefore;
             foreach (var p in data)
             {
                 NativeMemory.AlignedFree((void*)p);
