@@ -36,6 +36,15 @@ internal static unsafe partial class GemmF32
     /// reloading it changes no bit, so every pair still sums in <see cref="Tile3x8"/>'s order. The next tile (or
     /// the caller's <paramref name="ahead"/> range) is prefetched as in <see cref="Tiled512"/>, a step per group and chunk.
     /// W rows [rowStart, tileEnd), a whole number of 8-row tiles.
+    /// <para>
+    /// Tried and dropped (2026-12-05, Zen 5 VM): reading W as it lies instead of packing it (same K chunks, X copied
+    /// once per block to a stride of cols + 16 so 8 KiB rows do not share L1 sets; widened tiles kept packed). One
+    /// thread on the down projection (768×2,048, same bits): 16 X rows 141–145 against 109–110 GFLOP/s, 64 rows 168–171
+    /// against 145, 512 rows 170 against 161, since packing a tile streamed from memory costs about a third of this
+    /// path's time. But this path is about a tenth of a batched step, and a whole step on two threads
+    /// (<c>step-ab</c>, ABBA) took 0.98 of the time at 16 F32 sequences and 0.98–1.02 at 64, F16 0.99–1.11: not a
+    /// change a step could show on this VM.
+    /// </para>
     /// </summary>
     private static void PackedWide512(
         float* w, int cols, float* x, int xRows, float* y, int yStride, int rowStart, int tileEnd, PrefetchAhead? ahead)
