@@ -14,9 +14,9 @@ namespace RawInfer.Cpu.Runner;
 /// worker in the kernel's fixed order, so the split never changes a bit.
 /// Q8_0 products take X quantized once (<see cref="PrepareQuantizedX"/>, then <see cref="Quantizer"/>: across the
 /// workers for more than three X rows, on the dispatching thread for fewer) instead of once per product per worker
-/// (and per call): the same bits, as the quantization is the kernel's own. Prefill of 512 tokens, 110m Q8_0, 2 threads: X quantization was 5.6% of the
-/// time (a <c>perf record</c> profile) with every worker quantizing all of X for each of q, k, v, o, gate, up and down;
-/// shared, engine steps took 0.96–0.98 of the time (prefill of 512), 0.97 (64 sequences), 0.98 (16 sequences)
+/// (and per call): the same bits, as the quantization is the kernel's own. Prefill of 512 tokens, 110m Q8_0,
+/// 2 threads: X quantization was 5.6% of the time (a <c>perf record</c> profile) with every worker quantizing all
+/// of X for each of q, k, v, o, gate, up and down; shared, engine steps took 0.96–0.98 of the time (prefill of 512), 0.97 (64 sequences), 0.98 (16 sequences)
 /// (<c>step-ab --switch shared-x</c>, EPYC VM, 2026-12-04).
 /// With one to three X rows (decode steps of a few sequences, where the products stream W) a thread that has
 /// finished its share of W rows takes units from the back of the others' (<see cref="ShareTails"/>; integer Q8_0
