@@ -20,7 +20,7 @@ public sealed unsafe partial class CpuTransformer : IDisposable
     private readonly LlamaWeights _weights;        // the model's, with Q8_0 matrices carrying decoded scales
     private readonly List<float[]> _decodedScales;  // pinned tables those tensors point into
     private readonly CpuWorkerPool _pool;
-    private readonly MatVecJob _matVec = new();
+    private readonly MatVecJob _matVec;
     private readonly AttentionJob _attention;
 
     // Run state. Arrays are pinned (allocated on the pinned object heap) so jobs can hold raw pointers.
@@ -77,6 +77,7 @@ public sealed unsafe partial class CpuTransformer : IDisposable
 
         _attention = new AttentionJob(c, _q, _att, _xb);
         _pool = new CpuWorkerPool(threads == 0 ? Environment.ProcessorCount : threads);
+        _matVec = new MatVecJob(_pool.WorkerCount);
     }
 
     /// <summary>The model's shape.</summary>

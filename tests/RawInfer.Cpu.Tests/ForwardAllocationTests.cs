@@ -10,6 +10,7 @@ namespace RawInfer.Cpu.Tests;
 /// the pool forced on (every product and attention step dispatched) and with the default threshold, for the
 /// F32 checkpoint and its Q8_0 and F16 GGUF conversions (which exercise the prepared-input buffers).
 /// </summary>
+[Collection(KernelSwitches.Name)] // counts a step's allocations
 public sealed class ForwardAllocationTests
 {
     [Theory]

@@ -26,7 +26,7 @@ public sealed unsafe partial class CpuModelRunner : IModelRunner
     private readonly LlamaWeights _weights;        // the model's, with Q8_0 matrices carrying decoded scales
     private readonly List<float[]> _decodedScales = []; // pinned tables those tensors point into
     private readonly CpuWorkerPool _pool;
-    private readonly GemmJob _gemm = new();
+    private readonly GemmJob _gemm;
     private readonly PagedAttentionJob _attention;
     private readonly float[] _inverseFrequencies; // (headDim/2) 1 / theta^(2i/headDim)
     private PagedKvStorage? _storage;
@@ -79,6 +79,7 @@ public sealed unsafe partial class CpuModelRunner : IModelRunner
 
         _pool = new CpuWorkerPool(threads == 0 ? Environment.ProcessorCount : threads);
         _attention = new PagedAttentionJob(c, _pool.WorkerCount);
+        _gemm = new GemmJob(_pool.WorkerCount);
     }
 
     /// <inheritdoc/>

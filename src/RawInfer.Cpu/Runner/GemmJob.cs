@@ -43,7 +43,7 @@ internal sealed unsafe class GemmJob : CpuJob, IRowShares
 
     private readonly WeightTensor[] _weights = new WeightTensor[MaxProducts];
     private readonly nint[] _outputs = new nint[MaxProducts];
-    private readonly ShareTails _tails = new();
+    private readonly ShareTails _tails;
     private bool _stealing;       // this run's shares are taken through _tails
     private float* _x;
     private int _xRows;
@@ -52,7 +52,12 @@ internal sealed unsafe class GemmJob : CpuJob, IRowShares
     private float[]? _qScales;    // (xRows, cols/32)
     private int _qCols;           // columns of X when it is quantized for this run, else 0
 
-    public GemmJob() => Quantizer = new QuantizeJob(this);
+    /// <param name="workerCount">Threads of the pool that runs it (sizes the stealing cursors; more still work).</param>
+    public GemmJob(int workerCount = 1)
+    {
+        _tails = new ShareTails(workerCount);
+        Quantizer = new QuantizeJob(this);
+    }
 
     /// <summary>False: every product quantizes X itself, on every worker (for benchmarks; same bits).</summary>
     internal static bool ShareQuantizedX { get; set; } = true;

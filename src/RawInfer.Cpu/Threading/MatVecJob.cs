@@ -29,11 +29,14 @@ internal sealed unsafe class MatVecJob : CpuJob, IRowShares
     private readonly int[] _rowsPerChunk = new int[MaxProducts];
     private readonly int[] _chunkEnd = new int[MaxProducts]; // cumulative chunk count after product m
     private readonly MatVecInput _input = new();
-    private readonly ShareTails _tails = new();
+    private readonly ShareTails _tails;
     private bool _stealing;                           // this run's shares are taken through _tails
     private bool _slicing;                            // this run hands out SliceChunks' chunks
     private float* _x;
     private int _count;
+
+    /// <param name="workerCount">Threads of the pool that runs it (sizes the stealing cursors; more still work).</param>
+    public MatVecJob(int workerCount = 1) => _tails = new ShareTails(workerCount);
 
     /// <summary>Starts a new job over x: (cols).</summary>
     public MatVecJob Reset(float* x)

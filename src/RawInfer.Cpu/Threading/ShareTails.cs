@@ -37,11 +37,21 @@ internal sealed class ShareTails
     private const int RowGranule = 8;
     private const int CursorStride = 8; // longs: one 64-byte line per share's cursor
 
-    private long[] _cursors = [];      // (shares × CursorStride): high 32 bits the end, low 32 the next unit
+    private long[] _cursors;           // (shares × CursorStride): high 32 bits the end, low 32 the next unit
+
+    /// <param name="shareCount">
+    /// Shares the cursors are sized for up front (the pool's thread count), so that a step allocates nothing
+    /// however late stealing is first switched on (<see cref="Enabled"/>).
+    /// </param>
+    public ShareTails(int shareCount = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(shareCount);
+        _cursors = new long[shareCount * CursorStride];
+    }
 
     /// <summary>
     /// Every share's cursor to [0, its unit count): on the dispatching thread, before the workers see the job.
-    /// Allocates only when the share count first grows.
+    /// Allocates only for more shares than it was constructed for.
     /// </summary>
     public void Reset(ReadOnlySpan<WeightTensor> weights, int shareCount)
     {

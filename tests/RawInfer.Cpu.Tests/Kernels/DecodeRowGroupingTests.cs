@@ -10,7 +10,7 @@ namespace RawInfer.Cpu.Tests.Kernels;
 /// same bits both ways (the Q8_0 kernel's both ways are in <see cref="Quantized.Q8_0ScaledRowsTests"/>), and the
 /// choice follows the vendor and the override. In one collection with the Q8_0 tests: the switch is global.
 /// </summary>
-[Collection(nameof(DecodeRowGrouping))]
+[Collection(KernelSwitches.Name)] // sets DecodeRowGrouping.FourRows
 public sealed unsafe class DecodeRowGroupingTests
 {
     [Theory]

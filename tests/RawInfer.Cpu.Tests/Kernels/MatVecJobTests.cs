@@ -14,7 +14,7 @@ namespace RawInfer.Cpu.Tests.Kernels;
 /// reference uses the int8-rounded x, which the kernel multiplies exactly). The chunked result must also equal
 /// the single-threaded one bit for bit: each row is one dot product with one summation order.
 /// </summary>
-[Collection(nameof(ShareTails))] // toggles ShareTails.Enabled, as ShareTailsTests does
+[Collection(KernelSwitches.Name)] // toggles ShareTails.Enabled
 public sealed unsafe class MatVecJobTests
 {
     public static TheoryData<TensorType, int, int> Shapes()

@@ -11,6 +11,7 @@ namespace RawInfer.Cpu.Tests.Kernels;
 /// The GEMM's prefetch of the next tile (<see cref="PrefetchAhead"/>): a range is cut among tiles without gaps or
 /// overlaps; and prefetching, a hint, changes no bit of any product path that uses it.
 /// </summary>
+[Collection(KernelSwitches.Name)] // sets GemmF32.PrefetchTiles
 public sealed unsafe class PrefetchAheadTests
 {
     [Fact]

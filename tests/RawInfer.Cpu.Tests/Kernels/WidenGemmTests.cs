@@ -13,7 +13,7 @@ namespace RawInfer.Cpu.Tests.Kernels;
 /// and for batch invariance (a row's result must not depend on how many X rows share the step or on the split).
 /// In the row grouping's collection: the few-row cases switch it.
 /// </summary>
-[Collection(nameof(DecodeRowGrouping))]
+[Collection(KernelSwitches.Name)] // sets DecodeRowGrouping.FourRows
 public sealed unsafe class WidenGemmTests
 {
     public static TheoryData<TensorType, int> WidenCases()

@@ -13,6 +13,7 @@ namespace RawInfer.Cpu.Tests.Quantized;
 /// block's half per product (every logit the same bits over a run of positions), which also shows that every
 /// matrix got its own table.
 /// </summary>
+[Collection(KernelSwitches.Name)] // sets MatVecQ8_0.UseDecodedScales
 public sealed class DecodedScalesTransformerTests
 {
     [Fact]

@@ -17,7 +17,7 @@ namespace RawInfer.Cpu.Tests.Quantized;
 /// take the unpacked path, eight W rows in lockstep or one row at a time (<see cref="DecodeRowGrouping"/>), more
 /// the packed tiles: both groupings run here, so the test shares the grouping's collection.
 /// </summary>
-[Collection(nameof(DecodeRowGrouping))]
+[Collection(KernelSwitches.Name)] // sets MatVecQ8_0.ScaleLookup and DecodeRowGrouping.FourRows
 public sealed unsafe class GemmQ8_0Tests
 {
     /// <summary>Where the unpacked path finds the block scales: converted from the halves, the decoded table, or

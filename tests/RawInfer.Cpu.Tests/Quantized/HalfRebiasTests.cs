@@ -11,7 +11,7 @@ namespace RawInfer.Cpu.Tests.Quantized;
 /// whatever else shares its lane, and every F16 kernel the same bits whichever one the process picks. In the row
 /// grouping's collection: the kernel test switches <see cref="IHalfRebias.UseMultiply"/>.
 /// </summary>
-[Collection(nameof(DecodeRowGrouping))]
+[Collection(KernelSwitches.Name)] // sets IHalfRebias.UseMultiply and DecodeRowGrouping.FourRows
 public sealed unsafe class HalfRebiasTests
 {
     [Theory]

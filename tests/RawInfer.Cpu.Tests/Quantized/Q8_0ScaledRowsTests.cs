@@ -14,7 +14,7 @@ namespace RawInfer.Cpu.Tests.Quantized;
 /// and again one row at a time (<see cref="DecodeRowGrouping"/>), with the scales read from the decoded table or
 /// looked up by their halves (<see cref="MatVecQ8_0.ScaleLookup"/>). In the grouping's collection: the switches are global.
 /// </summary>
-[Collection(nameof(DecodeRowGrouping))]
+[Collection(KernelSwitches.Name)] // sets MatVecQ8_0.ScaleLookup and DecodeRowGrouping.FourRows
 public sealed unsafe class Q8_0ScaledRowsTests
 {
     /// <summary>Row counts, block counts and first rows, each with the scales converted per product and read

@@ -1,4 +1,5 @@
 using RawInfer.Cpu.Runner;
+using RawInfer.Cpu.Threading;
 using RawInfer.Engine.Runner;
 using RawInfer.Cpu.Tests.Gguf;
 using RawInfer.KvCache;
@@ -10,6 +11,7 @@ using RawInfer.Tests;
 namespace RawInfer.Cpu.Tests.Runner;
 
 /// <summary>The runner checks a batch once at its edge and names the bad field; a good batch still runs after.</summary>
+[Collection(KernelSwitches.Name)] // counts a step's allocations
 public class RunnerValidationTests
 {
     [Fact]
@@ -82,6 +84,40 @@ public class RunnerValidationTests
         }
 
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
+    public void A_step_allocates_nothing_when_stealing_is_first_switched_on_after_the_warm_up()
+    {
+        // The CI failure this pins: a warm-up with ShareTails off never sized the stealing cursors, and the first
+        // step with it on grew them (152 bytes) inside the counting window.
+        var enabledBefore = ShareTails.Enabled;
+        try
+        {
+            using var model = Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin"));
+            using var runner = new CpuModelRunner(model, 2) { ParallelThreshold = 0 };
+            runner.AllocateKvCache(4, 16);
+            var logits = new float[512];
+            var batch = OneRow(runner);
+            ShareTails.Enabled = false;
+            for (var i = 0; i < 50; i++)
+            {
+                runner.Execute(batch, logits);
+            }
+
+            ShareTails.Enabled = true;
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < 20; i++)
+            {
+                runner.Execute(batch, logits);
+            }
+
+            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        finally
+        {
+            ShareTails.Enabled = enabledBefore;
+        }
     }
 
     /// <summary>One sequence, one token (BOS) at position 0 in slot 0 of block 0.</summary>

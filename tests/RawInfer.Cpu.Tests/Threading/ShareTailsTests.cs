@@ -12,7 +12,7 @@ namespace RawInfer.Cpu.Tests.Threading;
 /// the threads race for the tails; and the runner's few-row products (<see cref="GemmJob"/>, which takes the tails
 /// with one to three X rows, Q8_0 with X quantized once) give the single-threaded bits either way.
 /// </summary>
-[Collection(nameof(ShareTails))] // toggles ShareTails.Enabled, as MatVecJobTests does
+[Collection(KernelSwitches.Name)] // toggles ShareTails.Enabled
 public sealed unsafe class ShareTailsTests
 {
     public static TheoryData<TensorType, int, int[]> Products() => new()
