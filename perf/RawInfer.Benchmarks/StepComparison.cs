@@ -86,6 +86,7 @@ internal static class StepComparison
             "slices" => on => MatVecJob.SliceChunks = on,
             "steal" => on => ShareTails.Enabled = on,
             "via-gemm" => on => MatVecF32.ViaGemm = on,
+            "f16-via-gemm" => on => MatVecF16.ViaGemm = on,
             _ => null!,
         };
         if (set is null || (part != "decode" && (sequences > 0) == (prompt > 0)) || steps < 4)

@@ -48,6 +48,9 @@ internal sealed unsafe class MatVecInput
     {
         switch (type)
         {
+            case TensorType.F16 when MatVecF16.TakesGemm(Cols):
+                break; // that kernel reads x as it is
+
             case TensorType.F16 or TensorType.BF16 when !_hasPaired:
                 Grow(ref _paired, PairedInput.PairedLength(Cols));
                 PairedInput.Prepare(X, Cols, Paired);

@@ -193,6 +193,8 @@ public sealed unsafe class MatVecJobTests
         var y = new float[4];
         MatVecF16.Rows(m.Tensor, x, y, 0, 4);
         AssertClose(m, x, y);
+        MatVecF16.OwnRows(m.Tensor, x, y, 0, 4);
+        AssertClose(m, x, y);
     }
 
     [Fact]

@@ -59,9 +59,9 @@ public sealed unsafe class HalfRebiasTests
     }
 
     /// <summary>
-    /// Every F16 kernel (the decode row kernel, the in-register path for one to three X rows under both row
-    /// groupings, the tile widening for more) on weights rich in subnormals and zeros: the same bits with either
-    /// rebias.
+    /// Every F16 kernel (the decode rows, through the engine's kernel and on their own, the in-register path for one
+    /// to three X rows under both row groupings, the tile widening for more) on weights rich in subnormals and
+    /// zeros: the same bits with either rebias.
     /// </summary>
     [Theory]
     [InlineData(37, 1025)]
@@ -97,6 +97,8 @@ public sealed unsafe class HalfRebiasTests
                 var results = new List<float>();
                 var y = new float[rows];
                 MatVecF16.Rows(tensor, x.AsSpan(0, cols), y, 0, rows);
+                results.AddRange(y);
+                MatVecF16.OwnRows(tensor, x.AsSpan(0, cols), y, 0, rows);
                 results.AddRange(y);
                 var widened = new float[rows * cols];
                 fixed (float* pw = widened)

@@ -41,13 +41,22 @@ public sealed unsafe class QuantizedKernelTests
     {
         var (weights, x) = RandomProblem(rows, cols, seed: rows * 7919 + cols);
         using var matrix = new EncodedMatrix(weights, type, rows, cols);
+        // F16 rows take the engine's one-row kernel where it runs (MatVecF16.ViaGemm); its own kernel is checked too.
+        foreach (var own in type == TensorType.F16 ? [false, true] : new[] { false })
+        {
+            CheckRows(type, rows, cols, matrix, x, own);
+        }
+    }
+
+    private static void CheckRows(TensorType type, int rows, int cols, EncodedMatrix matrix, float[] x, bool own)
+    {
         var y = new float[rows];
         y.AsSpan().Fill(float.NaN);
 
         // Two ranges, as the worker pool would split them.
         int split = rows / 2;
-        RunRows(matrix.Tensor, x, y, 0, split);
-        RunRows(matrix.Tensor, x, y, split, rows);
+        RunRows(matrix.Tensor, x, y, 0, split, own);
+        RunRows(matrix.Tensor, x, y, split, rows, own);
 
         float[] xUsed = type == TensorType.Q8_0 ? QuantizedRoundTrip(x) : x;
         var row = new float[cols];
@@ -62,7 +71,7 @@ public sealed unsafe class QuantizedKernelTests
                 activationError += Math.Abs(row[c]) * Math.Abs(xUsed[c] - x[c]);
             }
 
-            Assert.True(Math.Abs(y[r] - reference) <= (1e-5 * magnitude) + 1e-6, $"{type} row {r}: {y[r]} vs {reference}");
+            Assert.True(Math.Abs(y[r] - reference) <= (1e-5 * magnitude) + 1e-6, $"{type} row {r} (own kernel: {own}): {y[r]} vs {reference}");
             if (type == TensorType.Q8_0)
             {
                 double unquantized = 0;
@@ -223,7 +232,9 @@ public sealed unsafe class QuantizedKernelTests
             bits.AsSpan().CopyTo(new Span<ushort>(data, bits.Length));
             var tensor = new WeightTensor((byte*)data, TensorType.F16, rows, cols);
             var y = new float[rows];
+            var own = new float[rows];
             MatVecF16.Rows(tensor, x, y, 0, rows);
+            MatVecF16.OwnRows(tensor, x, own, 0, rows);
             for (var r = 0; r < rows; r++)
             {
                 double reference = 0, magnitude = 0;
@@ -235,6 +246,7 @@ public sealed unsafe class QuantizedKernelTests
                 }
 
                 Assert.True(Math.Abs(y[r] - reference) <= 1e-5 * magnitude, $"row {r}: {y[r]} vs {reference} (Σ|w·x| {magnitude})");
+                Assert.True(Math.Abs(own[r] - reference) <= 1e-5 * magnitude, $"row {r}, own kernel: {own[r]} vs {reference} (Σ|w·x| {magnitude})");
             }
         }
         finally
@@ -259,6 +271,34 @@ public sealed unsafe class QuantizedKernelTests
         };
     }
 
+    /// <summary>
+    /// Where the engine's one-row kernel runs, F16 matrix-vector rows (<c>rawinfer generate</c>'s products) are its
+    /// bits exactly: those of an engine step of one sequence (<see cref="Gemm.Rows"/> with one X row), whatever the
+    /// split of the rows, leftover columns and rows past the last 8-row tile included.
+    /// </summary>
+    [Theory]
+    [InlineData(37, 768)]
+    [InlineData(64, 2048)]
+    [InlineData(13, 1025)]
+    public void F16_rows_give_the_bits_of_an_engine_step_of_one_sequence(int rows, int cols)
+    {
+        Assert.SkipUnless(MatVecF16.TakesGemm(cols), "the engine's in-register kernel needs AVX-512 here");
+        var (weights, x) = RandomProblem(rows, cols, seed: (rows * 131) + cols);
+        using var matrix = new EncodedMatrix(weights, TensorType.F16, rows, cols);
+        var matVec = new float[rows];
+        var split = rows / 3;
+        MatVecF16.Rows(matrix.Tensor, x, matVec, 0, split);
+        MatVecF16.Rows(matrix.Tensor, x, matVec, split, rows);
+        var step = new float[rows];
+        fixed (float* px = x)
+        fixed (float* py = step)
+        {
+            RawInfer.Cpu.Kernels.Gemm.Rows(matrix.Tensor, px, 1, py, 0, rows);
+        }
+
+        Assert.Equal(step.Select(BitConverter.SingleToInt32Bits), matVec.Select(BitConverter.SingleToInt32Bits));
+    }
+
     [Fact]
     public void Q8_0_simd_and_scalar_dot_products_agree()
     {
@@ -277,10 +317,11 @@ public sealed unsafe class QuantizedKernelTests
         }
     }
 
-    private static void RunRows(in WeightTensor w, float[] x, float[] y, int start, int end)
+    private static void RunRows(in WeightTensor w, float[] x, float[] y, int start, int end, bool own = false)
     {
         switch (w.Type)
         {
+            case TensorType.F16 when own: MatVecF16.OwnRows(w, x, y, start, end); break;
             case TensorType.F16: MatVecF16.Rows(w, x, y, start, end); break;
             case TensorType.BF16: MatVecBF16.Rows(w, x, y, start, end); break;
             default: MatVecQ8_0.Rows(w, x, y, start, end); break;
