@@ -10,6 +10,8 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 
 /// <summary>
 /// Matrix-vector rows for IEEE half weights, converted to float32 in registers (never a whole-matrix copy).
+/// Where AVX-512 runs they go through the engine's one-row kernel instead (<see cref="ViaGemm"/>); what follows is
+/// this class's own kernel, the path elsewhere.
 /// .NET exposes no VCVTPH2PS, so the conversion is integer work: a 32-bit lane holds two halves, converted
 /// exactly by <see cref="IHalfRebias.Low"/> (the even one, in the low bits) and <see cref="IHalfRebias.High"/>
 /// (the odd one): on Intel by <see cref="IntegerRebias"/>, without ever handing a float unit a denormal, on AMD by
