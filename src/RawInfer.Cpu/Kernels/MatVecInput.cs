@@ -49,6 +49,7 @@ internal sealed unsafe class MatVecInput
         switch (type)
         {
             case TensorType.F16 when MatVecF16.TakesGemm(Cols):
+            case TensorType.BF16 when MatVecBF16.TakesGemm(Cols):
                 break; // that kernel reads x as it is
 
             case TensorType.F16 or TensorType.BF16 when !_hasPaired:

@@ -41,8 +41,8 @@ public sealed unsafe class QuantizedKernelTests
     {
         var (weights, x) = RandomProblem(rows, cols, seed: rows * 7919 + cols);
         using var matrix = new EncodedMatrix(weights, type, rows, cols);
-        // F16 rows take the engine's one-row kernel where it runs (MatVecF16.ViaGemm); its own kernel is checked too.
-        foreach (var own in type == TensorType.F16 ? [false, true] : new[] { false })
+        // F16 and BF16 rows take the engine's one-row kernel where it runs (ViaGemm); their own kernels are checked too.
+        foreach (var own in type is TensorType.F16 or TensorType.BF16 ? [false, true] : new[] { false })
         {
             CheckRows(type, rows, cols, matrix, x, own);
         }
@@ -272,23 +272,26 @@ public sealed unsafe class QuantizedKernelTests
     }
 
     /// <summary>
-    /// Where the engine's one-row kernel runs, F16 matrix-vector rows (<c>rawinfer generate</c>'s products) are its
-    /// bits exactly: those of an engine step of one sequence (<see cref="Gemm.Rows"/> with one X row), whatever the
-    /// split of the rows, leftover columns and rows past the last 8-row tile included.
+    /// Where the engine's one-row kernel runs, F16 and BF16 matrix-vector rows (<c>rawinfer generate</c>'s products)
+    /// are its bits exactly: those of an engine step of one sequence (<see cref="Gemm.Rows"/> with one X row),
+    /// whatever the split of the rows, leftover columns and rows past the last 8-row tile included.
     /// </summary>
     [Theory]
-    [InlineData(37, 768)]
-    [InlineData(64, 2048)]
-    [InlineData(13, 1025)]
-    public void F16_rows_give_the_bits_of_an_engine_step_of_one_sequence(int rows, int cols)
+    [InlineData(TensorType.F16, 37, 768)]
+    [InlineData(TensorType.F16, 64, 2048)]
+    [InlineData(TensorType.F16, 13, 1025)]
+    [InlineData(TensorType.BF16, 37, 768)]
+    [InlineData(TensorType.BF16, 13, 1025)]
+    public void Half_width_rows_give_the_bits_of_an_engine_step_of_one_sequence(TensorType type, int rows, int cols)
     {
-        Assert.SkipUnless(MatVecF16.TakesGemm(cols), "the engine's in-register kernel needs AVX-512 here");
+        var takesGemm = type == TensorType.F16 ? MatVecF16.TakesGemm(cols) : MatVecBF16.TakesGemm(cols);
+        Assert.SkipUnless(takesGemm, "the engine's in-register kernel needs AVX-512 here");
         var (weights, x) = RandomProblem(rows, cols, seed: (rows * 131) + cols);
-        using var matrix = new EncodedMatrix(weights, TensorType.F16, rows, cols);
+        using var matrix = new EncodedMatrix(weights, type, rows, cols);
         var matVec = new float[rows];
         var split = rows / 3;
-        MatVecF16.Rows(matrix.Tensor, x, matVec, 0, split);
-        MatVecF16.Rows(matrix.Tensor, x, matVec, split, rows);
+        RunRows(matrix.Tensor, x, matVec, 0, split);
+        RunRows(matrix.Tensor, x, matVec, split, rows);
         var step = new float[rows];
         fixed (float* px = x)
         fixed (float* py = step)
@@ -323,6 +326,7 @@ public sealed unsafe class QuantizedKernelTests
         {
             case TensorType.F16 when own: MatVecF16.OwnRows(w, x, y, start, end); break;
             case TensorType.F16: MatVecF16.Rows(w, x, y, start, end); break;
+            case TensorType.BF16 when own: MatVecBF16.OwnRows(w, x, y, start, end); break;
             case TensorType.BF16: MatVecBF16.Rows(w, x, y, start, end); break;
             default: MatVecQ8_0.Rows(w, x, y, start, end); break;
         }
