@@ -26,6 +26,11 @@ internal static class MatVec
                 MatVecF32.Rows(in w, x, y, rowStart, rowEnd);
                 break;
 
+            case TensorType.F16 when MatVecF16.TakesGemm(w.Cols):
+            case TensorType.BF16 when MatVecBF16.TakesGemm(w.Cols):
+                WidenInRegisters.OneRow(in w, x, y, rowStart, rowEnd);
+                break;
+
             case TensorType.F16:
                 MatVecF16.Rows(in w, x, y, rowStart, rowEnd);
                 break;
@@ -56,6 +61,11 @@ internal static class MatVec
         {
             case TensorType.F32:
                 MatVecF32.Rows((float*)w.Data, w.Cols, input.X, y, rowStart, rowEnd);
+                break;
+
+            case TensorType.F16 when MatVecF16.TakesGemm(w.Cols):
+            case TensorType.BF16 when MatVecBF16.TakesGemm(w.Cols):
+                WidenInRegisters.Rows(in w, input.X, 1, y, w.Rows, rowStart, rowEnd); // input not prepared: read as it is
                 break;
 
             case TensorType.F16:

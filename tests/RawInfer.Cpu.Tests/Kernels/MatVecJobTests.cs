@@ -191,9 +191,9 @@ public sealed unsafe class MatVecJobTests
 
         using var m = new Encoded(TensorType.F16, 4, cols, weights);
         var y = new float[4];
-        MatVecF16.Rows(m.Tensor, x, y, 0, 4);
+        MatVec.Rows(m.Tensor, x, y, 0, 4);
         AssertClose(m, x, y);
-        MatVecF16.OwnRows(m.Tensor, x, y, 0, 4);
+        MatVecF16.Rows(m.Tensor, x, y, 0, 4);
         AssertClose(m, x, y);
     }
 

@@ -96,9 +96,9 @@ public sealed unsafe class HalfRebiasTests
                 DecodeRowGrouping.FourRows = fourRows;
                 var results = new List<float>();
                 var y = new float[rows];
-                MatVecF16.Rows(tensor, x.AsSpan(0, cols), y, 0, rows);
+                MatVec.Rows(tensor, x.AsSpan(0, cols), y, 0, rows);
                 results.AddRange(y);
-                MatVecF16.OwnRows(tensor, x.AsSpan(0, cols), y, 0, rows);
+                MatVecF16.Rows(tensor, x.AsSpan(0, cols), y, 0, rows);
                 results.AddRange(y);
                 var widened = new float[rows * cols];
                 fixed (float* pw = widened)

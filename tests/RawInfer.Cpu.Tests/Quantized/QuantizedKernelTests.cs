@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using RawInfer.Cpu.Kernels;
 using RawInfer.Cpu.Kernels.Quantized;
 using RawInfer.Models;
 using RawInfer.Models.Gguf;
@@ -41,7 +42,7 @@ public sealed unsafe class QuantizedKernelTests
     {
         var (weights, x) = RandomProblem(rows, cols, seed: rows * 7919 + cols);
         using var matrix = new EncodedMatrix(weights, type, rows, cols);
-        // F16 and BF16 rows take the engine's one-row kernel where it runs (ViaGemm); their own kernels are checked too.
+        // F16 and BF16 products take the engine's one-row kernel where it runs (MatVec, ViaGemm); their own kernels too.
         foreach (var own in type is TensorType.F16 or TensorType.BF16 ? [false, true] : new[] { false })
         {
             CheckRows(type, rows, cols, matrix, x, own);
@@ -233,8 +234,8 @@ public sealed unsafe class QuantizedKernelTests
             var tensor = new WeightTensor((byte*)data, TensorType.F16, rows, cols);
             var y = new float[rows];
             var own = new float[rows];
-            MatVecF16.Rows(tensor, x, y, 0, rows);
-            MatVecF16.OwnRows(tensor, x, own, 0, rows);
+            MatVec.Rows(tensor, x, y, 0, rows);
+            MatVecF16.Rows(tensor, x, own, 0, rows);
             for (var r = 0; r < rows; r++)
             {
                 double reference = 0, magnitude = 0;
@@ -272,7 +273,7 @@ public sealed unsafe class QuantizedKernelTests
     }
 
     /// <summary>
-    /// Where the engine's one-row kernel runs, F16 and BF16 matrix-vector rows (<c>rawinfer generate</c>'s products)
+    /// Where the engine's one-row kernel runs, F16 and BF16 matrix-vector products (<c>rawinfer generate</c>'s)
     /// are its bits exactly: those of an engine step of one sequence (<see cref="Gemm.Rows"/> with one X row),
     /// whatever the split of the rows, leftover columns and rows past the last 8-row tile included.
     /// </summary>
@@ -296,7 +297,7 @@ public sealed unsafe class QuantizedKernelTests
         fixed (float* px = x)
         fixed (float* py = step)
         {
-            RawInfer.Cpu.Kernels.Gemm.Rows(matrix.Tensor, px, 1, py, 0, rows);
+            Gemm.Rows(matrix.Tensor, px, 1, py, 0, rows);
         }
 
         Assert.Equal(step.Select(BitConverter.SingleToInt32Bits), matVec.Select(BitConverter.SingleToInt32Bits));
@@ -324,9 +325,8 @@ public sealed unsafe class QuantizedKernelTests
     {
         switch (w.Type)
         {
-            case TensorType.F16 when own: MatVecF16.OwnRows(w, x, y, start, end); break;
+            case TensorType.F16 or TensorType.BF16 when !own: MatVec.Rows(w, x, y, start, end); break;
             case TensorType.F16: MatVecF16.Rows(w, x, y, start, end); break;
-            case TensorType.BF16 when own: MatVecBF16.OwnRows(w, x, y, start, end); break;
             case TensorType.BF16: MatVecBF16.Rows(w, x, y, start, end); break;
             default: MatVecQ8_0.Rows(w, x, y, start, end); break;
         }

@@ -11,17 +11,18 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// Matrix-vector rows for bfloat16 weights. A bfloat16 is the high half of a float32, so a 32-bit lane holding
 /// two adjacent weights yields both exactly with one operation each: the even weight by a shift left of 16, the
 /// odd one by masking off the low half. The input is laid out once per product by <see cref="PairedInput"/>
-/// Rows are streamed one at a time, prefetched ahead as the F16 rows are. Where AVX-512 runs the products go
-/// through the engine's one-row kernel instead (<see cref="ViaGemm"/>); the above is the path elsewhere.
+/// Rows are streamed one at a time, prefetched ahead as the F16 rows are. Where AVX-512 runs, <see cref="MatVec"/>
+/// sends the products to the engine's one-row kernel instead (<see cref="ViaGemm"/>); this is the path elsewhere.
 /// </summary>
 internal static unsafe class MatVecBF16
 {
     /// <summary>
-    /// True: the products take the engine's kernel for one X row (<see cref="WidenInRegisters"/>), as
-    /// <see cref="MatVecF16.ViaGemm"/> does for F16; so <c>rawinfer generate</c> and an engine step of one sequence
-    /// compute the same sums. The default where that kernel runs (AVX-512). Single-sequence decode of the 110m BF16
-    /// model (<c>step-ab --switch bf16-via-gemm --part decode</c>, 2 threads, ABBA, Zen 5 VM, 2026-12-05): 0.846–0.886
-    /// of the time in three runs (186–199 → 216–227 tok/s). Settable for benchmarks (different bits).
+    /// True: <see cref="MatVec"/> sends the products to the engine's kernel for one X row
+    /// (<see cref="WidenInRegisters"/>), as <see cref="MatVecF16.ViaGemm"/> does for F16; so <c>rawinfer generate</c>
+    /// and an engine step of one sequence compute the same sums. The default where that kernel runs (AVX-512).
+    /// Single-sequence decode of the 110m BF16 model (<c>step-ab --switch bf16-via-gemm --part decode</c>, 2 threads,
+    /// ABBA, Zen 5 VM, 2026-12-05): 0.846–0.886 of the time in three runs (186–199 → 216–227 tok/s). Settable for
+    /// benchmarks (different bits), between forward passes: a job prepares its input for the kernel it will take.
     /// </summary>
     internal static bool ViaGemm { get; set; } = true;
 
@@ -33,25 +34,6 @@ internal static unsafe class MatVecBF16
     {
         Debug.Assert(w.Type == TensorType.BF16 && x.Length == w.Cols && y.Length == w.Rows);
         Debug.Assert(rowStart >= 0 && rowStart <= rowEnd && rowEnd <= w.Rows);
-        if (TakesGemm(w.Cols))
-        {
-            fixed (float* px = &MemoryMarshal.GetReference(x))
-            fixed (float* py = &MemoryMarshal.GetReference(y))
-            {
-                WidenInRegisters.Rows(in w, px, 1, py, w.Rows, rowStart, rowEnd);
-            }
-        }
-        else
-        {
-            OwnRows(in w, x, y, rowStart, rowEnd);
-        }
-    }
-
-    /// <summary>As <see cref="Rows"/> on this class's own kernel, whatever <see cref="ViaGemm"/> says.</summary>
-    internal static void OwnRows(in WeightTensor w, ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowEnd)
-    {
-        Debug.Assert(w.Type == TensorType.BF16 && x.Length == w.Cols && y.Length == w.Rows);
-        Debug.Assert(rowStart >= 0 && rowStart <= rowEnd && rowEnd <= w.Rows);
         var length = PairedInput.PairedLength(w.Cols);
         float[]? rented = length > 4096 ? ArrayPool<float>.Shared.Rent(length) : null;
         Span<float> paired = rented is null ? stackalloc float[length] : rented;
@@ -60,7 +42,7 @@ internal static unsafe class MatVecBF16
         fixed (float* py = &MemoryMarshal.GetReference(y))
         {
             PairedInput.Prepare(px, w.Cols, pp);
-            OwnRowsPrepared(in w, px, pp, py, rowStart, rowEnd);
+            RowsPrepared(in w, px, pp, py, rowStart, rowEnd);
         }
 
         if (rented is not null)
@@ -70,23 +52,10 @@ internal static unsafe class MatVecBF16
     }
 
     /// <summary>
-    /// As <see cref="Rows"/> with the input already laid out by <see cref="PairedInput.Prepare"/> (not read, and
-    /// need not be prepared, where <see cref="TakesGemm"/>). x: (cols) plain; paired: (PairedLength(cols)); y: (rows)
+    /// As <see cref="Rows"/> with the input already laid out by <see cref="PairedInput.Prepare"/>.
+    /// x: (cols) plain; paired: (PairedLength(cols)); y: (rows)
     /// </summary>
     public static void RowsPrepared(in WeightTensor w, float* x, float* paired, float* y, int rowStart, int rowEnd)
-    {
-        if (TakesGemm(w.Cols))
-        {
-            WidenInRegisters.Rows(in w, x, 1, y, w.Rows, rowStart, rowEnd);
-        }
-        else
-        {
-            OwnRowsPrepared(in w, x, paired, y, rowStart, rowEnd);
-        }
-    }
-
-    /// <summary>As <see cref="RowsPrepared"/> on this class's own kernel, whatever <see cref="ViaGemm"/> says.</summary>
-    internal static void OwnRowsPrepared(in WeightTensor w, float* x, float* paired, float* y, int rowStart, int rowEnd)
     {
         var cols = w.Cols;
         var data = (ushort*)w.Data;

@@ -10,8 +10,8 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 
 /// <summary>
 /// Matrix-vector rows for IEEE half weights, converted to float32 in registers (never a whole-matrix copy).
-/// Where AVX-512 runs they go through the engine's one-row kernel instead (<see cref="ViaGemm"/>); what follows is
-/// this class's own kernel, the path elsewhere.
+/// Where AVX-512 runs, <see cref="MatVec"/> sends the products to the engine's one-row kernel instead
+/// (<see cref="ViaGemm"/>); this class's kernel is the path elsewhere.
 /// .NET exposes no VCVTPH2PS, so the conversion is integer work: a 32-bit lane holds two halves, converted
 /// exactly by <see cref="IHalfRebias.Low"/> (the even one, in the low bits) and <see cref="IHalfRebias.High"/>
 /// (the odd one): on Intel by <see cref="IntegerRebias"/>, without ever handing a float unit a denormal, on AMD by
@@ -59,13 +59,15 @@ internal static unsafe class MatVecF16
     internal static bool PrefetchStream { get; set; } = DecodeRowGrouping.Processor != DecodeRowGrouping.ProcessorKind.AmdBeforeZen5;
 
     /// <summary>
-    /// True: the products take the engine's kernel for one X row (<see cref="WidenInRegisters"/>, eight W rows a
-    /// tile, one after another or in lockstep as <see cref="DecodeRowGrouping"/> says) instead of this class's own,
-    /// as <see cref="MatVecF32.ViaGemm"/> does for F32; so <c>rawinfer generate</c> and an engine step of one
-    /// sequence compute the same sums. The default where that kernel runs (AVX-512). Single-sequence decode of the
-    /// 110m F16 model (<c>step-ab --switch f16-via-gemm --part decode</c>, 2 threads, ABBA, Zen 5 VM, 2026-12-05):
-    /// 0.903–0.905 of the time in three runs (218–222 → 242–247 tok/s). Not measured on an Intel core, where this
-    /// class's L1 prefetch (<see cref="PrefetchStream"/>) had paid most. Settable for benchmarks (different bits).
+    /// True: <see cref="MatVec"/> sends the products to the engine's kernel for one X row
+    /// (<see cref="WidenInRegisters"/>: eight W rows a tile, one after another or in lockstep as
+    /// <see cref="DecodeRowGrouping"/> says) instead of this class's own, as <see cref="MatVecF32.ViaGemm"/> does for
+    /// F32; so <c>rawinfer generate</c> and an engine step of one sequence compute the same sums. The default where
+    /// that kernel runs (AVX-512). Single-sequence decode of the 110m F16 model (<c>step-ab --switch f16-via-gemm
+    /// --part decode</c>, 2 threads, ABBA, Zen 5 VM, 2026-12-05): 0.903–0.905 of the time in three runs (218–222 →
+    /// 242–247 tok/s), 0.926–0.974 in four in a faster period half an hour later (237–245 → 244–262 tok/s). Not
+    /// measured on an Intel core, where this class's L1 prefetch (<see cref="PrefetchStream"/>) had paid most.
+    /// Settable for benchmarks (different bits), between forward passes: a job prepares its input for the kernel it will take.
     /// </summary>
     internal static bool ViaGemm { get; set; } = true;
 
@@ -77,25 +79,6 @@ internal static unsafe class MatVecF16
     {
         Debug.Assert(w.Type == TensorType.F16 && x.Length == w.Cols && y.Length == w.Rows);
         Debug.Assert(rowStart >= 0 && rowStart <= rowEnd && rowEnd <= w.Rows);
-        if (TakesGemm(w.Cols))
-        {
-            fixed (float* px = &MemoryMarshal.GetReference(x))
-            fixed (float* py = &MemoryMarshal.GetReference(y))
-            {
-                WidenInRegisters.Rows(in w, px, 1, py, w.Rows, rowStart, rowEnd);
-            }
-        }
-        else
-        {
-            OwnRows(in w, x, y, rowStart, rowEnd);
-        }
-    }
-
-    /// <summary>As <see cref="Rows"/> on this class's own kernel, whatever <see cref="ViaGemm"/> says.</summary>
-    internal static void OwnRows(in WeightTensor w, ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowEnd)
-    {
-        Debug.Assert(w.Type == TensorType.F16 && x.Length == w.Cols && y.Length == w.Rows);
-        Debug.Assert(rowStart >= 0 && rowStart <= rowEnd && rowEnd <= w.Rows);
         var length = PairedInput.PairedLength(w.Cols);
         float[]? rented = length > 4096 ? ArrayPool<float>.Shared.Rent(length) : null;
         Span<float> paired = rented is null ? stackalloc float[length] : rented;
@@ -104,7 +87,7 @@ internal static unsafe class MatVecF16
         fixed (float* py = &MemoryMarshal.GetReference(y))
         {
             PairedInput.Prepare(px, w.Cols, pp);
-            OwnRowsPrepared(in w, px, pp, py, rowStart, rowEnd);
+            RowsPrepared(in w, px, pp, py, rowStart, rowEnd);
         }
 
         if (rented is not null)
@@ -114,23 +97,10 @@ internal static unsafe class MatVecF16
     }
 
     /// <summary>
-    /// As <see cref="Rows"/> with the input already laid out by <see cref="PairedInput.Prepare"/> (not read, and
-    /// need not be prepared, where <see cref="TakesGemm"/>). x: (cols) plain; paired: (PairedLength(cols)); y: (rows)
+    /// As <see cref="Rows"/> with the input already laid out by <see cref="PairedInput.Prepare"/>.
+    /// x: (cols) plain; paired: (PairedLength(cols)); y: (rows)
     /// </summary>
     public static void RowsPrepared(in WeightTensor w, float* x, float* paired, float* y, int rowStart, int rowEnd)
-    {
-        if (TakesGemm(w.Cols))
-        {
-            WidenInRegisters.Rows(in w, x, 1, y, w.Rows, rowStart, rowEnd);
-        }
-        else
-        {
-            OwnRowsPrepared(in w, x, paired, y, rowStart, rowEnd);
-        }
-    }
-
-    /// <summary>As <see cref="RowsPrepared"/> on this class's own kernel, whatever <see cref="ViaGemm"/> says.</summary>
-    internal static void OwnRowsPrepared(in WeightTensor w, float* x, float* paired, float* y, int rowStart, int rowEnd)
     {
         var cols = w.Cols;
         var data = (ushort*)w.Data;

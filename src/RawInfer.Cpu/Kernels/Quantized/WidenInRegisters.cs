@@ -63,6 +63,17 @@ internal static unsafe class WidenInRegisters
         }
     }
 
+    /// <summary>y[o] = W[o, :]·x for o in [rowStart, rowEnd): <see cref="Rows"/> with one X row, from spans (a matrix-vector product).</summary>
+    public static void OneRow(in WeightTensor w, ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowEnd)
+    {
+        Debug.Assert(x.Length == w.Cols && y.Length == w.Rows);
+        fixed (float* px = x)
+        fixed (float* py = y)
+        {
+            Rows(in w, px, 1, py, w.Rows, rowStart, rowEnd);
+        }
+    }
+
     /// <summary>Q8_0 blocks per row up to which a tile's decoded scales fit the stack buffer (8 rows × 4 bytes each).</summary>
     private const int MaxTileScaleBlocks = 1024;
 
