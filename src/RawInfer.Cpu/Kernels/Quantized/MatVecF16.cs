@@ -67,7 +67,8 @@ internal static unsafe class MatVecF16
     /// --part decode</c>, 2 threads, ABBA, Zen 5 VM, 2026-12-05): 0.903–0.905 of the time in three runs (218–222 →
     /// 242–247 tok/s), 0.926–0.974 in four in a faster period half an hour later (237–245 → 244–262 tok/s). Not
     /// measured on an Intel core, where this class's L1 prefetch (<see cref="PrefetchStream"/>) had paid most.
-    /// Settable for benchmarks (different bits), between forward passes: a job prepares its input for the kernel it will take.
+    /// Settable for benchmarks (different bits), between forward passes: a job prepares its input for the kernel
+    /// it will take.
     /// </summary>
     internal static bool ViaGemm { get; set; } = true;
 
