@@ -21,7 +21,7 @@ namespace RawInfer.Benchmarks;
 /// (<see cref="GemmQ8_0.Enabled"/>: Q8_0 products in integers or widened), half-multiply
 /// (<see cref="IHalfRebias.UseMultiply"/>: F16 weights rebiased by a multiply or in integers), scale-lookup
 /// (<see cref="MatVecQ8_0.ScaleLookup"/>), shared-x (<see cref="GemmJob.ShareQuantizedX"/>), slices
-/// (<see cref="MatVecJob.SliceChunks"/>), steal (<see cref="ShareTails.Enabled"/>), via-gemm (<see cref="MatVecF32.ViaGemm"/>)
+/// (<see cref="MatVecJob.SliceChunks"/>), steal (<see cref="ShareTails.Enabled"/>), via-gemm (<see cref="MatVecF32.ViaGemm"/>),
 /// f16-via-gemm (<see cref="MatVecF16.ViaGemm"/>) or bf16-via-gemm (<see cref="MatVecBF16.ViaGemm"/>);
 /// --sequences N: a decode step of N sequences with 128 tokens of context each; --prompt N: a prefill of N tokens
 /// as one chunk; --part attention: only one layer's attention of that prefill, on one thread
