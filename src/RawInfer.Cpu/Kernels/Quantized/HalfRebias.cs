@@ -22,7 +22,9 @@ internal interface IHalfRebias
     /// True: the kernels take <see cref="MultiplyRebias"/>; chosen once per process, on AMD before family 1Ah (Zen 4,
     /// figures above), settable for benchmarks and tests (same bits either way). On the Zen 5 VM (2026-12-05) the
     /// multiply took 1.02–1.06 of the integer rebias's time in single-sequence F16 decode (<c>--part decode</c>, five
-    /// runs at two threads, one at 0.98), 1.05 at one thread, 0.99 in an engine step of one sequence.
+    /// runs at two threads, one at 0.98), 1.05 at one thread, 0.99 in an engine step of one sequence. On the 2-core
+    /// EPYC VM of family 17h (Zen 1, AVX2 only: 256-bit operations split in two, 2026-12-06) the AVX2 kernel's decode
+    /// with the multiply took 0.605 of the integer rebias's time (38 → 62 tok/s, <c>--part decode</c>, two threads).
     /// </summary>
     static bool UseMultiply { get; set; } = DecodeRowGrouping.Processor == DecodeRowGrouping.ProcessorKind.AmdBeforeZen5;
 
@@ -34,6 +36,12 @@ internal interface IHalfRebias
 
     /// <summary>Lanes hold two halves → the float of the one in the high 16 bits.</summary>
     static abstract Vector512<float> High(Vector512<uint> pairs);
+
+    /// <summary>As <see cref="Low(Vector512{uint})"/>, for the AVX2 kernels.</summary>
+    static abstract Vector256<float> Low(Vector256<uint> pairs);
+
+    /// <summary>As <see cref="High(Vector512{uint})"/>, for the AVX2 kernels.</summary>
+    static abstract Vector256<float> High(Vector256<uint> pairs);
 }
 
 /// <summary>The rebias in integers, as <see cref="HalfConversion"/>'s Finite* conversions: no denormal float operand.</summary>
@@ -47,6 +55,12 @@ internal readonly struct IntegerRebias : IHalfRebias
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> High(Vector512<uint> pairs) => HalfConversion.FiniteHighHalfToSingle(pairs);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Low(Vector256<uint> pairs) => HalfConversion.FiniteHalfToSingle(pairs);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> High(Vector256<uint> pairs) => HalfConversion.FiniteHighHalfToSingle(pairs);
 }
 
 /// <summary>
@@ -77,4 +91,14 @@ internal readonly struct MultiplyRebias : IHalfRebias
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> High(Vector512<uint> pairs) =>
         ((pairs.AsInt32() >> 3) & Vector512.Create(ClearAboveExponentAndBelowMantissa)).AsSingle() * Vector512.Create(HalfConversion.Rebias);
+
+    /// <summary>As the 512-bit overload.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Low(Vector256<uint> pairs) =>
+        (((pairs << 16).AsInt32() >> 3) & Vector256.Create(ClearAboveExponent)).AsSingle() * Vector256.Create(HalfConversion.Rebias);
+
+    /// <summary>As the 512-bit overload.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> High(Vector256<uint> pairs) =>
+        ((pairs.AsInt32() >> 3) & Vector256.Create(ClearAboveExponentAndBelowMantissa)).AsSingle() * Vector256.Create(HalfConversion.Rebias);
 }

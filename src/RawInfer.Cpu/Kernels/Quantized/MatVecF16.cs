@@ -48,15 +48,18 @@ internal static unsafe class MatVecF16
     internal const int PrefetchHalves = 2048;
 
     /// <summary>
-    /// The software prefetch of the weight stream: on for Intel, off for AMD; settable for benchmarks (same bits).
+    /// The software prefetch of the weight stream: off on Zen 4, on elsewhere; settable for benchmarks (same bits).
     /// On the 2-core EPYC VM (Zen 4, 2026-12-04) it paid a little while the halves were rebiased in integers
     /// (single-sequence decode with it in 0.97 and 0.98 of the time without at two threads, 1.02 at one); with the
     /// multiply rebias AMD takes (<see cref="IHalfRebias"/>) it costs: 1.17 and 1.19 of the time without at two
     /// threads, 1.25 at one (<c>step-ab --switch f16-prefetch --part decode --model m110-f16.gguf</c>). On the
     /// 2-core EPYC VM of family 1Ah (Zen 5, 2026-12-05) it pays again: 0.91–0.93 of the time without, under either
-    /// rebias; so it is off only on AMD before family 1Ah (<see cref="DecodeRowGrouping.Processor"/>).
+    /// rebias. The AVX2 kernel prefetches the same way, and on the 2-core EPYC VM of family 17h (Zen 1, no AVX-512,
+    /// 2026-12-06) it pays too: 0.89 of the time without. So it is off only on AMD before family 1Ah where the
+    /// AVX-512 kernel runs (Zen 4; <see cref="DecodeRowGrouping.Processor"/>).
     /// </summary>
-    internal static bool PrefetchStream { get; set; } = DecodeRowGrouping.Processor != DecodeRowGrouping.ProcessorKind.AmdBeforeZen5;
+    internal static bool PrefetchStream { get; set; } =
+        DecodeRowGrouping.Processor != DecodeRowGrouping.ProcessorKind.AmdBeforeZen5 || !Vector512.IsHardwareAccelerated;
 
     /// <summary>
     /// True: <see cref="MatVec"/> sends the products to the engine's kernel for one X row
@@ -121,11 +124,18 @@ internal static unsafe class MatVecF16
                 y[r] = Vector512Row<IntegerRebias>(data + ((long)r * cols), paired, groupEnd);
             }
         }
+        else if (Vector256.IsHardwareAccelerated && groupEnd > 0 && IHalfRebias.UseMultiply)
+        {
+            for (; r < rowEnd; r++)
+            {
+                y[r] = Vector256Row<MultiplyRebias>(data + ((long)r * cols), paired, groupEnd);
+            }
+        }
         else if (Vector256.IsHardwareAccelerated && groupEnd > 0)
         {
             for (; r < rowEnd; r++)
             {
-                y[r] = Vector256Row(data + ((long)r * cols), paired, groupEnd);
+                y[r] = Vector256Row<IntegerRebias>(data + ((long)r * cols), paired, groupEnd);
             }
         }
         else
@@ -193,23 +203,37 @@ internal static unsafe class MatVecF16
         return Vector512.Sum((e0 + o0) + (e1 + o1));
     }
 
-    private static float Vector256Row(ushort* w, float* paired, int groupEnd)
+    /// <summary>As <see cref="Vector512Row{TRebias}"/> with 16-column groups.</summary>
+    private static float Vector256Row<TRebias>(ushort* w, float* paired, int groupEnd)
+        where TRebias : struct, IHalfRebias
     {
         const int G = 16;
-        Vector256<float> e = default, o = default;
-        for (var j = 0; j < groupEnd; j += G)
+        Vector256<float> e0 = default, o0 = default, e1 = default, o1 = default;
+        var j = 0;
+        var prefetch = PrefetchStream;
+        for (; j + (2 * G) <= groupEnd; j += 2 * G)
         {
-            if ((j & 31) == 0)
+            if (prefetch)
             {
                 Simd.Prefetch(w + j + PrefetchHalves);
             }
 
             var pairs = Vector256.Load((uint*)(w + j));
-            e = Simd.MulAdd(HalfConversion.FiniteHalfToSingle(pairs), Vector256.Load(paired + j), e);
-            o = Simd.MulAdd(HalfConversion.FiniteHighHalfToSingle(pairs), Vector256.Load(paired + j + (G / 2)), o);
+            e0 = Simd.MulAdd(TRebias.Low(pairs), Vector256.Load(paired + j), e0);
+            o0 = Simd.MulAdd(TRebias.High(pairs), Vector256.Load(paired + j + (G / 2)), o0);
+            pairs = Vector256.Load((uint*)(w + j + G));
+            e1 = Simd.MulAdd(TRebias.Low(pairs), Vector256.Load(paired + j + G), e1);
+            o1 = Simd.MulAdd(TRebias.High(pairs), Vector256.Load(paired + j + G + (G / 2)), o1);
         }
 
-        return Vector256.Sum(e + o);
+        if (j < groupEnd)
+        {
+            var pairs = Vector256.Load((uint*)(w + j));
+            e0 = Simd.MulAdd(TRebias.Low(pairs), Vector256.Load(paired + j), e0);
+            o0 = Simd.MulAdd(TRebias.High(pairs), Vector256.Load(paired + j + (G / 2)), o0);
+        }
+
+        return Vector256.Sum((e0 + o0) + (e1 + o1));
     }
 
     /// <summary>dst = W[row, :] as float32. dst: (cols)</summary>
