@@ -16,7 +16,7 @@ internal static class MatVec
     /// <summary>
     /// y[r] = W[r,:]·x for r in [rowStart, rowEnd). W: (rows, cols); x: (cols); y: (rows), only the range written.
     /// </summary>
-    public static void Rows(in WeightTensor w, ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowEnd)
+    public static unsafe void Rows(in WeightTensor w, ReadOnlySpan<float> x, Span<float> y, int rowStart, int rowEnd)
     {
         Debug.Assert(x.Length == w.Cols && y.Length == w.Rows);
         Debug.Assert(rowStart >= 0 && rowStart <= rowEnd && rowEnd <= w.Rows);
@@ -37,6 +37,15 @@ internal static class MatVec
 
             case TensorType.BF16:
                 MatVecBF16.Rows(in w, x, y, rowStart, rowEnd);
+                break;
+
+            case TensorType.Q8_0 when MatVecQ8_0.TakesGemm:
+                fixed (float* px = x)
+                fixed (float* py = y)
+                {
+                    GemmQ8_0.Rows(in w, px, 1, py, w.Rows, rowStart, rowEnd);
+                }
+
                 break;
 
             case TensorType.Q8_0:
@@ -74,6 +83,10 @@ internal static class MatVec
 
             case TensorType.BF16:
                 MatVecBF16.RowsPrepared(in w, input.X, input.Paired, y, rowStart, rowEnd);
+                break;
+
+            case TensorType.Q8_0 when MatVecQ8_0.TakesGemm:
+                GemmQ8_0.RowsQuantized(in w, input.Quantized, input.QuantizedScales, 1, y, w.Rows, rowStart, rowEnd);
                 break;
 
             case TensorType.Q8_0:

@@ -15,7 +15,8 @@ namespace RawInfer.Cpu.Tests.Quantized;
 /// scales looked up by their halves; and be
 /// within the bound that quantizing X allows of the exact product of the decoded weights. One to three X rows
 /// take the unpacked path, eight W rows in lockstep or one row at a time (<see cref="DecodeRowGrouping"/>), more
-/// the packed tiles: both groupings run here, so the test shares the grouping's collection.
+/// the packed tiles, on 512 bits where AVX-512 BW runs and on 256 (<see cref="GemmQ8_0.Wide"/>): both groupings and
+/// both widths run here, so the test shares the grouping's collection.
 /// </summary>
 [Collection(KernelSwitches.Name)] // sets MatVecQ8_0.ScaleLookup and DecodeRowGrouping.FourRows
 public sealed unsafe class GemmQ8_0Tests
@@ -49,17 +50,24 @@ public sealed unsafe class GemmQ8_0Tests
     [MemberData(nameof(Cases))]
     public void Every_output_equals_the_definition_for_any_rows_and_split(int outRows, int cols, int xRows, Scales scales, bool fourRows)
     {
-        Assert.SkipUnless(GemmQ8_0.Supported, "no AVX-512 BW here: Q8_0 products take the widening path");
+        Assert.SkipUnless(GemmQ8_0.Supported, "no AVX2 here: Q8_0 products take the widening path");
         using var grouping = RowGrouping.Set(fourRows);
         var savedLookup = MatVecQ8_0.ScaleLookup;
         MatVecQ8_0.ScaleLookup = scales == Scales.LookedUp;
+        var savedWide = GemmQ8_0.Wide;
         try
         {
-            CheckAgainstDefinition(outRows, cols, xRows, decodedScales: scales != Scales.Converted);
+            // the AVX2 tiles everywhere, and the 512-bit ones where the machine has them: the same bits
+            foreach (var wide in savedWide ? new[] { true, false } : [false])
+            {
+                GemmQ8_0.Wide = wide;
+                CheckAgainstDefinition(outRows, cols, xRows, decodedScales: scales != Scales.Converted);
+            }
         }
         finally
         {
             MatVecQ8_0.ScaleLookup = savedLookup;
+            GemmQ8_0.Wide = savedWide;
         }
     }
 
@@ -114,7 +122,7 @@ public sealed unsafe class GemmQ8_0Tests
     [InlineData(33, 320, 13)]
     public void Products_of_X_quantized_by_the_caller_equal_the_kernels_own(int outRows, int cols, int xRows)
     {
-        Assert.SkipUnless(GemmQ8_0.Supported, "no AVX-512 BW here: Q8_0 products take the widening path");
+        Assert.SkipUnless(GemmQ8_0.Supported, "no AVX2 here: Q8_0 products take the widening path");
         using var w = Encoded.Random(TensorType.Q8_0, outRows, cols, seed: outRows * cols);
         var x = Activations(xRows, cols, seed: 11);
         var q = new sbyte[xRows * cols];
@@ -145,7 +153,7 @@ public sealed unsafe class GemmQ8_0Tests
     [Fact]
     public void Gemm_routes_Q8_0_to_the_integer_kernel_where_it_runs()
     {
-        Assert.SkipUnless(GemmQ8_0.Supported, "no AVX-512 BW here: Q8_0 products take the widening path");
+        Assert.SkipUnless(GemmQ8_0.Supported, "no AVX2 here: Q8_0 products take the widening path");
         const int outRows = 40, cols = 128, xRows = 6;
         using var w = Encoded.Random(TensorType.Q8_0, outRows, cols, seed: 11);
         var x = Activations(xRows, cols, seed: 12);
@@ -166,7 +174,7 @@ public sealed unsafe class GemmQ8_0Tests
     [Fact]
     public void Products_are_within_the_activation_quantization_bound_of_the_exact_product()
     {
-        Assert.SkipUnless(GemmQ8_0.Supported, "no AVX-512 BW here: Q8_0 products take the widening path");
+        Assert.SkipUnless(GemmQ8_0.Supported, "no AVX2 here: Q8_0 products take the widening path");
         const int outRows = 48, cols = 768, xRows = 5;
         using var w = Encoded.Random(TensorType.Q8_0, outRows, cols, seed: 21);
         var x = Activations(xRows, cols, seed: 22);

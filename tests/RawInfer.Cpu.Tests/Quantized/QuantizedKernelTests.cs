@@ -303,6 +303,46 @@ public sealed unsafe class QuantizedKernelTests
         Assert.Equal(step.Select(BitConverter.SingleToInt32Bits), matVec.Select(BitConverter.SingleToInt32Bits));
     }
 
+    /// <summary>
+    /// Where the engine's Q8_0 kernel runs, Q8_0 matrix-vector products (<c>rawinfer generate</c>'s) are its bits
+    /// exactly, from the span and from the prepared input (as <see cref="CpuTransformer"/>'s jobs call it), whatever
+    /// the split of the rows: those of an engine step of one sequence (<see cref="Gemm.Rows"/> with one X row).
+    /// </summary>
+    [Theory]
+    [InlineData(37, 768)]
+    [InlineData(64, 2048)]
+    [InlineData(13, 96)]
+    public void Q8_0_rows_give_the_bits_of_an_engine_step_of_one_sequence(int rows, int cols)
+    {
+        Assert.SkipUnless(MatVecQ8_0.TakesGemm, "the engine's integer Q8_0 kernel needs AVX2 here");
+        var (weights, x) = RandomProblem(rows, cols, seed: (rows * 17) + cols);
+        using var matrix = new EncodedMatrix(weights, TensorType.Q8_0, rows, cols);
+        var split = rows / 3;
+        var matVec = new float[rows];
+        MatVec.Rows(matrix.Tensor, x, matVec, 0, split);
+        MatVec.Rows(matrix.Tensor, x, matVec, split, rows);
+        var prepared = new float[rows];
+        var input = new MatVecInput();
+        fixed (float* px = x)
+        fixed (float* py = prepared)
+        {
+            input.Reset(px, cols);
+            input.Prepare(TensorType.Q8_0);
+            MatVec.Rows(matrix.Tensor, input, py, 0, split);
+            MatVec.Rows(matrix.Tensor, input, py, split, rows);
+        }
+
+        var step = new float[rows];
+        fixed (float* px = x)
+        fixed (float* py = step)
+        {
+            Gemm.Rows(matrix.Tensor, px, 1, py, 0, rows);
+        }
+
+        Assert.Equal(step.Select(BitConverter.SingleToInt32Bits), matVec.Select(BitConverter.SingleToInt32Bits));
+        Assert.Equal(step.Select(BitConverter.SingleToInt32Bits), prepared.Select(BitConverter.SingleToInt32Bits));
+    }
+
     [Fact]
     public void Q8_0_simd_and_scalar_dot_products_agree()
     {

@@ -42,7 +42,7 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// </para>
 /// </summary>
 [SkipLocalsInit]
-internal static unsafe class GemmQ8_0
+internal static unsafe partial class GemmQ8_0
 {
     /// <summary>W rows per packed tile: two 16-lane registers.</summary>
     public const int TileRows = 32;
@@ -78,8 +78,14 @@ internal static unsafe class GemmQ8_0
     /// </summary>
     internal static bool Enabled { get; set; } = true;
 
-    /// <summary>True when this machine runs the kernel (AVX-512 BW) and it is switched on.</summary>
-    public static bool Supported => Enabled && Avx512BW.IsSupported && Vector512.IsHardwareAccelerated;
+    /// <summary>
+    /// True where the packed tiles run on 512 bits (AVX-512 BW), false on AVX2 alone (<see cref="Packed256"/>: the
+    /// same bits). Settable for tests, which compare the two on a machine that has both.
+    /// </summary>
+    internal static bool Wide { get; set; } = Avx512BW.IsSupported && Vector512.IsHardwareAccelerated;
+
+    /// <summary>True when this machine runs the kernel (AVX2 and FMA; AVX-512 BW for the wide tiles) and it is switched on.</summary>
+    public static bool Supported => Enabled && Avx2.IsSupported && Fma.IsSupported && Vector256.IsHardwareAccelerated;
 
     /// <summary>
     /// Y[i, o] = W[o, :]·X[i, :] for i in [0, xRows), o in [rowStart, rowEnd).
@@ -157,6 +163,12 @@ internal static unsafe class GemmQ8_0
     /// <summary>More than <see cref="MaxDirectRows"/> X rows: W packed tile by tile. qx: X quantized and widened to int16.</summary>
     private static void Packed(in WeightTensor w, short* pX, float* pXScales, int xRows, float* y, int yStride, int rowStart, int rowEnd)
     {
+        if (!Wide)
+        {
+            Packed256(in w, pX, pXScales, xRows, y, yStride, rowStart, rowEnd);
+            return;
+        }
+
         var cols = w.Cols;
         var blocks = cols / Block;
         var packed = Scratch(ref t_packed, blocks * Pairs * TileRows);
@@ -249,6 +261,16 @@ internal static unsafe class GemmQ8_0
     /// <summary>dst[i] = q[i] as int16. q, dst: (count), count a multiple of 32</summary>
     private static void Widen16(sbyte* q, long count, short* dst)
     {
+        if (!Wide)
+        {
+            for (long k = 0; k < count; k += 16)
+            {
+                Avx2.ConvertToVector256Int16(Vector128.Load(q + k)).Store(dst + k);
+            }
+
+            return;
+        }
+
         for (long k = 0; k < count; k += Block)
         {
             Avx512BW.ConvertToVector512Int16(Vector256.Load(q + k)).Store(dst + k);

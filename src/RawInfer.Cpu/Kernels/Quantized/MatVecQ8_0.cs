@@ -23,6 +23,21 @@ internal static unsafe partial class MatVecQ8_0
     /// <summary>Elements per block.</summary>
     public const int BlockElements = 32;
 
+    /// <summary>
+    /// True: <see cref="MatVec"/> sends the products to the engine's kernel for one X row (<see cref="GemmQ8_0"/>,
+    /// the same quantized X, each block's exact integer dot folded into one float chain per output in block order)
+    /// instead of this class's own (eight-lane partial sums over even and odd blocks), so <c>rawinfer generate</c>
+    /// and an engine step of one sequence compute the same sums, as <see cref="MatVecF16.ViaGemm"/> does for F16.
+    /// For Q8_0 this matters beyond the last bits: each layer quantizes its input again, and an activation that
+    /// lands within an ulp of a rounding boundary in one path and across it in the other moves a whole step
+    /// (on the 2-core EPYC VM of family 17h, Zen 1, 2026-12-06, a test model's logits at one position 0.06 apart,
+    /// the positions before within 1e-6). Settable for benchmarks (different bits), between forward passes.
+    /// </summary>
+    internal static bool ViaGemm { get; set; } = true;
+
+    /// <summary>True when products go through <see cref="ViaGemm"/>'s kernel (it runs here and is switched on).</summary>
+    internal static bool TakesGemm => ViaGemm && GemmQ8_0.Supported;
+
     /// <summary>Bytes per block: fp16 scale + 32 int8.</summary>
     public const int BlockBytes = 34;
 
