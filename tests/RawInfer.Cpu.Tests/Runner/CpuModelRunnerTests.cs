@@ -357,10 +357,12 @@ public sealed class CpuModelRunnerTests : IDisposable
                 scale = Math.Max(scale, Math.Abs(value));
             }
 
-            // Same kernels except the matrix products' summation order (CpuTransformer's 512-bit matrix-vector
-            // kernel splits each dot product over two accumulators; for Q8_0 both quantize X the same way and sum
-            // the same exact integer block dots, scaled in another order): a few ulps per product, grown through
-            // the layers. Bound: 1e-5 relative to the row's largest logit.
+            // Same kernels except, where the engine's one-row kernel does not run, the matrix products' summation
+            // order (without AVX-512, CpuTransformer's F32/F16 matrix-vector kernels split each dot product over
+            // several accumulators): a few ulps per product, grown through the layers. (Q8_0 takes the engine's
+            // kernel wherever AVX2 runs, MatVecQ8_0.ViaGemm: a path that only summed in another order would
+            // quantize an activation an ulp from a rounding boundary a whole step apart now and then.) Bound: 1e-5
+            // relative to the row's largest logit.
             var tolerance = 1e-5f * scale;
             for (var i = 0; i < reference.Length; i++)
             {
