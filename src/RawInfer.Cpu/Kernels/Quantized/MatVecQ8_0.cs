@@ -23,6 +23,9 @@ internal static unsafe partial class MatVecQ8_0
     /// <summary>Elements per block.</summary>
     public const int BlockElements = 32;
 
+    /// <summary>Bytes per block: fp16 scale + 32 int8.</summary>
+    public const int BlockBytes = 34;
+
     /// <summary>
     /// True: <see cref="MatVec"/> sends the products to the engine's kernel for one X row (<see cref="GemmQ8_0"/>,
     /// the same quantized X, each block's exact integer dot folded into one float chain per output in block order)
@@ -37,9 +40,6 @@ internal static unsafe partial class MatVecQ8_0
 
     /// <summary>True when products go through <see cref="ViaGemm"/>'s kernel (it runs here and is switched on).</summary>
     internal static bool TakesGemm => ViaGemm && GemmQ8_0.Supported;
-
-    /// <summary>Bytes per block: fp16 scale + 32 int8.</summary>
-    public const int BlockBytes = 34;
 
     /// <summary>
     /// Quantizes activations per 32-block: scale = max|x|/127, q = round(x/scale) (halves away from zero).
