@@ -51,6 +51,7 @@ internal static unsafe partial class GemmQ8_0
     private const int Pairs = 16;              // column pairs per 32-column block
     private const int XStep = 6;               // X rows per register tile
     internal const int MaxDirectRows = 3;      // up to this many X rows, no packing (Direct)
+    private const int GroupRows = 8;           // W rows whose chains run side by side in the unpacked path (RowGroup)
     private const int Block = MatVecQ8_0.BlockElements;
 
     [ThreadStatic]
@@ -69,6 +70,9 @@ internal static unsafe partial class GemmQ8_0
     private static float[]? t_xScales;         // (xRows, blocks)
 
     [ThreadStatic]
+    private static float[]? t_folds;           // (2, xRows ≤ 3, 8, blocks) a row group's block sums and scales (RowGroup)
+
+    [ThreadStatic]
     private static sbyte[]? t_q;               // (xRows ≤ 3, cols) quantized X for the unpacked path, else (cols)
 
     /// <summary>
@@ -77,6 +81,34 @@ internal static unsafe partial class GemmQ8_0
     /// switch while it serves requests.
     /// </summary>
     internal static bool Enabled { get; set; } = true;
+
+    /// <summary>
+    /// False runs each W row's chain alone in the unpacked path (<see cref="RowByRow{TRows}"/>) instead of eight
+    /// rows' side by side (<see cref="RowGroup{TRows}"/>); the same bits. For <c>step-ab --switch q8-fold-rows</c>.
+    /// One row's chain is a serial FMA a block (four to five cycles each), which bounds a fast core's decode of a
+    /// 110m step near 1.7M blocks × 4 cycles a thread. On the Zen 1 VM, whose integer work is slower than the chain,
+    /// side by side measured 0.97–1.00 of the time (2026-12-06, 2 threads, ABBA: <c>--part decode</c> 1.004,
+    /// <c>--sequences 1</c> 0.974, <c>--sequences 3</c> 0.965), and 1.07–1.09 before its transpose lost the
+    /// cross-lane permutes. Not yet measured on a faster core, where the chain is expected to matter.
+    /// </summary>
+    internal static bool FoldAcrossRows { get; set; } = true;
+
+    /// <summary>
+    /// The unpacked path's software prefetch of the weight stream, <see cref="PrefetchBytes"/> ahead into L1 (rows
+    /// are contiguous, so past a row's end that is the next row); same bits, settable for
+    /// <c>step-ab --switch q8-prefetch</c>. On the 2-core EPYC VM of family 17h (Zen 1, 2026-12-06) the hardware
+    /// prefetchers alone left the integer work and the DRAM stream taking turns: one X row's products of a 110m step
+    /// on one thread in 0.72 of the time without (17.1 → 12.3 ms, <c>--part gemm --sequences 1</c>), single-sequence
+    /// decode on two threads 0.81 (89 → 110 tok/s, <c>--part decode --model m110-q8_0.gguf</c>); 2 KiB ahead
+    /// measured within noise of 4 KiB, 1 KiB and 8 KiB slower (1.10, 1.15). Not measured on other cores: it follows
+    /// <see cref="MatVecF16.PrefetchStream"/>, whose prefetch of the F16 stream cost on Zen 4 and paid on Zen 1,
+    /// Zen 5 and Intel (where this path runs only under <c>RAWINFER_DECODE_ROWS=1</c>).
+    /// </summary>
+    internal static bool PrefetchRows { get; set; } =
+        DecodeRowGrouping.Processor != DecodeRowGrouping.ProcessorKind.AmdBeforeZen5 || !Vector512.IsHardwareAccelerated;
+
+    /// <summary>How far ahead of its loads the unpacked path prefetches W.</summary>
+    internal const int PrefetchBytes = 4096;
 
     /// <summary>
     /// True where the packed tiles run on 512 bits (AVX-512 BW), false on AVX2 alone (<see cref="Packed256"/>: the
@@ -331,6 +363,31 @@ internal static unsafe partial class GemmQ8_0
         if (!DecodeRowGrouping.FourRowsQ8_0 && blocks % 8 == 0)
         {
             var table = MatVecQ8_0.ScaleLookup ? HalfConversion.FiniteTable : null;
+            if (FoldAcrossRows)
+            {
+                var folds = Scratch(ref t_folds, 2 * GroupRows * xRows * blocks);
+                fixed (float* pFolds = folds)
+                {
+                    for (; r + GroupRows <= rowEnd; r += GroupRows)
+                    {
+                        var rowsDecoded = decoded is not null ? decoded + ((long)r * blocks) : null;
+                        var first = w.Data + ((long)r * rowBytes);
+                        switch (xRows)
+                        {
+                            case 1:
+                                RowGroup<One>(first, rowBytes, rowsDecoded, table, blocks, q, w.Cols, xScales, y + r, yStride, pFolds);
+                                break;
+                            case 2:
+                                RowGroup<Two>(first, rowBytes, rowsDecoded, table, blocks, q, w.Cols, xScales, y + r, yStride, pFolds);
+                                break;
+                            default:
+                                RowGroup<Three>(first, rowBytes, rowsDecoded, table, blocks, q, w.Cols, xScales, y + r, yStride, pFolds);
+                                break;
+                        }
+                    }
+                }
+            }
+
             for (; r < rowEnd; r++)
             {
                 var rowDecoded = decoded is not null ? decoded + ((long)r * blocks) : null;
@@ -410,9 +467,15 @@ internal static unsafe partial class GemmQ8_0
         var s1 = xScales + (n > 1 ? blocks : 0);
         var s2 = xScales + (n > 2 ? 2 * blocks : 0);
         Vector128<float> acc0 = default, acc1 = default, acc2 = default;
+        var prefetch = PrefetchRows;
         for (var b = 0; b < blocks; b += 8)
         {
             var block = row + (b * MatVecQ8_0.BlockBytes);
+            if (prefetch)
+            {
+                PrefetchEightBlocks(block + PrefetchBytes);
+            }
+
             var dw = table is not null
                 ? LookUp8(block, table)
                 : decoded is not null
@@ -445,6 +508,107 @@ internal static unsafe partial class GemmQ8_0
         if (n > 2)
         {
             y[2L * yStride] = acc2.ToScalar();
+        }
+    }
+
+    /// <summary>
+    /// Eight W rows against every X row, the same bits as <see cref="RowByRow{TRows}"/> on each: the rows are read
+    /// one after another (one DRAM stream), each row's eight-block sums and scales are stored as
+    /// <see cref="RowByRow{TRows}"/> computes them, and then the eight rows' chains run side by side, one lane each,
+    /// block by block in order: one FMA a block for eight outputs, where one row alone waits the FMA's latency on
+    /// every block. rows: the first row's bytes, the others rowBytes apart; decoded: (8, blocks) or null;
+    /// q: (TRows, cols); xScales: (TRows, blocks); y: the first row's output in X row 0, the other X rows yStride
+    /// apart; folds: (2, TRows, 8, blocks) scratch
+    /// </summary>
+    private static void RowGroup<TRows>(
+        byte* rows, long rowBytes, float* decoded, float* table, int blocks, sbyte* q, int cols, float* xScales, float* y, int yStride, float* folds)
+        where TRows : IRowCount
+    {
+        var n = TRows.Value;
+        var offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * MatVecQ8_0.BlockBytes;
+        var plane = GroupRows * blocks;       // one X row's sums (or scales) of the eight rows
+        var scalesAt = n * plane;             // the scales after all the sums
+        var prefetch = PrefetchRows;
+        for (var j = 0; j < GroupRows; j++)
+        {
+            var row = rows + (j * rowBytes);
+            for (var b = 0; b < blocks; b += 8)
+            {
+                var block = row + (b * MatVecQ8_0.BlockBytes);
+                if (prefetch)
+                {
+                    PrefetchEightBlocks(block + PrefetchBytes);
+                }
+
+                var dw = table is not null
+                    ? LookUp8(block, table)
+                    : decoded is not null
+                    ? Vector256.Load(decoded + ((long)j * blocks) + b)
+                    : HalfConversion.FiniteHalfToSingle(Avx2.GatherVector256((int*)block, offsets, 1).AsUInt32());
+                for (var t = 0; t < n; t++)
+                {
+                    var (sums, scales) = EightBlocks(block, q + ((long)t * cols) + (b * Block), dw, xScales + ((long)t * blocks) + b);
+                    var at = (t * plane) + (j * blocks) + b;
+                    sums.Store(folds + at);
+                    scales.Store(folds + scalesAt + at);
+                }
+            }
+        }
+
+        var s = stackalloc Vector256<float>[8];
+        var c = stackalloc Vector256<float>[8];
+        for (var t = 0; t < n; t++)
+        {
+            var sums = folds + (t * plane);
+            var scales = sums + scalesAt;
+            var acc = Vector256<float>.Zero;
+            for (var b = 0; b < blocks; b += 8)
+            {
+                Transpose8Floats(sums + b, blocks, s);
+                Transpose8Floats(scales + b, blocks, c);
+                for (var k = 0; k < 8; k++)
+                {
+                    acc = Fma.MultiplyAdd(s[k], c[k], acc);
+                }
+            }
+
+            acc.Store(y + ((long)t * yStride));
+        }
+    }
+
+    /// <summary>Asks for the cache lines of eight blocks (272 bytes) from <paramref name="at"/> on: five lines, whatever the alignment.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchEightBlocks(byte* at)
+    {
+        Sse.Prefetch0(at);
+        Sse.Prefetch0(at + 64);
+        Sse.Prefetch0(at + 128);
+        Sse.Prefetch0(at + 192);
+        Sse.Prefetch0(at + 256);
+    }
+
+    /// <summary>
+    /// An 8×8 float transpose: dst[k][j] = src[j·stride + k]. Each register is loaded as two halves, rows j and j + 4,
+    /// so two unpack levels finish it without a cross-lane permute (eight micro-ops each on Zen 1).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8Floats(float* src, int stride, Vector256<float>* dst)
+    {
+        for (var half = 0; half < 2; half++)
+        {
+            var at = src + (half * 4);    // columns 4·half .. 4·half + 3
+            var r0 = Vector256.Create(Vector128.Load(at), Vector128.Load(at + (4 * stride)));
+            var r1 = Vector256.Create(Vector128.Load(at + stride), Vector128.Load(at + (5 * stride)));
+            var r2 = Vector256.Create(Vector128.Load(at + (2 * stride)), Vector128.Load(at + (6 * stride)));
+            var r3 = Vector256.Create(Vector128.Load(at + (3 * stride)), Vector128.Load(at + (7 * stride)));
+            var t0 = Avx.UnpackLow(r0, r1);  // rows 0, 1 of columns 0, 1 | rows 4, 5
+            var t1 = Avx.UnpackHigh(r0, r1); // of columns 2, 3
+            var t2 = Avx.UnpackLow(r2, r3);  // rows 2, 3 of columns 0, 1 | rows 6, 7
+            var t3 = Avx.UnpackHigh(r2, r3);
+            dst[4 * half] = Avx.UnpackLow(t0.AsDouble(), t2.AsDouble()).AsSingle();
+            dst[(4 * half) + 1] = Avx.UnpackHigh(t0.AsDouble(), t2.AsDouble()).AsSingle();
+            dst[(4 * half) + 2] = Avx.UnpackLow(t1.AsDouble(), t3.AsDouble()).AsSingle();
+            dst[(4 * half) + 3] = Avx.UnpackHigh(t1.AsDouble(), t3.AsDouble()).AsSingle();
         }
     }
 
