@@ -88,7 +88,7 @@ internal sealed unsafe class PagedAttentionJob : CpuJob
         for (var r = 0; r < rows; r++)
         {
             var start = runs == 0 ? -1 : _runStart[runs - 1];
-            var extends = _runs && start >= 0 && r - start < PrefillAttention.MaxRows
+            var extends = _runs && PrefillAttention.Enabled && start >= 0 && r - start < PrefillAttention.MaxRows
                 && rowSequence[r] == rowSequence[r - 1] && batch.Positions[r] == batch.Positions[r - 1] + 1;
             if (!extends)
             {

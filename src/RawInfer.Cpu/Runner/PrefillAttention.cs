@@ -18,16 +18,26 @@ namespace RawInfer.Cpu.Runner;
 /// fused multiply-add per position in position order. So a row's output has the same bits whether it is
 /// attended here, alone in a decode step, or in a chunk split elsewhere. A half cache's blocks are converted
 /// exactly to float32 one head slice at a time (<see cref="KvLayer"/>), so the same holds on it.
-/// AVX-512 only; headDim a multiple of 16.
+/// With AVX-512, headDim a multiple of 16; on AVX2 alone (<c>PrefillAttention.Vector256.cs</c>) the same structure
+/// on 256 bits matches the decode kernel's portable path there, headDim a multiple of 8.
 /// </para>
 /// </summary>
-internal static unsafe class PrefillAttention
+internal static unsafe partial class PrefillAttention
 {
     /// <summary>Rows a run takes at most: with one query head per KV head, one 8-vector score tile.</summary>
     public const int MaxRows = 8;
 
+    /// <summary>
+    /// False sends every row through <see cref="PagedAttention"/> alone, as a machine without this kernel does: the
+    /// same bits. Settable for <c>step-ab --switch prefill-runs</c>.
+    /// </summary>
+    internal static bool Enabled { get; set; } = true;
+
     /// <summary>True when the machine and head width suit <see cref="Compute"/>.</summary>
-    public static bool Supports(int headDim) =>
+    public static bool Supports(int headDim) => Wide(headDim) || Narrow(headDim);
+
+    /// <summary>The 512-bit kernel, whose bits are <see cref="PagedAttention"/>'s 512-bit path's.</summary>
+    private static bool Wide(int headDim) =>
         Vector512.IsHardwareAccelerated && Avx512F.IsSupported && headDim % Vector512<float>.Count == 0;
 
     /// <summary>
@@ -59,6 +69,7 @@ internal static unsafe class PrefillAttention
         Debug.Assert(contextEnd <= scoreStride && blockTable.Length * blockSize >= contextEnd);
         var headOffset = kvHead * headDim;
         var sqrtHeadDim = Vector256.Create(MathF.Sqrt(headDim));
+        var wide = Wide(headDim);
 
         // vector v = r·group + h: its row, its query and its output, worked out once here rather than per key
         // (the division by a run-time group size cost more than the key's multiply-adds)
@@ -84,7 +95,14 @@ internal static unsafe class PrefillAttention
             {
                 for (var v0 = 0; v0 < vectors; v0 += 8)
                 {
-                    Scores8(queries + v0, Math.Min(8, vectors - v0), headDim, key, sqrtHeadDim, scores + ((long)v0 * scoreStride) + t, scoreStride);
+                    if (wide)
+                    {
+                        Scores8(queries + v0, Math.Min(8, vectors - v0), headDim, key, sqrtHeadDim, scores + ((long)v0 * scoreStride) + t, scoreStride);
+                    }
+                    else
+                    {
+                        Scores8Narrow(queries + v0, Math.Min(8, vectors - v0), headDim, key, sqrtHeadDim.ToScalar(), scores + ((long)v0 * scoreStride) + t, scoreStride);
+                    }
                 }
             }
         }
@@ -113,9 +131,13 @@ internal static unsafe class PrefillAttention
                     // the four vectors' positions in this block: counts never fall from one vector to the next, so
                     // the first vector's are common to all four; each takes the rest of its own alone, in order
                     var common = Math.Max(0, Math.Min(blockSize, firstContext + rowOf[v] - t0));
-                    if (common > 0)
+                    if (common > 0 && wide)
                     {
                         AccumulateValues4(blockValues, valueStride, scores + ((long)v * scoreStride) + t0, scoreStride, common, outputs + v, headDim);
+                    }
+                    else if (common > 0)
+                    {
+                        AccumulateValues4Narrow(blockValues, valueStride, scores + ((long)v * scoreStride) + t0, scoreStride, common, outputs + v, headDim);
                     }
 
                     for (var k = v; k < v + 4; k++)
@@ -123,8 +145,8 @@ internal static unsafe class PrefillAttention
                         var count = Math.Min(blockSize, firstContext + rowOf[k] - t0);
                         if (count > common)
                         {
-                            AccumulateValues(
-                                blockValues + ((long)common * valueStride), valueStride, scores + ((long)k * scoreStride) + t0 + common,
+                            Accumulate(
+                                wide, blockValues + ((long)common * valueStride), valueStride, scores + ((long)k * scoreStride) + t0 + common,
                                 count - common, outputs[k], headDim);
                         }
                     }
@@ -136,7 +158,7 @@ internal static unsafe class PrefillAttention
                 var count = Math.Min(blockSize, firstContext + rowOf[v] - t0);
                 if (count > 0)
                 {
-                    AccumulateValues(blockValues, valueStride, scores + ((long)v * scoreStride) + t0, count, outputs[v], headDim);
+                    Accumulate(wide, blockValues, valueStride, scores + ((long)v * scoreStride) + t0, count, outputs[v], headDim);
                 }
             }
         }
@@ -281,6 +303,20 @@ internal static unsafe class PrefillAttention
             a1.Store(outputs[1] + c);
             a2.Store(outputs[2] + c);
             a3.Store(outputs[3] + c);
+        }
+    }
+
+    /// <summary><see cref="AccumulateValues"/> or its 256-bit twin, as <paramref name="wide"/> says.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Accumulate(bool wide, float* rows, int stride, float* p, int count, float* output, int width)
+    {
+        if (wide)
+        {
+            AccumulateValues(rows, stride, p, count, output, width);
+        }
+        else
+        {
+            AccumulateValuesNarrow(rows, stride, p, count, output, width);
         }
     }
 

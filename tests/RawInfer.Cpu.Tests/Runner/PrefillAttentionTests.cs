@@ -15,7 +15,7 @@ public unsafe class PrefillAttentionTests
     public static TheoryData<int, int, int, int, int> Cases()
     {
         var data = new TheoryData<int, int, int, int, int>();
-        foreach (var headDim in new[] { 16, 64 })
+        foreach (var headDim in new[] { 16, 32, 64 }) // 32: sqrt(headDim) not a power of two
         {
             foreach (var group in new[] { 1, 3 })
             {
@@ -36,7 +36,7 @@ public unsafe class PrefillAttentionTests
     [MemberData(nameof(Cases))]
     public void A_run_gives_each_row_the_bits_of_the_single_row_kernel(int headDim, int group, int rows, int firstContext, int blockSize)
     {
-        Assert.SkipUnless(PrefillAttention.Supports(headDim), "no AVX-512 here");
+        Assert.SkipUnless(PrefillAttention.Supports(headDim), "neither AVX-512 nor AVX2 with FMA here");
         const int KvHeads = 2;
         const int KvHead = 1;
         var kvDim = KvHeads * headDim;
@@ -114,7 +114,7 @@ public unsafe class PrefillAttentionTests
     public void On_a_16_bit_cache_a_run_gives_the_bits_of_a_float_cache_holding_the_rounded_values(
         KvCacheType type, int headDim, int group, int rows, int firstContext, int blockSize)
     {
-        Assert.SkipUnless(PrefillAttention.Supports(headDim), "no AVX-512 here");
+        Assert.SkipUnless(PrefillAttention.Supports(headDim), "neither AVX-512 nor AVX2 with FMA here");
         const int KvHeads = 2;
         const int KvHead = 1;
         var kvDim = KvHeads * headDim;
