@@ -24,7 +24,8 @@ namespace RawInfer.Benchmarks;
 /// (<see cref="MatVecJob.SliceChunks"/>), steal (<see cref="ShareTails.Enabled"/>), via-gemm (<see cref="MatVecF32.ViaGemm"/>),
 /// f16-via-gemm (<see cref="MatVecF16.ViaGemm"/>), bf16-via-gemm (<see cref="MatVecBF16.ViaGemm"/>), q8-via-gemm
 /// (<see cref="MatVecQ8_0.ViaGemm"/>), q8-fold-rows (<see cref="GemmQ8_0.FoldAcrossRows"/>), q8-prefetch
-/// (<see cref="GemmQ8_0.PrefetchRows"/>) or prefill-runs (<see cref="PrefillAttention.Enabled"/>);
+/// (<see cref="GemmQ8_0.PrefetchRows"/>), prefill-runs (<see cref="PrefillAttention.Enabled"/>) or attention-256
+/// (<see cref="PagedAttention.Vector256Enabled"/>);
 /// --sequences N: a decode step of N sequences with 128 tokens of context each; --prompt N: a prefill of N tokens
 /// as one chunk; --part attention: only one layer's attention of that prefill, on one thread
 /// (<see cref="PrefillAttentionFixture"/>); --part decode: 32 tokens of single-sequence decode through
@@ -95,11 +96,12 @@ internal static class StepComparison
             "q8-fold-rows" => on => GemmQ8_0.FoldAcrossRows = on,
             "q8-prefetch" => on => GemmQ8_0.PrefetchRows = on,
             "prefill-runs" => on => PrefillAttention.Enabled = on,
+            "attention-256" => on => PagedAttention.Vector256Enabled = on,
             _ => null!,
         };
         if (set is null || (part != "decode" && (sequences > 0) == (prompt > 0)) || steps < 4)
         {
-            return Usage("give --switch prefetch|tiled|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup|shared-x|slices|steal|via-gemm|f16-via-gemm|bf16-via-gemm|q8-via-gemm|q8-fold-rows|q8-prefetch|prefill-runs and one of --sequences N or --prompt N, or --part decode (and --steps of at least 4)");
+            return Usage("give --switch prefetch|tiled|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup|shared-x|slices|steal|via-gemm|f16-via-gemm|bf16-via-gemm|q8-via-gemm|q8-fold-rows|q8-prefetch|prefill-runs|attention-256 and one of --sequences N or --prompt N, or --part decode (and --steps of at least 4)");
         }
 
         if (part == "gemm" && sequences == 0)
@@ -189,7 +191,7 @@ internal static class StepComparison
     private static int Usage(string problem)
     {
         Console.Error.WriteLine($"step-ab: {problem}");
-        Console.Error.WriteLine("usage: step-ab --switch prefetch|tiled|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup|shared-x|slices|steal|via-gemm|f16-via-gemm|bf16-via-gemm|q8-via-gemm|q8-fold-rows|q8-prefetch|prefill-runs (--sequences N | --prompt N | --part decode) [--part step|attention] [--model FILE] [--steps 60] [--threads 2]");
+        Console.Error.WriteLine("usage: step-ab --switch prefetch|tiled|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup|shared-x|slices|steal|via-gemm|f16-via-gemm|bf16-via-gemm|q8-via-gemm|q8-fold-rows|q8-prefetch|prefill-runs|attention-256 (--sequences N | --prompt N | --part decode) [--part step|attention] [--model FILE] [--steps 60] [--threads 2]");
         return 2;
     }
 }

@@ -84,6 +84,10 @@ internal static unsafe partial class PagedAttention
         {
             Vector512Path(query, group, headDim, keys, values, kvScratch, kvHead, blockTable, blockSize, contextLength, scores, scoreStride, output);
         }
+        else if (Vector256Enabled && Narrow(headDim))
+        {
+            Vector256Path(query, group, headDim, keys, values, kvScratch, kvHead, blockTable, blockSize, contextLength, scores, scoreStride, output);
+        }
         else
         {
             Generic(query, group, headDim, keys, values, kvScratch, kvHead, blockTable, blockSize, contextLength, scores, scoreStride, output);
@@ -117,7 +121,7 @@ internal static unsafe partial class PagedAttention
         {
             for (var j = 0; j < 2; j++)
             {
-                Generic(
+                Compute(
                     query + (j * headDim), 1, headDim, keys, values, kvScratch, kvHead + j, blockTable, blockSize, contextLength,
                     scores + ((long)j * scoreStride), scoreStride, output + (j * headDim));
             }
