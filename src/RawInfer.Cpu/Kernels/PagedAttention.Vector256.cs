@@ -123,7 +123,7 @@ internal static unsafe partial class PagedAttention
     }
 
     /// <summary>output += Σ_i p[i] · rows[i] for i in [0, count): one fused multiply-add per element per row, in row order.</summary>
-    private static void Values(float* rows, int stride, float* p, int count, float* output, int width)
+    internal static void Values(float* rows, int stride, float* p, int count, float* output, int width)
     {
         const int N = 8; // Vector256<float>.Count
         var c = 0;

@@ -10,8 +10,8 @@ namespace RawInfer.Cpu.Runner;
 /// portable path: each score one <see cref="Dot"/> (one 8-lane accumulator over the head's chunks in order, then
 /// <see cref="Vector256.Sum{T}(Vector256{T})"/>) divided by sqrt(headDim), each output element one fused
 /// multiply-add per position through <see cref="Axpy"/>. These kernels do the same operations per score and per
-/// element, for eight query vectors per key row and four per value row, so a run's rows keep the decode kernel's
-/// bits. Before them a prefill on such a machine attended row by row, a call per score and per value row: on the
+/// element, for eight query vectors per key row and four per value row (one alone: <see cref="PagedAttention.Values"/>),
+/// so a run's rows keep the decode kernel's bits. Before them a prefill on such a machine attended row by row, a call per score and per value row: on the
 /// 2-core EPYC VM of family 17h (Zen 1, 2026-12-06) about a quarter of a 512-token Q8_0 prefill's time (from 128-
 /// and 512-token prefills against the products alone, one thread). With them, <c>perf/RawInfer.Benchmarks step-ab
 /// --switch prefill-runs --prompt 512 --threads 2</c>, ABBA: Q8_0 0.858 of the time (261 → 304 tok/s), F32 0.974.
@@ -19,8 +19,7 @@ namespace RawInfer.Cpu.Runner;
 internal static unsafe partial class PrefillAttention
 {
     /// <summary>The 256-bit kernel: only where <see cref="PagedAttention"/> itself runs the 256-bit <see cref="Dot"/>.</summary>
-    private static bool Narrow(int headDim) =>
-        !Vector512.IsHardwareAccelerated && Vector256.IsHardwareAccelerated && Fma.IsSupported && headDim % Vector256<float>.Count == 0;
+    private static bool Narrow(int headDim) => PagedAttention.Narrow(headDim);
 
     /// <summary>As <see cref="Scores8"/> on 256 bits, each score reduced by <see cref="Vector256.Sum{T}(Vector256{T})"/> as <see cref="Dot"/> reduces it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -153,47 +152,6 @@ internal static unsafe partial class PrefillAttention
             a1.Store(outputs[1] + c);
             a2.Store(outputs[2] + c);
             a3.Store(outputs[3] + c);
-        }
-    }
-
-    /// <summary>As <see cref="AccumulateValues"/> on 256 bits.</summary>
-    private static void AccumulateValuesNarrow(float* rows, int stride, float* p, int count, float* output, int width)
-    {
-        const int N = 8; // Vector256<float>.Count
-        var c = 0;
-        for (; c + (4 * N) <= width; c += 4 * N)
-        {
-            var o = output + c;
-            var a0 = Vector256.Load(o);
-            var a1 = Vector256.Load(o + N);
-            var a2 = Vector256.Load(o + (2 * N));
-            var a3 = Vector256.Load(o + (3 * N));
-            var row = rows + c;
-            for (var i = 0; i < count; i++, row += stride)
-            {
-                var weight = Vector256.Create(p[i]);
-                a0 = Fma.MultiplyAdd(weight, Vector256.Load(row), a0);
-                a1 = Fma.MultiplyAdd(weight, Vector256.Load(row + N), a1);
-                a2 = Fma.MultiplyAdd(weight, Vector256.Load(row + (2 * N)), a2);
-                a3 = Fma.MultiplyAdd(weight, Vector256.Load(row + (3 * N)), a3);
-            }
-
-            a0.Store(o);
-            a1.Store(o + N);
-            a2.Store(o + (2 * N));
-            a3.Store(o + (3 * N));
-        }
-
-        for (; c < width; c += N)
-        {
-            var acc = Vector256.Load(output + c);
-            var row = rows + c;
-            for (var i = 0; i < count; i++, row += stride)
-            {
-                acc = Fma.MultiplyAdd(Vector256.Create(p[i]), Vector256.Load(row), acc);
-            }
-
-            acc.Store(output + c);
         }
     }
 }

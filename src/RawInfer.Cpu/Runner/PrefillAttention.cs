@@ -316,7 +316,7 @@ internal static unsafe partial class PrefillAttention
         }
         else
         {
-            AccumulateValuesNarrow(rows, stride, p, count, output, width);
+            PagedAttention.Values(rows, stride, p, count, output, width); // the decode kernel's own, on 256 bits
         }
     }
 

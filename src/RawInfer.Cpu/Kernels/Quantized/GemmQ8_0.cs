@@ -471,16 +471,7 @@ internal static unsafe partial class GemmQ8_0
         for (var b = 0; b < blocks; b += 8)
         {
             var block = row + (b * MatVecQ8_0.BlockBytes);
-            if (prefetch)
-            {
-                PrefetchEightBlocks(block + PrefetchBytes);
-            }
-
-            var dw = table is not null
-                ? LookUp8(block, table)
-                : decoded is not null
-                ? Vector256.Load(decoded + b)
-                : HalfConversion.FiniteHalfToSingle(Avx2.GatherVector256((int*)block, offsets, 1).AsUInt32());
+            var dw = EightScales(block, prefetch, table, decoded, b, offsets);
 
             // every X row's eight block sums and scales first, then their chains side by side, so that one chain's
             // latency (four cycles a block) hides behind the others
@@ -535,16 +526,7 @@ internal static unsafe partial class GemmQ8_0
             for (var b = 0; b < blocks; b += 8)
             {
                 var block = row + (b * MatVecQ8_0.BlockBytes);
-                if (prefetch)
-                {
-                    PrefetchEightBlocks(block + PrefetchBytes);
-                }
-
-                var dw = table is not null
-                    ? LookUp8(block, table)
-                    : decoded is not null
-                    ? Vector256.Load(decoded + ((long)j * blocks) + b)
-                    : HalfConversion.FiniteHalfToSingle(Avx2.GatherVector256((int*)block, offsets, 1).AsUInt32());
+                var dw = EightScales(block, prefetch, table, decoded, ((long)j * blocks) + b, offsets);
                 for (var t = 0; t < n; t++)
                 {
                     var (sums, scales) = EightBlocks(block, q + ((long)t * cols) + (b * Block), dw, xScales + ((long)t * blocks) + b);
@@ -574,6 +556,26 @@ internal static unsafe partial class GemmQ8_0
 
             acc.Store(y + ((long)t * yStride));
         }
+    }
+
+    /// <summary>
+    /// The W scales of eight consecutive blocks of one row (looked up, read from the decoded table at
+    /// decoded[index], or converted), after asking for the blocks <see cref="PrefetchBytes"/> ahead when
+    /// <paramref name="prefetch"/>. offsets: the eight blocks' byte offsets
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> EightScales(byte* block, bool prefetch, float* table, float* decoded, long index, Vector256<int> offsets)
+    {
+        if (prefetch)
+        {
+            PrefetchEightBlocks(block + PrefetchBytes);
+        }
+
+        return table is not null
+            ? LookUp8(block, table)
+            : decoded is not null
+            ? Vector256.Load(decoded + index)
+            : HalfConversion.FiniteHalfToSingle(Avx2.GatherVector256((int*)block, offsets, 1).AsUInt32());
     }
 
     /// <summary>Asks for the cache lines of eight blocks (272 bytes) from <paramref name="at"/> on: five lines, whatever the alignment.</summary>
