@@ -11,10 +11,11 @@ namespace RawInfer.Cpu.Runner;
 /// <see cref="Vector256.Sum{T}(Vector256{T})"/>) divided by sqrt(headDim), each output element one fused
 /// multiply-add per position through <see cref="Axpy"/>. These kernels do the same operations per score and per
 /// element, for eight query vectors per key row and four per value row (one alone: <see cref="PagedAttention.Values"/>),
-/// so a run's rows keep the decode kernel's bits. Before them a prefill on such a machine attended row by row, a call per score and per value row: on the
-/// 2-core EPYC VM of family 17h (Zen 1, 2026-12-06) about a quarter of a 512-token Q8_0 prefill's time (from 128-
-/// and 512-token prefills against the products alone, one thread). With them, <c>perf/RawInfer.Benchmarks step-ab
-/// --switch prefill-runs --prompt 512 --threads 2</c>, ABBA: Q8_0 0.858 of the time (261 → 304 tok/s), F32 0.974.
+/// so a run's rows keep the decode kernel's bits. Before them a prefill on such a machine attended row by row, a
+/// call per score and per value row: on the 2-core EPYC VM of family 17h (Zen 1, 2026-12-06) about a quarter of a
+/// 512-token Q8_0 prefill's time (from 128- and 512-token prefills against the products alone, one thread). With
+/// them, <c>perf/RawInfer.Benchmarks step-ab --switch prefill-runs --prompt 512 --threads 2</c>, ABBA: Q8_0 0.858 of
+/// the time (261 → 304 tok/s), F32 0.974.
 /// </summary>
 internal static unsafe partial class PrefillAttention
 {
