@@ -34,6 +34,14 @@ internal readonly record struct ServingPoint(
 /// the top rate of a configuration that never saturated is left out as well: the rule errs on the side of
 /// comparing fewer runs.
 /// </para>
+/// <para>
+/// Each pair is given twice: as the throughput the two runs delivered, and as the load they carried (offered output
+/// tokens/s, the arrival rate times the mean output). A stable server finishes, over time, what it is offered, so
+/// the load is its throughput in steady state; a run of a fixed number of requests delivers less, by the tokens of
+/// its ramp-up and of the drain after the last arrival, over a span that shrinks as the rate rises. The delivered
+/// ratio therefore leans against the faster run (continuous, paired at the higher rate), and the load ratio is the
+/// one serving benchmarks that sweep the request rate report (vLLM's "request rate at equal latency").
+/// </para>
 /// </summary>
 internal static class ServingComparison
 {
@@ -78,13 +86,14 @@ internal static class ServingComparison
                 $"{config.Key.Mode} ({config.Key.MaxRunning}): capacity {capacity:F1} tokens/s (its best run); offered at least that, left out: {(past.Count == 0 ? "none" : string.Join(", ", past) + " req/s")}")).ConfigureAwait(false);
         }
 
-        await output.WriteLineAsync("| static run | tokens/s | latency p99 ms | continuous run | tokens/s | latency p99 ms | continuous / static |").ConfigureAwait(false);
-        await output.WriteLineAsync("|---|---|---|---|---|---|---|").ConfigureAwait(false);
+        await output.WriteLineAsync("| static run | tokens/s | latency p99 ms | continuous run | tokens/s | latency p99 ms | continuous / static, delivered | continuous / static, load carried |").ConfigureAwait(false);
+        await output.WriteLineAsync("|---|---|---|---|---|---|---|---|").ConfigureAwait(false);
         foreach (var (s, c) in AtEqualLatency(points))
         {
             var right = c is { } best
-                ? string.Create(CultureInfo.InvariantCulture, $"{best.Label} | {best.TokensPerSecond:F1} | {best.LatencyP99Ms:F0} | {best.TokensPerSecond / s.TokensPerSecond:F2}x")
-                : "none measured with a p99 latency this low | | |";
+                ? string.Create(CultureInfo.InvariantCulture,
+                    $"{best.Label} | {best.TokensPerSecond:F1} | {best.LatencyP99Ms:F0} | {best.TokensPerSecond / s.TokensPerSecond:F2}x | {best.OfferedTokensPerSecond / s.OfferedTokensPerSecond:F2}x")
+                : "none measured with a p99 latency this low | | | |";
             await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
                 $"| {s.Label} | {s.TokensPerSecond:F1} | {s.LatencyP99Ms:F0} | {right} |")).ConfigureAwait(false);
         }
