@@ -39,8 +39,8 @@ internal readonly record struct ServingPoint(
 /// tokens/s, the arrival rate times the mean output). A stable server finishes, over time, what it is offered, so
 /// the load is its throughput in steady state; a run of a fixed number of requests delivers less, by the tokens of
 /// its ramp-up and of the drain after the last arrival, over a span that shrinks as the rate rises. The delivered
-/// ratio therefore leans against the faster run (continuous, paired at the higher rate), and the load ratio is the
-/// one serving benchmarks that sweep the request rate report (vLLM's "request rate at equal latency").
+/// ratio therefore leans against the faster run (continuous, paired at the higher rate); the load ratio is how the
+/// vLLM paper compares systems, by the request rate each sustains at a given latency.
 /// </para>
 /// </summary>
 internal static class ServingComparison
