@@ -17,10 +17,12 @@ namespace RawInfer.Cpu.Kernels;
 /// </para>
 /// <para>
 /// Blocking: with AVX-512 the product runs <see cref="Tiled512"/> (a 3×8 register tile, X blocked for L2, the
-/// eight sums of a tile reduced together). The other widths, and the earlier 512-bit 4×4 kernel kept as a
-/// baseline for the benchmarks, use <see cref="Blocked{TKernel}"/>: the W rows of a share are walked in blocks
-/// that fit in L2 (<see cref="BlockRows"/>); within a block a tile of four X rows stays in L1 while every
-/// four-row W tile of the block passes it (a 4×4 register tile of accumulators, 16 FMA per 8 loads).
+/// eight sums of a tile reduced together), with AVX2 <see cref="Tiled256"/> (the same loop nest, a 3×4 tile).
+/// The narrower widths, and the earlier kernels kept as baselines for the benchmarks, use
+/// <see cref="Blocked{TKernel}"/>: the W rows of a share are walked in blocks that fit in L2
+/// (<see cref="BlockRows"/>); within a block a tile of four X rows stays in L1 while every four-row W tile of the
+/// block passes it (a 4×4 register tile of accumulators, 16 FMA per 8 loads), and the X rows left over pass the
+/// block one at a time.
 /// </para>
 /// </summary>
 internal static unsafe partial class GemmF32
@@ -33,7 +35,7 @@ internal static unsafe partial class GemmF32
     /// w: (out, cols) row-major; x: (xRows, cols) row-major; y: (xRows, yStride), only columns [rowStart, rowEnd) written.
     /// </summary>
     /// <param name="ahead">
-    /// Null when W is the weights as they lie in memory (the AVX-512 path then prefetches each next W tile);
+    /// Null when W is the weights as they lie in memory (the tiled paths then prefetch each next W tile);
     /// otherwise W is a copy already in cache and this is the range the caller reads next, prefetched into L2
     /// while the product computes.
     /// </param>
@@ -54,7 +56,14 @@ internal static unsafe partial class GemmF32
         }
         else if (Vector256.IsHardwareAccelerated && cols >= Vector256<float>.Count)
         {
-            Blocked<Vector256Kernel>(w, cols, x, xRows, y, yStride, rowStart, rowEnd);
+            if (UseTiled256)
+            {
+                Tiled256(w, cols, x, xRows, y, yStride, rowStart, rowEnd, inMemory: ahead is null);
+            }
+            else
+            {
+                Blocked<Vector256Kernel>(w, cols, x, xRows, y, yStride, rowStart, rowEnd);
+            }
         }
         else if (Vector128.IsHardwareAccelerated && cols >= Vector128<float>.Count)
         {
