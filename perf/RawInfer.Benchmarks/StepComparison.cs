@@ -15,7 +15,7 @@ namespace RawInfer.Benchmarks;
 ///   dotnet run -c Release --project perf/RawInfer.Benchmarks -- step-ab --switch prefetch --sequences 64 [--model m.gguf]
 ///   dotnet run -c Release --project perf/RawInfer.Benchmarks -- step-ab --switch prefetch --prompt 512 [--model m.gguf]
 /// --switch: prefetch (<see cref="GemmF32.PrefetchTiles"/>), tiled (<see cref="GemmF32.UseTiled512"/>), tiled-256
-/// (<see cref="GemmF32.UseTiled256"/>), values
+/// (<see cref="GemmF32.UseTiled256"/>), widen-256 (<see cref="WidenInRegisters.Narrow"/>), values
 /// (<see cref="PrefillAttention.GroupedValues"/>), scales (<see cref="MatVecQ8_0.UseDecodedScales"/>), row-prefetch
 /// (<see cref="MatVecQ8_0.PrefetchRows"/>), grouped (<see cref="DecodeRowGrouping.FourRows"/> and
 /// <see cref="DecodeRowGrouping.FourRowsQ8_0"/>), f16-prefetch (<see cref="MatVecF16.PrefetchStream"/>), int8
@@ -80,6 +80,7 @@ internal static class StepComparison
             "prefetch" => on => GemmF32.PrefetchTiles = on,
             "tiled" => on => GemmF32.UseTiled512 = on,
             "tiled-256" => on => GemmF32.UseTiled256 = on,
+            "widen-256" => on => WidenInRegisters.Narrow = on,
             "values" => on => PrefillAttention.GroupedValues = on,
             "scales" => on => MatVecQ8_0.UseDecodedScales = on,
             "row-prefetch" => on => MatVecQ8_0.PrefetchRows = on,
@@ -103,7 +104,7 @@ internal static class StepComparison
         };
         if (set is null || (part != "decode" && (sequences > 0) == (prompt > 0)) || steps < 4)
         {
-            return Usage("give --switch prefetch|tiled|tiled-256|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup|shared-x|slices|steal|via-gemm|f16-via-gemm|bf16-via-gemm|q8-via-gemm|q8-fold-rows|q8-prefetch|prefill-runs|attention-256 and one of --sequences N or --prompt N, or --part decode (and --steps of at least 4)");
+            return Usage("give --switch prefetch|tiled|tiled-256|widen-256|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup|shared-x|slices|steal|via-gemm|f16-via-gemm|bf16-via-gemm|q8-via-gemm|q8-fold-rows|q8-prefetch|prefill-runs|attention-256 and one of --sequences N or --prompt N, or --part decode (and --steps of at least 4)");
         }
 
         if (part == "gemm" && sequences == 0)
@@ -193,7 +194,7 @@ internal static class StepComparison
     private static int Usage(string problem)
     {
         Console.Error.WriteLine($"step-ab: {problem}");
-        Console.Error.WriteLine("usage: step-ab --switch prefetch|tiled|tiled-256|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup|shared-x|slices|steal|via-gemm|f16-via-gemm|bf16-via-gemm|q8-via-gemm|q8-fold-rows|q8-prefetch|prefill-runs|attention-256 (--sequences N | --prompt N | --part decode) [--part step|attention] [--model FILE] [--steps 60] [--threads 2]");
+        Console.Error.WriteLine("usage: step-ab --switch prefetch|tiled|tiled-256|widen-256|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup|shared-x|slices|steal|via-gemm|f16-via-gemm|bf16-via-gemm|q8-via-gemm|q8-fold-rows|q8-prefetch|prefill-runs|attention-256 (--sequences N | --prompt N | --part decode) [--part step|attention] [--model FILE] [--steps 60] [--threads 2]");
         return 2;
     }
 }

@@ -11,7 +11,8 @@ namespace RawInfer.Cpu.Kernels;
 /// its kernel: F32 runs the cache-blocked GEMM (<see cref="GemmF32"/>) directly; Q8_0 runs integer products
 /// (<see cref="GemmQ8_0"/>) where AVX-512 BW is present; F16, BF16 (and Q8_0 elsewhere) are widened tile by tile
 /// (<see cref="Quantized.Widen"/>) and then run the F32 GEMM, or, against at most three X rows, widened in registers
-/// (<see cref="WidenInRegisters"/>) to the same values summed in the same order. While a widened tile multiplies,
+/// (<see cref="WidenInRegisters"/>, on 512 bits, and on 256 for F16 and BF16) to the same values summed in the same
+/// order. While a widened tile multiplies,
 /// the next tile's rows are prefetched into L2 (<see cref="PrefetchAhead"/>), so its widening does not wait on DRAM.
 /// </summary>
 internal static unsafe class Gemm
@@ -55,6 +56,12 @@ internal static unsafe class Gemm
         if (xRows <= WidenInRegisters.MaxXRows && xRows > 0 && WidenInRegisters.Supports(w.Type, w.Cols))
         {
             WidenInRegisters.Rows(in w, x, xRows, y, w.Rows, rowStart, rowEnd);
+            return;
+        }
+
+        if (xRows <= WidenInRegisters.MaxXRows && xRows > 0 && WidenInRegisters.SupportsNarrow(w.Type, w.Cols))
+        {
+            WidenInRegisters.RowsNarrow(in w, x, xRows, y, w.Rows, rowStart, rowEnd);
             return;
         }
 

@@ -139,7 +139,7 @@ public sealed unsafe class WidenGemmTests
         var data = new TheoryData<TensorType, int, int, bool, bool>();
         foreach (var fourRows in new[] { true, false })
         {
-            foreach (var (outRows, cols) in new[] { (8, 16), (19, 17), (37, 257), (16, 768), (11, 2048) })
+            foreach (var (outRows, cols) in new[] { (8, 16), (19, 17), (21, 23), (37, 257), (9, 300), (16, 768), (11, 2048) })
             {
                 data.Add(TensorType.F32, outRows, cols, false, fourRows);
                 data.Add(TensorType.F16, outRows, cols, false, fourRows);
@@ -162,7 +162,9 @@ public sealed unsafe class WidenGemmTests
     /// split of the W rows between workers; for Q8_0 also when the few-row products read the tensor's decoded
     /// block scales (<see cref="WeightTensor.DecodedScales"/>) and the tile path converts the halves; and for one X
     /// row whether its W rows are walked in lockstep or one after another (<see cref="DecodeRowGrouping"/>).
-    /// F32 weights take the F32 GEMM's own few-row tiles.
+    /// F32 weights take the F32 GEMM's own few-row tiles. On AVX2 machines F16 and BF16 take the 256-bit in-register
+    /// tiles (<see cref="WidenInRegisters.RowsNarrow"/>); Q8_0, whose products there run the integer kernel, widens
+    /// tiles at every count.
     /// </summary>
     [Theory]
     [MemberData(nameof(FewRowCases))]
@@ -234,6 +236,10 @@ public sealed unsafe class WidenGemmTests
 
         Assert.True(type == TensorType.F32 || WidenInRegisters.Supports(type, cols) || !System.Runtime.Intrinsics.X86.Avx512F.IsSupported,
             "this AVX-512 machine should exercise the in-register path");
+        Assert.True(
+            type is not (TensorType.F16 or TensorType.BF16) || WidenInRegisters.Supports(type, cols)
+            || WidenInRegisters.SupportsNarrow(type, cols) || !System.Runtime.Intrinsics.X86.Avx2.IsSupported,
+            "this AVX2 machine should exercise an in-register path for F16 and BF16");
     }
 
     private static int FirstDifference(float[] a, float[] b)

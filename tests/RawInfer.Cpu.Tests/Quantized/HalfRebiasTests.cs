@@ -58,11 +58,14 @@ public sealed unsafe class HalfRebiasTests
         }
     }
 
-    /// <summary>The 256-bit overloads the AVX2 row kernel takes: every finite half exact in either half of a pair.</summary>
+    /// <summary>
+    /// The 256-bit overloads the AVX2 kernels take (the row kernel's pairs, the in-register tiles' sign-extended
+    /// halves): every finite half exact.
+    /// </summary>
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void Every_finite_half_converts_exactly_in_either_half_of_a_pair_on_256_bits(bool multiply)
+    public void Every_finite_half_converts_exactly_sign_extended_and_in_either_half_of_a_pair_on_256_bits(bool multiply)
     {
         if (!Vector256.IsHardwareAccelerated)
         {
@@ -70,6 +73,7 @@ public sealed unsafe class HalfRebiasTests
         }
 
         var random = new Random(multiply ? 4 : 3);
+        var lanes = new int[8];
         var low = new uint[8];
         var high = new uint[8];
         for (var h = 0; h < 0x10000; h += 8)
@@ -77,12 +81,13 @@ public sealed unsafe class HalfRebiasTests
             for (var i = 0; i < 8; i++)
             {
                 var half = (uint)(h + i);
+                lanes[i] = (short)half; // as VPMOVSXWD leaves it
                 var other = (uint)random.Next(0x10000);
                 low[i] = (other << 16) | half;
                 high[i] = (half << 16) | other;
             }
 
-            var (even, odd) = multiply ? Convert256<MultiplyRebias>(low, high) : Convert256<IntegerRebias>(low, high);
+            var (signExtended, even, odd) = multiply ? Convert256<MultiplyRebias>(lanes, low, high) : Convert256<IntegerRebias>(lanes, low, high);
             for (var i = 0; i < 8; i++)
             {
                 var half = BitConverter.UInt16BitsToHalf((ushort)(h + i));
@@ -92,6 +97,7 @@ public sealed unsafe class HalfRebiasTests
                 }
 
                 var expected = BitConverter.SingleToInt32Bits((float)half);
+                Assert.True(expected == BitConverter.SingleToInt32Bits(signExtended[i]), $"half 0x{h + i:X4} sign-extended: {(float)half} vs {signExtended[i]}");
                 Assert.True(expected == BitConverter.SingleToInt32Bits(even[i]), $"half 0x{h + i:X4} low in 0x{low[i]:X8}: {(float)half} vs {even[i]}");
                 Assert.True(expected == BitConverter.SingleToInt32Bits(odd[i]), $"half 0x{h + i:X4} high in 0x{high[i]:X8}: {(float)half} vs {odd[i]}");
             }
@@ -181,7 +187,7 @@ public sealed unsafe class HalfRebiasTests
         where TRebias : struct, IHalfRebias =>
         (TRebias.SignExtended(Vector512.Create(lanes)), TRebias.Low(Vector512.Create(low)), TRebias.High(Vector512.Create(high)));
 
-    private static (Vector256<float> Low, Vector256<float> High) Convert256<TRebias>(uint[] low, uint[] high)
+    private static (Vector256<float> SignExtended, Vector256<float> Low, Vector256<float> High) Convert256<TRebias>(int[] lanes, uint[] low, uint[] high)
         where TRebias : struct, IHalfRebias =>
-        (TRebias.Low(Vector256.Create(low)), TRebias.High(Vector256.Create(high)));
+        (TRebias.SignExtended(Vector256.Create(lanes)), TRebias.Low(Vector256.Create(low)), TRebias.High(Vector256.Create(high)));
 }

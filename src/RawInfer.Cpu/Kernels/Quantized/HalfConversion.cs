@@ -84,6 +84,11 @@ internal static class HalfConversion
     public static Vector512<float> FiniteSignExtendedHalfToSingle(Vector512<int> h) =>
         FromMagnitude((h.AsUInt32() << 17) >> 4, h.AsUInt32());
 
+    /// <summary>As the 512-bit overload.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> FiniteSignExtendedHalfToSingle(Vector256<int> h) =>
+        FromMagnitude((h.AsUInt32() << 17) >> 4, h.AsUInt32());
+
     /// <summary>As <see cref="FiniteHalfToSingle(Vector512{uint})"/> for the half in each lane's high 16 bits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> FiniteHighHalfToSingle(Vector512<uint> h) => FromMagnitude((h >> 3) & Vector512.Create(HighHalfMagnitude), h);

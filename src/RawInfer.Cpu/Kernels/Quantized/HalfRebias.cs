@@ -31,6 +31,9 @@ internal interface IHalfRebias
     /// <summary>Lanes hold a half sign-extended to 32 bits (VPMOVSXWD) → its float.</summary>
     static abstract Vector512<float> SignExtended(Vector512<int> h);
 
+    /// <summary>As the 512-bit overload: eight halves sign-extended to 32 bits (VPMOVSXWD).</summary>
+    static abstract Vector256<float> SignExtended(Vector256<int> h);
+
     /// <summary>Lanes hold two halves → the float of the one in the low 16 bits.</summary>
     static abstract Vector512<float> Low(Vector512<uint> pairs);
 
@@ -49,6 +52,9 @@ internal readonly struct IntegerRebias : IHalfRebias
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> SignExtended(Vector512<int> h) => HalfConversion.FiniteSignExtendedHalfToSingle(h);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> SignExtended(Vector256<int> h) => HalfConversion.FiniteSignExtendedHalfToSingle(h);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Low(Vector512<uint> pairs) => HalfConversion.FiniteHalfToSingle(pairs);
@@ -81,6 +87,10 @@ internal readonly struct MultiplyRebias : IHalfRebias
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> SignExtended(Vector512<int> h) =>
         ((h << 13) & Vector512.Create(ClearAboveExponent)).AsSingle() * Vector512.Create(HalfConversion.Rebias);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> SignExtended(Vector256<int> h) =>
+        ((h << 13) & Vector256.Create(ClearAboveExponent)).AsSingle() * Vector256.Create(HalfConversion.Rebias);
 
     /// <summary>The low half moved to the top, then an arithmetic shift by 3: as <see cref="SignExtended"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -18,7 +18,7 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// values, so a row gets the same bits here as on the tile path: a sequence's output never depends on how many
 /// others share its step.
 /// </summary>
-internal static unsafe class WidenInRegisters
+internal static unsafe partial class WidenInRegisters
 {
     /// <summary>Largest X row count this path takes (a 3 × 8 register tile, as the F32 GEMM's).</summary>
     public const int MaxXRows = 3;
