@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 using RawInfer.Cpu.Kernels;
 using RawInfer.Cpu.Kernels.Quantized;
 using RawInfer.Cpu.Tests.Kernels;
@@ -55,19 +56,26 @@ public sealed unsafe class GemmQ8_0Tests
         var savedLookup = MatVecQ8_0.ScaleLookup;
         MatVecQ8_0.ScaleLookup = scales == Scales.LookedUp;
         var savedWide = GemmQ8_0.Wide;
+        var savedVnni = GemmQ8_0.Vnni;
         try
         {
-            // the AVX2 tiles everywhere, and the 512-bit ones where the machine has them: the same bits
+            // the AVX2 tiles everywhere, and the 512-bit ones where the machine has them; the unpacked path's
+            // block dots by maddubs/madd everywhere, and by AVX-VNNI where it runs: the same bits
             foreach (var wide in savedWide ? new[] { true, false } : [false])
             {
-                GemmQ8_0.Wide = wide;
-                CheckAgainstDefinition(outRows, cols, xRows, decodedScales: scales != Scales.Converted);
+                foreach (var vnni in AvxVnni.IsSupported ? new[] { true, false } : [false])
+                {
+                    GemmQ8_0.Wide = wide;
+                    GemmQ8_0.Vnni = vnni;
+                    CheckAgainstDefinition(outRows, cols, xRows, decodedScales: scales != Scales.Converted);
+                }
             }
         }
         finally
         {
             MatVecQ8_0.ScaleLookup = savedLookup;
             GemmQ8_0.Wide = savedWide;
+            GemmQ8_0.Vnni = savedVnni;
         }
     }
 

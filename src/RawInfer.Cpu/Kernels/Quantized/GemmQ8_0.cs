@@ -116,6 +116,21 @@ internal static unsafe partial class GemmQ8_0
     /// </summary>
     internal static bool Wide { get; set; } = Avx512BW.IsSupported && Vector512.IsHardwareAccelerated;
 
+    /// <summary>
+    /// True: the unpacked path's block dots take AVX-VNNI's VPDPBUSD (one instruction) where the machine has it,
+    /// instead of the maddubs/madd pair. Both sum the same four byte products into each int32 lane, exactly
+    /// (|q| ≤ 127), so the same bits; settable for <c>step-ab --switch q8-vnni</c> and for tests. On the 2-core EPYC
+    /// VM of family 1Ah (Zen 5, 2026-12-06, 2 threads, ABBA): single-sequence decode (<c>--part decode --model
+    /// m110-q8_0.gguf</c>, which takes this path through <see cref="MatVecQ8_0.ViaGemm"/>) 0.85–0.89 of the time in
+    /// four runs (274 → 314 tok/s), engine steps of one and three sequences 0.886. Reducing each block's eight lanes
+    /// to its exact sum (<see cref="EightSums"/>) is about a seventh of that decode's time (replaced by plain adds,
+    /// wrong sums, an experiment only: 0.86), and is what still keeps this path behind
+    /// <see cref="MatVecQ8_0"/>'s own kernel (1.13–1.23 of its time), whose lanes stay in vector accumulators.
+    /// </summary>
+    internal static bool Vnni { get; set; } = true;
+
+    private static bool VnniDots => Vnni && AvxVnni.IsSupported;
+
     /// <summary>True when this machine runs the kernel (AVX2 and FMA; AVX-512 BW for the wide tiles) and it is switched on.</summary>
     public static bool Supported => Enabled && Avx2.IsSupported && Fma.IsSupported && Vector256.IsHardwareAccelerated;
 
@@ -347,7 +362,7 @@ internal static unsafe partial class GemmQ8_0
 
     /// <summary>
     /// One to <see cref="MaxDirectRows"/> X rows, without packing W: eight W rows at a time, each block's integer dot
-    /// of every row by AVX2 maddubs/madd (|q_w| times q_x carrying q_w's sign), the eight rows' partial sums reduced
+    /// of every row by AVX2 maddubs/madd or AVX-VNNI (<see cref="Vnni"/>; |q_w| times q_x carrying q_w's sign), the eight rows' partial sums reduced
     /// to their exact block sums in one register, then converted and scaled as the definition says. The packing's
     /// transpose costs more than a product with so few rows (one X row: 2.7x the widening path's time, packed).
     /// Rows past the last group of eight take <see cref="DotReference"/>. q: (xRows, cols); xScales: (xRows, blocks);
@@ -681,7 +696,11 @@ internal static unsafe partial class GemmQ8_0
     private static Vector256<int> BlockDot(byte* block, Vector256<sbyte> x)
     {
         var w = Vector256.Load((sbyte*)(block + 2));
-        return Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Abs(w), Avx2.Sign(x, w)), Vector256.Create((short)1));
+        var wAbs = Avx2.Abs(w);
+        var xSigned = Avx2.Sign(x, w);
+        return VnniDots
+            ? AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, wAbs, xSigned)
+            : Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(wAbs, xSigned), Vector256.Create((short)1));
     }
 
     /// <summary>
