@@ -56,26 +56,87 @@ public sealed unsafe class GemmQ8_0Tests
         var savedLookup = MatVecQ8_0.ScaleLookup;
         MatVecQ8_0.ScaleLookup = scales == Scales.LookedUp;
         var savedWide = GemmQ8_0.Wide;
-        var savedVnni = GemmQ8_0.Vnni;
         try
         {
-            // the AVX2 tiles everywhere, and the 512-bit ones where the machine has them; the unpacked path's
-            // block dots by maddubs/madd everywhere, and by AVX-VNNI where it runs: the same bits
+            // the AVX2 tiles everywhere, and the 512-bit ones where the machine has them: the same bits
             foreach (var wide in savedWide ? new[] { true, false } : [false])
             {
-                foreach (var vnni in AvxVnni.IsSupported ? new[] { true, false } : [false])
-                {
-                    GemmQ8_0.Wide = wide;
-                    GemmQ8_0.Vnni = vnni;
-                    CheckAgainstDefinition(outRows, cols, xRows, decodedScales: scales != Scales.Converted);
-                }
+                GemmQ8_0.Wide = wide;
+                ForEachBlockDot(() => CheckAgainstDefinition(outRows, cols, xRows, decodedScales: scales != Scales.Converted));
             }
         }
         finally
         {
             MatVecQ8_0.ScaleLookup = savedLookup;
             GemmQ8_0.Wide = savedWide;
+        }
+    }
+
+    /// <summary>
+    /// W quants anywhere in the int8 range, −128 included (llama.cpp writes −127 to 127, but a file may hold −128),
+    /// against X rows whose quants reach ±127: every block dot of the unpacked path still gives the definition's sums.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Quants_at_the_ends_of_the_int8_range_give_the_definitions_sums(int xRows)
+    {
+        Assert.SkipUnless(GemmQ8_0.Supported, "no AVX2 here: Q8_0 products take the widening path");
+        const int outRows = 24, cols = 512;
+        using var w = Encoded.Random(TensorType.Q8_0, outRows, cols, seed: 5);
+        var random = new Random(6);
+        var extremes = new sbyte[] { -128, 127, -127, -128, 0, 127 };
+        for (var o = 0; o < outRows; o++)
+        {
+            var row = w.Tensor.Data + ((long)o * w.Row(o).Length);
+            for (var b = 0; b < cols / MatVecQ8_0.BlockElements; b++)
+            {
+                var quants = (sbyte*)(row + (b * MatVecQ8_0.BlockBytes) + 2);
+                for (var i = 0; i < MatVecQ8_0.BlockElements; i++)
+                {
+                    quants[i] = (o + b + i) % 3 == 0 ? extremes[random.Next(extremes.Length)] : (sbyte)random.Next(-128, 128);
+                }
+            }
+        }
+
+        var x = Activations(xRows, cols, seed: 7);
+        var expected = Reference(w, x, xRows, outRows, cols);
+        using var grouping = RowGrouping.Set(false);
+        ForEachBlockDot(() =>
+        {
+            var y = new float[xRows * outRows];
+            fixed (float* px = x)
+            fixed (float* py = y)
+            {
+                GemmQ8_0.Rows(w.Tensor, px, xRows, py, outRows, 0, outRows);
+            }
+
+            Assert.Equal(expected, y);
+        });
+    }
+
+    /// <summary>
+    /// Runs <paramref name="check"/> with the unpacked path's block dots by maddubs/madd, and where AVX-VNNI runs also
+    /// by VPDPBUSD on |q_w| and on q_w + 128 (<see cref="GemmQ8_0.Vnni"/>, <see cref="GemmQ8_0.OffsetWeights"/>).
+    /// </summary>
+    private static void ForEachBlockDot(Action check)
+    {
+        var savedVnni = GemmQ8_0.Vnni;
+        var savedOffset = GemmQ8_0.OffsetWeights;
+        try
+        {
+            foreach (var (vnni, offset) in AvxVnni.IsSupported ? new[] { (true, true), (true, false), (false, false) } : [(false, false)])
+            {
+                GemmQ8_0.Vnni = vnni;
+                GemmQ8_0.OffsetWeights = offset;
+                check();
+            }
+        }
+        finally
+        {
             GemmQ8_0.Vnni = savedVnni;
+            GemmQ8_0.OffsetWeights = savedOffset;
         }
     }
 

@@ -73,6 +73,7 @@ internal static unsafe partial class GemmQ8_0
     private static float[]? t_folds;           // (2, xRows ≤ 3, 8, blocks) a row group's block sums and scales (RowGroup)
 
     [ThreadStatic]
+    private static int[]? t_xBias;             // (xRows ≤ 3, blocks) 128·Σ q_x of each block, for OffsetWeights
     private static sbyte[]? t_q;               // (xRows ≤ 3, cols) quantized X for the unpacked path, else (cols)
 
     /// <summary>
@@ -130,6 +131,17 @@ internal static unsafe partial class GemmQ8_0
     internal static bool Vnni { get; set; } = true;
 
     private static bool VnniDots => Vnni && AvxVnni.IsSupported;
+
+    /// <summary>
+    /// True (where <see cref="Vnni"/> runs): the unpacked path's VPDPBUSD takes q_w + 128 (q_w with its top bit
+    /// flipped, an unsigned byte) against q_x as it is, and each block's exact sum then loses 128·Σ q_x, computed
+    /// once per X row and call, instead of taking |q_w| against q_x carrying q_w's sign: one operation a block
+    /// instead of two, the same integer sums (int32 lanes cannot overflow: 32·255·128 is far below 2^31). Settable
+    /// for <c>step-ab --switch q8-offset</c> and for tests. Zen 5 VM, 2026-12-06, 2 threads, ABBA: engine steps of
+    /// one, two and three sequences 0.975, 0.903 and 0.826–0.878 of the time (the sign operation was per X row, the
+    /// flip is per W block and row), single-sequence decode 0.980–0.982 (three runs), 0.953 at one thread.
+    /// </summary>
+    internal static bool OffsetWeights { get; set; } = true;
 
     /// <summary>True when this machine runs the kernel (AVX2 and FMA; AVX-512 BW for the wide tiles) and it is switched on.</summary>
     public static bool Supported => Enabled && Avx2.IsSupported && Fma.IsSupported && Vector256.IsHardwareAccelerated;
@@ -378,49 +390,59 @@ internal static unsafe partial class GemmQ8_0
         if (!DecodeRowGrouping.FourRowsQ8_0 && blocks % 8 == 0)
         {
             var table = MatVecQ8_0.ScaleLookup ? HalfConversion.FiniteTable : null;
-            if (FoldAcrossRows)
+            var biasArray = VnniDots && OffsetWeights ? Scratch(ref t_xBias, xRows * blocks) : null;
+            fixed (int* pBias = biasArray)
             {
-                var folds = Scratch(ref t_folds, 2 * GroupRows * xRows * blocks);
-                fixed (float* pFolds = folds)
+                var bias = biasArray is null ? null : pBias;
+                if (bias is not null)
                 {
-                    for (; r + GroupRows <= rowEnd; r += GroupRows)
+                    XBias(q, xRows * blocks, bias);
+                }
+
+                if (FoldAcrossRows)
+                {
+                    var folds = Scratch(ref t_folds, 2 * GroupRows * xRows * blocks);
+                    fixed (float* pFolds = folds)
                     {
-                        var rowsDecoded = decoded is not null ? decoded + ((long)r * blocks) : null;
-                        var first = w.Data + ((long)r * rowBytes);
-                        switch (xRows)
+                        for (; r + GroupRows <= rowEnd; r += GroupRows)
                         {
-                            case 1:
-                                RowGroup<One>(first, rowBytes, rowsDecoded, table, blocks, q, w.Cols, xScales, y + r, yStride, pFolds);
-                                break;
-                            case 2:
-                                RowGroup<Two>(first, rowBytes, rowsDecoded, table, blocks, q, w.Cols, xScales, y + r, yStride, pFolds);
-                                break;
-                            default:
-                                RowGroup<Three>(first, rowBytes, rowsDecoded, table, blocks, q, w.Cols, xScales, y + r, yStride, pFolds);
-                                break;
+                            var rowsDecoded = decoded is not null ? decoded + ((long)r * blocks) : null;
+                            var first = w.Data + ((long)r * rowBytes);
+                            switch (xRows)
+                            {
+                                case 1:
+                                    RowGroup<One>(first, rowBytes, rowsDecoded, table, blocks, q, w.Cols, xScales, bias, y + r, yStride, pFolds);
+                                    break;
+                                case 2:
+                                    RowGroup<Two>(first, rowBytes, rowsDecoded, table, blocks, q, w.Cols, xScales, bias, y + r, yStride, pFolds);
+                                    break;
+                                default:
+                                    RowGroup<Three>(first, rowBytes, rowsDecoded, table, blocks, q, w.Cols, xScales, bias, y + r, yStride, pFolds);
+                                    break;
+                            }
                         }
                     }
                 }
-            }
 
-            for (; r < rowEnd; r++)
-            {
-                var rowDecoded = decoded is not null ? decoded + ((long)r * blocks) : null;
-                switch (xRows)
+                for (; r < rowEnd; r++)
                 {
-                    case 1:
-                        RowByRow<One>(w.Data + ((long)r * rowBytes), rowDecoded, table, blocks, q, w.Cols, xScales, y + r, yStride);
-                        break;
-                    case 2:
-                        RowByRow<Two>(w.Data + ((long)r * rowBytes), rowDecoded, table, blocks, q, w.Cols, xScales, y + r, yStride);
-                        break;
-                    default:
-                        RowByRow<Three>(w.Data + ((long)r * rowBytes), rowDecoded, table, blocks, q, w.Cols, xScales, y + r, yStride);
-                        break;
+                    var rowDecoded = decoded is not null ? decoded + ((long)r * blocks) : null;
+                    switch (xRows)
+                    {
+                        case 1:
+                            RowByRow<One>(w.Data + ((long)r * rowBytes), rowDecoded, table, blocks, q, w.Cols, xScales, bias, y + r, yStride);
+                            break;
+                        case 2:
+                            RowByRow<Two>(w.Data + ((long)r * rowBytes), rowDecoded, table, blocks, q, w.Cols, xScales, bias, y + r, yStride);
+                            break;
+                        default:
+                            RowByRow<Three>(w.Data + ((long)r * rowBytes), rowDecoded, table, blocks, q, w.Cols, xScales, bias, y + r, yStride);
+                            break;
+                    }
                 }
-            }
 
-            return;
+                return;
+            }
         }
 
         for (; r + 8 <= rowEnd; r += 8)
@@ -470,9 +492,10 @@ internal static unsafe partial class GemmQ8_0
     /// sums in one register (lane = block), scaled there, then folded into the output's accumulator block by block
     /// in order (the definition's chain). One row at a time keeps DRAM on one stream, which AMD's cores want
     /// (<see cref="DecodeRowGrouping"/>). TRows X rows (1 to 3). row: (blocks·34) bytes; decoded: (blocks) or null;
-    /// q: (TRows, cols); xScales: (TRows, blocks); y: this row's output in X row 0, the others yStride apart
+    /// q: (TRows, cols); xScales: (TRows, blocks); bias: (TRows, blocks) for <see cref="OffsetWeights"/>, else null;
+    /// y: this row's output in X row 0, the others yStride apart
     /// </summary>
-    private static void RowByRow<TRows>(byte* row, float* decoded, float* table, int blocks, sbyte* q, int cols, float* xScales, float* y, int yStride)
+    private static void RowByRow<TRows>(byte* row, float* decoded, float* table, int blocks, sbyte* q, int cols, float* xScales, int* bias, float* y, int yStride)
         where TRows : IRowCount
     {
         var n = TRows.Value;
@@ -490,9 +513,9 @@ internal static unsafe partial class GemmQ8_0
 
             // every X row's eight block sums and scales first, then their chains side by side, so that one chain's
             // latency (four cycles a block) hides behind the others
-            var (sum0, scale0) = EightBlocks(block, q + (b * Block), dw, xScales + b);
-            var (sum1, scale1) = n > 1 ? EightBlocks(block, q1 + (b * Block), dw, s1 + b) : default;
-            var (sum2, scale2) = n > 2 ? EightBlocks(block, q2 + (b * Block), dw, s2 + b) : default;
+            var (sum0, scale0) = EightBlocks(block, q + (b * Block), dw, xScales + b, bias is null ? null : bias + b);
+            var (sum1, scale1) = n > 1 ? EightBlocks(block, q1 + (b * Block), dw, s1 + b, bias is null ? null : bias + blocks + b) : default;
+            var (sum2, scale2) = n > 2 ? EightBlocks(block, q2 + (b * Block), dw, s2 + b, bias is null ? null : bias + (2 * blocks) + b) : default;
             acc0 = Fold(sum0, scale0, acc0);
             if (n > 1)
             {
@@ -523,11 +546,11 @@ internal static unsafe partial class GemmQ8_0
     /// <see cref="RowByRow{TRows}"/> computes them, and then the eight rows' chains run side by side, one lane each,
     /// block by block in order: one FMA a block for eight outputs, where one row alone waits the FMA's latency on
     /// every block. rows: the first row's bytes, the others rowBytes apart; decoded: (8, blocks) or null;
-    /// q: (TRows, cols); xScales: (TRows, blocks); y: the first row's output in X row 0, the other X rows yStride
-    /// apart; folds: (2, TRows, 8, blocks) scratch
+    /// q: (TRows, cols); xScales: (TRows, blocks); bias: (TRows, blocks) or null (<see cref="RowByRow{TRows}"/>);
+    /// y: the first row's output in X row 0, the other X rows yStride apart; folds: (2, TRows, 8, blocks) scratch
     /// </summary>
     private static void RowGroup<TRows>(
-        byte* rows, long rowBytes, float* decoded, float* table, int blocks, sbyte* q, int cols, float* xScales, float* y, int yStride, float* folds)
+        byte* rows, long rowBytes, float* decoded, float* table, int blocks, sbyte* q, int cols, float* xScales, int* bias, float* y, int yStride, float* folds)
         where TRows : IRowCount
     {
         var n = TRows.Value;
@@ -544,10 +567,11 @@ internal static unsafe partial class GemmQ8_0
                 var dw = EightScales(block, prefetch, table, decoded, ((long)j * blocks) + b, offsets);
                 for (var t = 0; t < n; t++)
                 {
-                    var (sums, scales) = EightBlocks(block, q + ((long)t * cols) + (b * Block), dw, xScales + ((long)t * blocks) + b);
-                    var at = (t * plane) + (j * blocks) + b;
-                    sums.Store(folds + at);
-                    scales.Store(folds + scalesAt + at);
+                    var at = ((long)t * blocks) + b;
+                    var (sums, scales) = EightBlocks(block, q + ((long)t * cols) + (b * Block), dw, xScales + at, bias is null ? null : bias + at);
+                    var to = (t * plane) + (j * blocks) + b;
+                    sums.Store(folds + to);
+                    scales.Store(folds + scalesAt + to);
                 }
             }
         }
@@ -643,20 +667,40 @@ internal static unsafe partial class GemmQ8_0
 
     /// <summary>
     /// Eight consecutive blocks of one W row against one X row: their exact integer sums as floats (lane = block)
-    /// and their scales d_w·d_x. block: the first block's bytes; x: its 256 quants; dw, dx: (8) scales
+    /// and their scales d_w·d_x. block: the first block's bytes; x: its 256 quants; dw, dx: (8) scales; bias: (8)
+    /// 128·Σ q_x of the blocks where the dots take q_w + 128 (<see cref="OffsetWeights"/>), else null
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector256<float> Sums, Vector256<float> Scales) EightBlocks(byte* block, sbyte* x, Vector256<float> dw, float* dx)
+    private static (Vector256<float> Sums, Vector256<float> Scales) EightBlocks(byte* block, sbyte* x, Vector256<float> dw, float* dx, int* bias)
     {
-        var d0 = BlockDot(block, Vector256.Load(x));
-        var d1 = BlockDot(block + MatVecQ8_0.BlockBytes, Vector256.Load(x + Block));
-        var d2 = BlockDot(block + (2 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (2 * Block)));
-        var d3 = BlockDot(block + (3 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (3 * Block)));
-        var d4 = BlockDot(block + (4 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (4 * Block)));
-        var d5 = BlockDot(block + (5 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (5 * Block)));
-        var d6 = BlockDot(block + (6 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (6 * Block)));
-        var d7 = BlockDot(block + (7 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (7 * Block)));
-        return (Avx.ConvertToVector256Single(EightSums(d0, d1, d2, d3, d4, d5, d6, d7)), dw * Vector256.Load(dx));
+        Vector256<int> sums;
+        if (bias is not null)
+        {
+            var flip = Vector256.Create((byte)0x80);
+            var e0 = OffsetDot(block, Vector256.Load(x), flip);
+            var e1 = OffsetDot(block + MatVecQ8_0.BlockBytes, Vector256.Load(x + Block), flip);
+            var e2 = OffsetDot(block + (2 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (2 * Block)), flip);
+            var e3 = OffsetDot(block + (3 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (3 * Block)), flip);
+            var e4 = OffsetDot(block + (4 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (4 * Block)), flip);
+            var e5 = OffsetDot(block + (5 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (5 * Block)), flip);
+            var e6 = OffsetDot(block + (6 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (6 * Block)), flip);
+            var e7 = OffsetDot(block + (7 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (7 * Block)), flip);
+            sums = EightSums(e0, e1, e2, e3, e4, e5, e6, e7) - Vector256.Load(bias);
+        }
+        else
+        {
+            var d0 = BlockDot(block, Vector256.Load(x));
+            var d1 = BlockDot(block + MatVecQ8_0.BlockBytes, Vector256.Load(x + Block));
+            var d2 = BlockDot(block + (2 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (2 * Block)));
+            var d3 = BlockDot(block + (3 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (3 * Block)));
+            var d4 = BlockDot(block + (4 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (4 * Block)));
+            var d5 = BlockDot(block + (5 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (5 * Block)));
+            var d6 = BlockDot(block + (6 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (6 * Block)));
+            var d7 = BlockDot(block + (7 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (7 * Block)));
+            sums = EightSums(d0, d1, d2, d3, d4, d5, d6, d7);
+        }
+
+        return (Avx.ConvertToVector256Single(sums), dw * Vector256.Load(dx));
     }
 
     /// <summary>acc = fma(sums[k], scales[k], acc) for k = 0..7 in order: eight steps of the definition's chain.</summary>
@@ -701,6 +745,24 @@ internal static unsafe partial class GemmQ8_0
         return VnniDots
             ? AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, wAbs, xSigned)
             : Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(wAbs, xSigned), Vector256.Create((short)1));
+    }
+
+    /// <summary>
+    /// Eight int32 partial sums of one block's 32 products (q_w + 128)·q_x by VPDPBUSD (<see cref="OffsetWeights"/>):
+    /// the block's exact sum is theirs less 128·Σ q_x. flip: 0x80 in every byte
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> OffsetDot(byte* block, Vector256<sbyte> x, Vector256<byte> flip) =>
+        AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Vector256.Load(block + 2) ^ flip, x);
+
+    /// <summary>bias[k] = 128·Σ of the 32 quants of block k. q: (count·32); bias: (count)</summary>
+    private static void XBias(sbyte* q, int count, int* bias)
+    {
+        var ones = Vector256.Create((byte)1);
+        for (var k = 0; k < count; k++)
+        {
+            bias[k] = 128 * Vector256.Sum(AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, ones, Vector256.Load(q + ((long)k * Block))));
+        }
     }
 
     /// <summary>
