@@ -74,6 +74,8 @@ internal static unsafe partial class GemmQ8_0
 
     [ThreadStatic]
     private static int[]? t_xBias;             // (xRows ≤ 3, blocks) 128·Σ q_x of each block, for OffsetWeights
+
+    [ThreadStatic]
     private static sbyte[]? t_q;               // (xRows ≤ 3, cols) quantized X for the unpacked path, else (cols)
 
     /// <summary>
