@@ -145,6 +145,14 @@ internal static unsafe partial class GemmQ8_0
     /// </summary>
     internal static bool OffsetWeights { get; set; } = true;
 
+    /// <summary>
+    /// True where AVX-512 runs: <see cref="EightSums"/> reduces on 512 bits (two blocks' lanes a register, in-lane
+    /// unpacks) instead of by 256-bit horizontal adds; the same exact sums. Settable for <c>step-ab --switch
+    /// q8-wide-sums</c> and for tests. Zen 5 VM, 2026-12-06, 2 threads, ABBA: single-sequence decode 0.936–0.977 of
+    /// the time (four runs), engine steps of one, two and three sequences 0.970, 0.989 and 0.916.
+    /// </summary>
+    internal static bool WideSums { get; set; } = Avx512F.IsSupported && Vector512.IsHardwareAccelerated;
+
     /// <summary>True when this machine runs the kernel (AVX2 and FMA; AVX-512 BW for the wide tiles) and it is switched on.</summary>
     public static bool Supported => Enabled && Avx2.IsSupported && Fma.IsSupported && Vector256.IsHardwareAccelerated;
 
@@ -732,6 +740,20 @@ internal static unsafe partial class GemmQ8_0
         // per 128-bit half: g0 = sums of d0..d3, g1 = of d4..d7 (over that half's four lanes); the halves are then
         // added by extracts and an insert rather than two cross-lane permutes, eight micro-ops each on Zen 1
         // (single-sequence Q8_0 decode there in 0.98 of the time, step-ab ABBA, 2026-12-06)
+        if (WideSums)
+        {
+            // d_k and d_(k+4) in one register: two levels of in-lane unpacks and adds leave, per 128-bit chunk, the
+            // four registers' sums over that chunk; the chunks of each half are then added
+            var z0 = Vector512.Create(d0, d4);
+            var z1 = Vector512.Create(d1, d5);
+            var z2 = Vector512.Create(d2, d6);
+            var z3 = Vector512.Create(d3, d7);
+            var t0 = Avx512F.UnpackLow(z0, z1) + Avx512F.UnpackHigh(z0, z1);
+            var t1 = Avx512F.UnpackLow(z2, z3) + Avx512F.UnpackHigh(z2, z3);
+            var u = Avx512F.UnpackLow(t0.AsInt64(), t1.AsInt64()).AsInt32() + Avx512F.UnpackHigh(t0.AsInt64(), t1.AsInt64()).AsInt32();
+            return (Avx512F.Shuffle4x128(u, u, 0x08) + Avx512F.Shuffle4x128(u, u, 0x0D)).GetLower();
+        }
+
         var g0 = Avx2.HorizontalAdd(Avx2.HorizontalAdd(d0, d1), Avx2.HorizontalAdd(d2, d3));
         var g1 = Avx2.HorizontalAdd(Avx2.HorizontalAdd(d4, d5), Avx2.HorizontalAdd(d6, d7));
         return Vector256.Create(g0.GetLower() + g0.GetUpper(), g1.GetLower() + g1.GetUpper());
