@@ -118,32 +118,22 @@ public sealed unsafe class GemmQ8_0Tests
 
     /// <summary>
     /// Runs <paramref name="check"/> with the unpacked path's block dots by maddubs/madd, and where AVX-VNNI runs also
-    /// by VPDPBUSD on |q_w| and on q_w + 128 (<see cref="GemmQ8_0.Vnni"/>, <see cref="GemmQ8_0.OffsetWeights"/>); each
-    /// with the block sums reduced on 256 bits, and where AVX-512 runs also on 512 (<see cref="GemmQ8_0.WideSums"/>).
+    /// by VPDPBUSD (<see cref="GemmQ8_0.Vnni"/>).
     /// </summary>
     private static void ForEachBlockDot(Action check)
     {
         var savedVnni = GemmQ8_0.Vnni;
-        var savedOffset = GemmQ8_0.OffsetWeights;
-        var savedWideSums = GemmQ8_0.WideSums;
         try
         {
-            foreach (var wideSums in savedWideSums ? new[] { true, false } : [false])
+            foreach (var vnni in AvxVnni.IsSupported ? new[] { true, false } : [false])
             {
-                foreach (var (vnni, offset) in AvxVnni.IsSupported ? new[] { (true, true), (true, false), (false, false) } : [(false, false)])
-                {
-                    GemmQ8_0.WideSums = wideSums;
-                    GemmQ8_0.Vnni = vnni;
-                    GemmQ8_0.OffsetWeights = offset;
-                    check();
-                }
+                GemmQ8_0.Vnni = vnni;
+                check();
             }
         }
         finally
         {
             GemmQ8_0.Vnni = savedVnni;
-            GemmQ8_0.OffsetWeights = savedOffset;
-            GemmQ8_0.WideSums = savedWideSums;
         }
     }
 

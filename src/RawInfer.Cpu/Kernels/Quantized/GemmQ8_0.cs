@@ -73,9 +73,6 @@ internal static unsafe partial class GemmQ8_0
     private static float[]? t_folds;           // (2, xRows ≤ 3, 8, blocks) a row group's block sums and scales (RowGroup)
 
     [ThreadStatic]
-    private static int[]? t_xBias;             // (xRows ≤ 3, blocks) 128·Σ q_x of each block, for OffsetWeights
-
-    [ThreadStatic]
     private static sbyte[]? t_q;               // (xRows ≤ 3, cols) quantized X for the unpacked path, else (cols)
 
     /// <summary>
@@ -121,37 +118,18 @@ internal static unsafe partial class GemmQ8_0
 
     /// <summary>
     /// True: the unpacked path's block dots take AVX-VNNI's VPDPBUSD (one instruction) where the machine has it,
-    /// instead of the maddubs/madd pair. Both sum the same four byte products into each int32 lane, exactly
-    /// (|q| ≤ 127), so the same bits; settable for <c>step-ab --switch q8-vnni</c> and for tests. On the 2-core EPYC
-    /// VM of family 1Ah (Zen 5, 2026-12-06, 2 threads, ABBA): single-sequence decode (<c>--part decode --model
-    /// m110-q8_0.gguf</c>, which takes this path through <see cref="MatVecQ8_0.ViaGemm"/>) 0.85–0.89 of the time in
-    /// four runs (274 → 314 tok/s), engine steps of one and three sequences 0.886. Reducing each block's eight lanes
-    /// to its exact sum (<see cref="EightSums"/>) is about a seventh of that decode's time (replaced by plain adds,
-    /// wrong sums, an experiment only: 0.86), and is what still keeps this path behind
-    /// <see cref="MatVecQ8_0"/>'s own kernel (1.13–1.23 of its time), whose lanes stay in vector accumulators.
+    /// instead of the maddubs/madd pair (<see cref="IBlockDots"/>, chosen once per call). Both sum the same four byte
+    /// products into each int32 lane, exactly (|q| ≤ 128), so the same bits; settable for <c>step-ab --switch
+    /// q8-vnni</c> and for tests. On the 2-core EPYC VM of family 1Ah (Zen 5, 2026-12-06, 2 threads, ABBA) within
+    /// noise: single-sequence decode 1.010 and 1.005 (one thread) of the time, engine steps of one sequence 1.003, of
+    /// three 0.983 and 0.986. (A first version tested the switch in every block's dot; its baseline paid for that test,
+    /// and it measured 0.85–0.89.) Two more variants with the same sums measured no better once chosen per call and were
+    /// dropped: q_w + 128 against q_x less 128·Σ q_x per block (one operation a block fewer; 0.991–1.005), and the lanes
+    /// reduced on 512 bits by in-lane unpacks instead of horizontal adds (three sequences 1.06–1.21, decode 1.01–1.02).
     /// </summary>
     internal static bool Vnni { get; set; } = true;
 
     private static bool VnniDots => Vnni && AvxVnni.IsSupported;
-
-    /// <summary>
-    /// True (where <see cref="Vnni"/> runs): the unpacked path's VPDPBUSD takes q_w + 128 (q_w with its top bit
-    /// flipped, an unsigned byte) against q_x as it is, and each block's exact sum then loses 128·Σ q_x, computed
-    /// once per X row and call, instead of taking |q_w| against q_x carrying q_w's sign: one operation a block
-    /// instead of two, the same integer sums (int32 lanes cannot overflow: 32·255·128 is far below 2^31). Settable
-    /// for <c>step-ab --switch q8-offset</c> and for tests. Zen 5 VM, 2026-12-06, 2 threads, ABBA: engine steps of
-    /// one, two and three sequences 0.975, 0.903 and 0.826–0.878 of the time (the sign operation was per X row, the
-    /// flip is per W block and row), single-sequence decode 0.980–0.982 (three runs), 0.953 at one thread.
-    /// </summary>
-    internal static bool OffsetWeights { get; set; } = true;
-
-    /// <summary>
-    /// True where AVX-512 runs: <see cref="EightSums"/> reduces on 512 bits (two blocks' lanes a register, in-lane
-    /// unpacks) instead of by 256-bit horizontal adds; the same exact sums. Settable for <c>step-ab --switch
-    /// q8-wide-sums</c> and for tests. Zen 5 VM, 2026-12-06, 2 threads, ABBA: single-sequence decode 0.936–0.977 of
-    /// the time (four runs), engine steps of one, two and three sequences 0.970, 0.989 and 0.916.
-    /// </summary>
-    internal static bool WideSums { get; set; } = Avx512F.IsSupported && Vector512.IsHardwareAccelerated;
 
     /// <summary>True when this machine runs the kernel (AVX2 and FMA; AVX-512 BW for the wide tiles) and it is switched on.</summary>
     public static bool Supported => Enabled && Avx2.IsSupported && Fma.IsSupported && Vector256.IsHardwareAccelerated;
@@ -399,60 +377,17 @@ internal static unsafe partial class GemmQ8_0
         var r = rowStart;
         if (!DecodeRowGrouping.FourRowsQ8_0 && blocks % 8 == 0)
         {
-            var table = MatVecQ8_0.ScaleLookup ? HalfConversion.FiniteTable : null;
-            var biasArray = VnniDots && OffsetWeights ? Scratch(ref t_xBias, xRows * blocks) : null;
-            fixed (int* pBias = biasArray)
+            // the block dots are chosen here, once, as a type argument: the kernels then test no switch per block
+            if (VnniDots)
             {
-                var bias = biasArray is null ? null : pBias;
-                if (bias is not null)
-                {
-                    XBias(q, xRows * blocks, bias);
-                }
-
-                if (FoldAcrossRows)
-                {
-                    var folds = Scratch(ref t_folds, 2 * GroupRows * xRows * blocks);
-                    fixed (float* pFolds = folds)
-                    {
-                        for (; r + GroupRows <= rowEnd; r += GroupRows)
-                        {
-                            var rowsDecoded = decoded is not null ? decoded + ((long)r * blocks) : null;
-                            var first = w.Data + ((long)r * rowBytes);
-                            switch (xRows)
-                            {
-                                case 1:
-                                    RowGroup<One>(first, rowBytes, rowsDecoded, table, blocks, q, w.Cols, xScales, bias, y + r, yStride, pFolds);
-                                    break;
-                                case 2:
-                                    RowGroup<Two>(first, rowBytes, rowsDecoded, table, blocks, q, w.Cols, xScales, bias, y + r, yStride, pFolds);
-                                    break;
-                                default:
-                                    RowGroup<Three>(first, rowBytes, rowsDecoded, table, blocks, q, w.Cols, xScales, bias, y + r, yStride, pFolds);
-                                    break;
-                            }
-                        }
-                    }
-                }
-
-                for (; r < rowEnd; r++)
-                {
-                    var rowDecoded = decoded is not null ? decoded + ((long)r * blocks) : null;
-                    switch (xRows)
-                    {
-                        case 1:
-                            RowByRow<One>(w.Data + ((long)r * rowBytes), rowDecoded, table, blocks, q, w.Cols, xScales, bias, y + r, yStride);
-                            break;
-                        case 2:
-                            RowByRow<Two>(w.Data + ((long)r * rowBytes), rowDecoded, table, blocks, q, w.Cols, xScales, bias, y + r, yStride);
-                            break;
-                        default:
-                            RowByRow<Three>(w.Data + ((long)r * rowBytes), rowDecoded, table, blocks, q, w.Cols, xScales, bias, y + r, yStride);
-                            break;
-                    }
-                }
-
-                return;
+                Unpacked<SignedVnniDots>(in w, q, xScales, xRows, y, yStride, rowStart, rowEnd);
             }
+            else
+            {
+                Unpacked<MaddubsDots>(in w, q, xScales, xRows, y, yStride, rowStart, rowEnd);
+            }
+
+            return;
         }
 
         for (; r + 8 <= rowEnd; r += 8)
@@ -498,15 +433,70 @@ internal static unsafe partial class GemmQ8_0
     }
 
     /// <summary>
+    /// <see cref="Direct"/>'s path for rows of whole groups of eight blocks, each block's dot by
+    /// <typeparamref name="TDots"/>. q: (xRows, cols); xScales: (xRows, blocks); y: (xRows, yStride)
+    /// </summary>
+    private static void Unpacked<TDots>(in WeightTensor w, sbyte* q, float* xScales, int xRows, float* y, int yStride, int rowStart, int rowEnd)
+        where TDots : IBlockDots
+    {
+        var blocks = w.Cols / Block;
+        var rowBytes = blocks * MatVecQ8_0.BlockBytes;
+        var decoded = MatVecQ8_0.UseDecodedScales ? w.DecodedScales : null;
+        var table = MatVecQ8_0.ScaleLookup ? HalfConversion.FiniteTable : null;
+        var r = rowStart;
+        if (FoldAcrossRows)
+        {
+            var folds = Scratch(ref t_folds, 2 * GroupRows * xRows * blocks);
+            fixed (float* pFolds = folds)
+            {
+                for (; r + GroupRows <= rowEnd; r += GroupRows)
+                {
+                    var rowsDecoded = decoded is not null ? decoded + ((long)r * blocks) : null;
+                    var first = w.Data + ((long)r * rowBytes);
+                    switch (xRows)
+                    {
+                        case 1:
+                            RowGroup<One, TDots>(first, rowBytes, rowsDecoded, table, blocks, q, w.Cols, xScales, y + r, yStride, pFolds);
+                            break;
+                        case 2:
+                            RowGroup<Two, TDots>(first, rowBytes, rowsDecoded, table, blocks, q, w.Cols, xScales, y + r, yStride, pFolds);
+                            break;
+                        default:
+                            RowGroup<Three, TDots>(first, rowBytes, rowsDecoded, table, blocks, q, w.Cols, xScales, y + r, yStride, pFolds);
+                            break;
+                    }
+                }
+            }
+        }
+
+        for (; r < rowEnd; r++)
+        {
+            var rowDecoded = decoded is not null ? decoded + ((long)r * blocks) : null;
+            switch (xRows)
+            {
+                case 1:
+                    RowByRow<One, TDots>(w.Data + ((long)r * rowBytes), rowDecoded, table, blocks, q, w.Cols, xScales, y + r, yStride);
+                    break;
+                case 2:
+                    RowByRow<Two, TDots>(w.Data + ((long)r * rowBytes), rowDecoded, table, blocks, q, w.Cols, xScales, y + r, yStride);
+                    break;
+                default:
+                    RowByRow<Three, TDots>(w.Data + ((long)r * rowBytes), rowDecoded, table, blocks, q, w.Cols, xScales, y + r, yStride);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>
     /// One W row against every X row, its blocks eight at a time: their integer dots reduced to eight exact block
     /// sums in one register (lane = block), scaled there, then folded into the output's accumulator block by block
     /// in order (the definition's chain). One row at a time keeps DRAM on one stream, which AMD's cores want
     /// (<see cref="DecodeRowGrouping"/>). TRows X rows (1 to 3). row: (blocks·34) bytes; decoded: (blocks) or null;
-    /// q: (TRows, cols); xScales: (TRows, blocks); bias: (TRows, blocks) for <see cref="OffsetWeights"/>, else null;
-    /// y: this row's output in X row 0, the others yStride apart
+    /// q: (TRows, cols); xScales: (TRows, blocks); y: this row's output in X row 0, the others yStride apart
     /// </summary>
-    private static void RowByRow<TRows>(byte* row, float* decoded, float* table, int blocks, sbyte* q, int cols, float* xScales, int* bias, float* y, int yStride)
+    private static void RowByRow<TRows, TDots>(byte* row, float* decoded, float* table, int blocks, sbyte* q, int cols, float* xScales, float* y, int yStride)
         where TRows : IRowCount
+        where TDots : IBlockDots
     {
         var n = TRows.Value;
         var offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * MatVecQ8_0.BlockBytes;
@@ -523,9 +513,9 @@ internal static unsafe partial class GemmQ8_0
 
             // every X row's eight block sums and scales first, then their chains side by side, so that one chain's
             // latency (four cycles a block) hides behind the others
-            var (sum0, scale0) = EightBlocks(block, q + (b * Block), dw, xScales + b, bias is null ? null : bias + b);
-            var (sum1, scale1) = n > 1 ? EightBlocks(block, q1 + (b * Block), dw, s1 + b, bias is null ? null : bias + blocks + b) : default;
-            var (sum2, scale2) = n > 2 ? EightBlocks(block, q2 + (b * Block), dw, s2 + b, bias is null ? null : bias + (2 * blocks) + b) : default;
+            var (sum0, scale0) = EightBlocks<TDots>(block, q + (b * Block), dw, xScales + b);
+            var (sum1, scale1) = n > 1 ? EightBlocks<TDots>(block, q1 + (b * Block), dw, s1 + b) : default;
+            var (sum2, scale2) = n > 2 ? EightBlocks<TDots>(block, q2 + (b * Block), dw, s2 + b) : default;
             acc0 = Fold(sum0, scale0, acc0);
             if (n > 1)
             {
@@ -556,12 +546,13 @@ internal static unsafe partial class GemmQ8_0
     /// <see cref="RowByRow{TRows}"/> computes them, and then the eight rows' chains run side by side, one lane each,
     /// block by block in order: one FMA a block for eight outputs, where one row alone waits the FMA's latency on
     /// every block. rows: the first row's bytes, the others rowBytes apart; decoded: (8, blocks) or null;
-    /// q: (TRows, cols); xScales: (TRows, blocks); bias: (TRows, blocks) or null (<see cref="RowByRow{TRows}"/>);
-    /// y: the first row's output in X row 0, the other X rows yStride apart; folds: (2, TRows, 8, blocks) scratch
+    /// q: (TRows, cols); xScales: (TRows, blocks); y: the first row's output in X row 0, the other X rows yStride
+    /// apart; folds: (2, TRows, 8, blocks) scratch
     /// </summary>
-    private static void RowGroup<TRows>(
-        byte* rows, long rowBytes, float* decoded, float* table, int blocks, sbyte* q, int cols, float* xScales, int* bias, float* y, int yStride, float* folds)
+    private static void RowGroup<TRows, TDots>(
+        byte* rows, long rowBytes, float* decoded, float* table, int blocks, sbyte* q, int cols, float* xScales, float* y, int yStride, float* folds)
         where TRows : IRowCount
+        where TDots : IBlockDots
     {
         var n = TRows.Value;
         var offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * MatVecQ8_0.BlockBytes;
@@ -577,11 +568,10 @@ internal static unsafe partial class GemmQ8_0
                 var dw = EightScales(block, prefetch, table, decoded, ((long)j * blocks) + b, offsets);
                 for (var t = 0; t < n; t++)
                 {
-                    var at = ((long)t * blocks) + b;
-                    var (sums, scales) = EightBlocks(block, q + ((long)t * cols) + (b * Block), dw, xScales + at, bias is null ? null : bias + at);
-                    var to = (t * plane) + (j * blocks) + b;
-                    sums.Store(folds + to);
-                    scales.Store(folds + scalesAt + to);
+                    var (sums, scales) = EightBlocks<TDots>(block, q + ((long)t * cols) + (b * Block), dw, xScales + ((long)t * blocks) + b);
+                    var at = (t * plane) + (j * blocks) + b;
+                    sums.Store(folds + at);
+                    scales.Store(folds + scalesAt + at);
                 }
             }
         }
@@ -677,40 +667,21 @@ internal static unsafe partial class GemmQ8_0
 
     /// <summary>
     /// Eight consecutive blocks of one W row against one X row: their exact integer sums as floats (lane = block)
-    /// and their scales d_w·d_x. block: the first block's bytes; x: its 256 quants; dw, dx: (8) scales; bias: (8)
-    /// 128·Σ q_x of the blocks where the dots take q_w + 128 (<see cref="OffsetWeights"/>), else null
+    /// and their scales d_w·d_x. block: the first block's bytes; x: its 256 quants; dw, dx: (8) scales
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector256<float> Sums, Vector256<float> Scales) EightBlocks(byte* block, sbyte* x, Vector256<float> dw, float* dx, int* bias)
+    private static (Vector256<float> Sums, Vector256<float> Scales) EightBlocks<TDots>(byte* block, sbyte* x, Vector256<float> dw, float* dx)
+        where TDots : IBlockDots
     {
-        Vector256<int> sums;
-        if (bias is not null)
-        {
-            var flip = Vector256.Create((byte)0x80);
-            var e0 = OffsetDot(block, Vector256.Load(x), flip);
-            var e1 = OffsetDot(block + MatVecQ8_0.BlockBytes, Vector256.Load(x + Block), flip);
-            var e2 = OffsetDot(block + (2 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (2 * Block)), flip);
-            var e3 = OffsetDot(block + (3 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (3 * Block)), flip);
-            var e4 = OffsetDot(block + (4 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (4 * Block)), flip);
-            var e5 = OffsetDot(block + (5 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (5 * Block)), flip);
-            var e6 = OffsetDot(block + (6 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (6 * Block)), flip);
-            var e7 = OffsetDot(block + (7 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (7 * Block)), flip);
-            sums = EightSums(e0, e1, e2, e3, e4, e5, e6, e7) - Vector256.Load(bias);
-        }
-        else
-        {
-            var d0 = BlockDot(block, Vector256.Load(x));
-            var d1 = BlockDot(block + MatVecQ8_0.BlockBytes, Vector256.Load(x + Block));
-            var d2 = BlockDot(block + (2 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (2 * Block)));
-            var d3 = BlockDot(block + (3 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (3 * Block)));
-            var d4 = BlockDot(block + (4 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (4 * Block)));
-            var d5 = BlockDot(block + (5 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (5 * Block)));
-            var d6 = BlockDot(block + (6 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (6 * Block)));
-            var d7 = BlockDot(block + (7 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (7 * Block)));
-            sums = EightSums(d0, d1, d2, d3, d4, d5, d6, d7);
-        }
-
-        return (Avx.ConvertToVector256Single(sums), dw * Vector256.Load(dx));
+        var d0 = TDots.Dot(block, Vector256.Load(x));
+        var d1 = TDots.Dot(block + MatVecQ8_0.BlockBytes, Vector256.Load(x + Block));
+        var d2 = TDots.Dot(block + (2 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (2 * Block)));
+        var d3 = TDots.Dot(block + (3 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (3 * Block)));
+        var d4 = TDots.Dot(block + (4 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (4 * Block)));
+        var d5 = TDots.Dot(block + (5 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (5 * Block)));
+        var d6 = TDots.Dot(block + (6 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (6 * Block)));
+        var d7 = TDots.Dot(block + (7 * MatVecQ8_0.BlockBytes), Vector256.Load(x + (7 * Block)));
+        return (Avx.ConvertToVector256Single(EightSums(d0, d1, d2, d3, d4, d5, d6, d7)), dw * Vector256.Load(dx));
     }
 
     /// <summary>acc = fma(sums[k], scales[k], acc) for k = 0..7 in order: eight steps of the definition's chain.</summary>
@@ -740,54 +711,15 @@ internal static unsafe partial class GemmQ8_0
         // per 128-bit half: g0 = sums of d0..d3, g1 = of d4..d7 (over that half's four lanes); the halves are then
         // added by extracts and an insert rather than two cross-lane permutes, eight micro-ops each on Zen 1
         // (single-sequence Q8_0 decode there in 0.98 of the time, step-ab ABBA, 2026-12-06)
-        if (WideSums)
-        {
-            // d_k and d_(k+4) in one register: two levels of in-lane unpacks and adds leave, per 128-bit chunk, the
-            // four registers' sums over that chunk; the chunks of each half are then added
-            var z0 = Vector512.Create(d0, d4);
-            var z1 = Vector512.Create(d1, d5);
-            var z2 = Vector512.Create(d2, d6);
-            var z3 = Vector512.Create(d3, d7);
-            var t0 = Avx512F.UnpackLow(z0, z1) + Avx512F.UnpackHigh(z0, z1);
-            var t1 = Avx512F.UnpackLow(z2, z3) + Avx512F.UnpackHigh(z2, z3);
-            var u = Avx512F.UnpackLow(t0.AsInt64(), t1.AsInt64()).AsInt32() + Avx512F.UnpackHigh(t0.AsInt64(), t1.AsInt64()).AsInt32();
-            return (Avx512F.Shuffle4x128(u, u, 0x08) + Avx512F.Shuffle4x128(u, u, 0x0D)).GetLower();
-        }
-
         var g0 = Avx2.HorizontalAdd(Avx2.HorizontalAdd(d0, d1), Avx2.HorizontalAdd(d2, d3));
         var g1 = Avx2.HorizontalAdd(Avx2.HorizontalAdd(d4, d5), Avx2.HorizontalAdd(d6, d7));
         return Vector256.Create(g0.GetLower() + g0.GetUpper(), g1.GetLower() + g1.GetUpper());
     }
 
-    /// <summary>Eight int32 partial sums of one block's 32 products (exact: |q| ≤ 127 keeps maddubs from saturating).</summary>
+    /// <summary>Eight int32 partial sums of one block's 32 products q_w·q_x, by AVX-VNNI where <see cref="Vnni"/> says so, else maddubs/madd.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> BlockDot(byte* block, Vector256<sbyte> x)
-    {
-        var w = Vector256.Load((sbyte*)(block + 2));
-        var wAbs = Avx2.Abs(w);
-        var xSigned = Avx2.Sign(x, w);
-        return VnniDots
-            ? AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, wAbs, xSigned)
-            : Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(wAbs, xSigned), Vector256.Create((short)1));
-    }
-
-    /// <summary>
-    /// Eight int32 partial sums of one block's 32 products (q_w + 128)·q_x by VPDPBUSD (<see cref="OffsetWeights"/>):
-    /// the block's exact sum is theirs less 128·Σ q_x. flip: 0x80 in every byte
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> OffsetDot(byte* block, Vector256<sbyte> x, Vector256<byte> flip) =>
-        AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Vector256.Load(block + 2) ^ flip, x);
-
-    /// <summary>bias[k] = 128·Σ of the 32 quants of block k. q: (count·32); bias: (count)</summary>
-    private static void XBias(sbyte* q, int count, int* bias)
-    {
-        var ones = Vector256.Create((byte)1);
-        for (var k = 0; k < count; k++)
-        {
-            bias[k] = 128 * Vector256.Sum(AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, ones, Vector256.Load(q + ((long)k * Block))));
-        }
-    }
+    private static Vector256<int> BlockDot(byte* block, Vector256<sbyte> x) =>
+        VnniDots ? SignedVnniDots.Dot(block, x) : MaddubsDots.Dot(block, x);
 
     /// <summary>
     /// Packs up to 32 W rows: packed[((b·16 + p)·32) + j] holds row j's columns 32b + 2p and 32b + 2p + 1 as two
@@ -1075,5 +1007,38 @@ internal static unsafe partial class GemmQ8_0
         }
 
         return array;
+    }
+}
+
+/// <summary>
+/// How <see cref="GemmQ8_0"/>'s unpacked path computes one block's eight int32 partial sums: each lane the sum of four
+/// adjacent products |q_w|·(q_x carrying q_w's sign), the same exact integers either way. A type argument, so that the
+/// kernels test no switch per block.
+/// </summary>
+internal unsafe interface IBlockDots
+{
+    /// <summary>The eight partial sums. block: the block's 34 bytes (scale, then quants); x: its 32 X quants</summary>
+    static abstract Vector256<int> Dot(byte* block, Vector256<sbyte> x);
+}
+
+/// <summary>AVX2: maddubs, then pairs added by madd (|q| ≤ 128 keeps maddubs from saturating).</summary>
+internal readonly unsafe struct MaddubsDots : IBlockDots
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Dot(byte* block, Vector256<sbyte> x)
+    {
+        var w = Vector256.Load((sbyte*)(block + 2));
+        return Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Abs(w), Avx2.Sign(x, w)), Vector256.Create((short)1));
+    }
+}
+
+/// <summary>AVX-VNNI: one VPDPBUSD.</summary>
+internal readonly unsafe struct SignedVnniDots : IBlockDots
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Dot(byte* block, Vector256<sbyte> x)
+    {
+        var w = Vector256.Load((sbyte*)(block + 2));
+        return AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Avx2.Abs(w), Avx2.Sign(x, w));
     }
 }
