@@ -129,7 +129,7 @@ internal static unsafe partial class GemmQ8_0
     /// </summary>
     internal static bool Vnni { get; set; } = true;
 
-    private static bool VnniDots => Vnni && AvxVnni.IsSupported;
+    private static bool VnniDots => AvxVnni.IsSupported && Vnni;
 
     /// <summary>True when this machine runs the kernel (AVX2 and FMA; AVX-512 BW for the wide tiles) and it is switched on.</summary>
     public static bool Supported => Enabled && Avx2.IsSupported && Fma.IsSupported && Vector256.IsHardwareAccelerated;
@@ -371,10 +371,6 @@ internal static unsafe partial class GemmQ8_0
     private static void Direct(in WeightTensor w, sbyte* q, float* xScales, int xRows, float* y, int yStride, int rowStart, int rowEnd)
     {
         var blocks = w.Cols / Block;
-        var rowBytes = blocks * MatVecQ8_0.BlockBytes;
-        var decoded = MatVecQ8_0.UseDecodedScales ? w.DecodedScales : null;
-        var offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
-        var r = rowStart;
         if (!DecodeRowGrouping.FourRowsQ8_0 && blocks % 8 == 0)
         {
             // the block dots are chosen here, once, as a type argument: the kernels then test no switch per block
@@ -390,6 +386,29 @@ internal static unsafe partial class GemmQ8_0
             return;
         }
 
+        if (VnniDots)
+        {
+            Lockstep<SignedVnniDots>(in w, q, xScales, xRows, y, yStride, rowStart, rowEnd);
+        }
+        else
+        {
+            Lockstep<MaddubsDots>(in w, q, xScales, xRows, y, yStride, rowStart, rowEnd);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Direct"/>'s path where rows go eight in lockstep (<see cref="DecodeRowGrouping.FourRowsQ8_0"/>) or
+    /// a row's blocks are not whole groups of eight: each block's dot by <typeparamref name="TDots"/>, rows past the
+    /// last group of eight by <see cref="DotReference"/>. q: (xRows, cols); xScales: (xRows, blocks); y: (xRows, yStride)
+    /// </summary>
+    private static void Lockstep<TDots>(in WeightTensor w, sbyte* q, float* xScales, int xRows, float* y, int yStride, int rowStart, int rowEnd)
+        where TDots : IBlockDots
+    {
+        var blocks = w.Cols / Block;
+        var rowBytes = blocks * MatVecQ8_0.BlockBytes;
+        var decoded = MatVecQ8_0.UseDecodedScales ? w.DecodedScales : null;
+        var offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+        var r = rowStart;
         for (; r + 8 <= rowEnd; r += 8)
         {
             var rows = w.Data + ((long)r * rowBytes);
@@ -402,14 +421,14 @@ internal static unsafe partial class GemmQ8_0
                 {
                     var block = rows + (b * MatVecQ8_0.BlockBytes);
                     var x = Vector256.Load(qx + (b * Block));
-                    var d0 = BlockDot(block, x);
-                    var d1 = BlockDot(block + rowBytes, x);
-                    var d2 = BlockDot(block + (2 * rowBytes), x);
-                    var d3 = BlockDot(block + (3 * rowBytes), x);
-                    var d4 = BlockDot(block + (4 * rowBytes), x);
-                    var d5 = BlockDot(block + (5 * rowBytes), x);
-                    var d6 = BlockDot(block + (6 * rowBytes), x);
-                    var d7 = BlockDot(block + (7 * rowBytes), x);
+                    var d0 = TDots.Dot(block, x);
+                    var d1 = TDots.Dot(block + rowBytes, x);
+                    var d2 = TDots.Dot(block + (2 * rowBytes), x);
+                    var d3 = TDots.Dot(block + (3 * rowBytes), x);
+                    var d4 = TDots.Dot(block + (4 * rowBytes), x);
+                    var d5 = TDots.Dot(block + (5 * rowBytes), x);
+                    var d6 = TDots.Dot(block + (6 * rowBytes), x);
+                    var d7 = TDots.Dot(block + (7 * rowBytes), x);
 
                     var sums = EightSums(d0, d1, d2, d3, d4, d5, d6, d7);
 
@@ -715,11 +734,6 @@ internal static unsafe partial class GemmQ8_0
         var g1 = Avx2.HorizontalAdd(Avx2.HorizontalAdd(d4, d5), Avx2.HorizontalAdd(d6, d7));
         return Vector256.Create(g0.GetLower() + g0.GetUpper(), g1.GetLower() + g1.GetUpper());
     }
-
-    /// <summary>Eight int32 partial sums of one block's 32 products q_w·q_x, by AVX-VNNI where <see cref="Vnni"/> says so, else maddubs/madd.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> BlockDot(byte* block, Vector256<sbyte> x) =>
-        VnniDots ? SignedVnniDots.Dot(block, x) : MaddubsDots.Dot(block, x);
 
     /// <summary>
     /// Packs up to 32 W rows: packed[((b·16 + p)·32) + j] holds row j's columns 32b + 2p and 32b + 2p + 1 as two
