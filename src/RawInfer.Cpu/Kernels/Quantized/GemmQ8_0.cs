@@ -119,7 +119,7 @@ internal static unsafe partial class GemmQ8_0
     /// <summary>
     /// True: the unpacked path's block dots take AVX-VNNI's VPDPBUSD (one instruction) where the machine has it,
     /// instead of the maddubs/madd pair (<see cref="IBlockDots"/>, chosen once per call). Both sum the same four byte
-    /// products into each int32 lane, exactly (|q| ≤ 128), so the same bits; settable for <c>step-ab --switch
+    /// products into each int32 lane, exactly, so the same bits; settable for <c>step-ab --switch
     /// q8-vnni</c> and for tests. On the 2-core EPYC VM of family 1Ah (Zen 5, 2026-12-06, 2 threads, ABBA) within
     /// noise: single-sequence decode 1.010 and 1.005 (one thread) of the time, engine steps of one sequence 1.003, of
     /// three 0.983 and 0.986. (A first version tested the switch in every block's dot; its baseline paid for that test,
@@ -1035,7 +1035,7 @@ internal unsafe interface IBlockDots
     static abstract Vector256<int> Dot(byte* block, Vector256<sbyte> x);
 }
 
-/// <summary>AVX2: maddubs, then pairs added by madd (|q| ≤ 128 keeps maddubs from saturating).</summary>
+/// <summary>AVX2: maddubs, then pairs added by madd (|q_w| ≤ 128 and |q_x| ≤ 127 keep maddubs from saturating: 2·128·127 &lt; 2^15).</summary>
 internal readonly unsafe struct MaddubsDots : IBlockDots
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
