@@ -124,6 +124,15 @@ public sealed record EngineOptions
     /// </summary>
     public int WarmUpRounds { get; init; }
 
+    /// <summary>
+    /// Commit the KV cache's memory on the engine thread before the first request (and before
+    /// <see cref="InferenceEngine.WarmedUp"/> completes), as vLLM and llama.cpp reserve theirs at start, instead of
+    /// letting the first steps that reach each part of the pool pay the page faults (IModelRunner.PrefaultKvCache).
+    /// The whole budget is then resident from the start. Off by default, so an embedding that sizes a large pool
+    /// and uses little of it keeps its memory; <c>rawinfer serve</c> and <c>bench</c> turn it on (<c>--kv-prefault</c>).
+    /// </summary>
+    public bool PrefaultKvCache { get; init; }
+
     /// <summary>Largest <see cref="WarmUpRounds"/>.</summary>
     public const int MaxWarmUpRounds = 100;
 

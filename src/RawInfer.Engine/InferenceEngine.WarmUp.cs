@@ -1,6 +1,6 @@
 namespace RawInfer.Engine;
 
-// Warm-up: forward passes on dummy rows before the first request, on the engine thread.
+// Warm-up: the KV cache committed if asked, then forward passes on dummy rows, before the first request, on the engine thread.
 public sealed partial class InferenceEngine
 {
     /// <summary>Rows of the multi-row decode pass of a warm-up round (and the blocks a round uses).</summary>
@@ -15,6 +15,11 @@ public sealed partial class InferenceEngine
     /// </summary>
     private void WarmUp()
     {
+        if (_options.PrefaultKvCache)
+        {
+            _runner.PrefaultKvCache();
+        }
+
         var rounds = _options.WarmUpRounds;
         if (rounds == 0)
         {

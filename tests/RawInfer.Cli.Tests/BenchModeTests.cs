@@ -223,6 +223,18 @@ public sealed class BenchModeTests : IDisposable
     }
 
     [Fact]
+    public void The_kv_cache_is_committed_by_default_and_kv_prefault_false_turns_that_off()
+    {
+        var on = Bench("--mode", "batched", "--decode-concurrency", "2", "--decode-tokens", "4", "--runs", "1", "--warmup", "0");
+        Assert.Equal(0, on.ExitCode);
+        Assert.Contains("kv-prefault on", on.Error, StringComparison.Ordinal);
+        var off = Bench("--mode", "batched", "--decode-concurrency", "2", "--decode-tokens", "4", "--runs", "1", "--warmup", "0", "--kv-prefault", "false");
+        Assert.Equal(0, off.ExitCode);
+        Assert.True(Rate(off.Output, @"\| 2 \| ([0-9.]+) \|") > 0);
+        Assert.Contains("kv-prefault off", off.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Unknown_mode_and_dtype_are_rejected_by_the_parser()
     {
         Assert.NotEqual(0, _cli.Run("bench", "--mode", "fast").ExitCode);

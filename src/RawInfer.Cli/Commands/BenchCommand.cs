@@ -45,10 +45,11 @@ internal static class BenchCommand
         var rounds = new Option<int>("--rounds") { Description = "Serving mode: run the continuous and static runs this many times, each round in the reverse order of the one before (ratios from the medians).", DefaultValueFactory = _ => 1 };
         var runs = new Option<int>("--runs") { Description = "Timed runs of --mode prefill|decode|batched (median reported).", DefaultValueFactory = _ => 3 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed runs before them.", DefaultValueFactory = _ => 1 };
+        var kvPrefault = new Option<bool>("--kv-prefault") { Description = "Commit the whole KV-cache budget before each engine's first request (as vLLM reserves its cache at start), so that no step pays page faults when it first reaches part of the pool; false: map it in as blocks are first used.", DefaultValueFactory = _ => true };
         var engineWarmup = new Option<int>("--engine-warmup-rounds") { Description = $"Warm-up rounds each engine runs before its first request (as serve's --warmup-rounds; 0..{EngineOptions.MaxWarmUpRounds}).", DefaultValueFactory = _ => 0 };
         var command = new Command("bench", "Offline benchmark: serving (continuous vs static batching), prefill, decode or batched decode.");
         foreach (var option in new Option[] { mode, shape, dtype, modelPath, requests, rate, prompt, outputs, promptTokens, concurrency,
-            decodeTokens, kvMiB, kvDtype, staticBatch, paddedBatch, threads, maxBatched, maxRunning, maxPrefill, device, rounds, runs, warmup, engineWarmup })
+            decodeTokens, kvMiB, kvDtype, staticBatch, paddedBatch, threads, maxBatched, maxRunning, maxPrefill, device, rounds, runs, warmup, engineWarmup, kvPrefault })
         {
             command.Options.Add(option);
         }
@@ -104,7 +105,7 @@ internal static class BenchCommand
             }
 
             var engineOptions = BenchModel.Apply(
-                new EngineOptions { KvCacheBytes = kvBytes, WarmUpRounds = parse.GetValue(engineWarmup) }, batchedLimit, null);
+                new EngineOptions { KvCacheBytes = kvBytes, WarmUpRounds = parse.GetValue(engineWarmup), PrefaultKvCache = parse.GetValue(kvPrefault) }, batchedLimit, null);
             if (parse.GetValue(maxPrefill) is { } prefillBudget)
             {
                 engineOptions = engineOptions with { MaxPrefillTokensPerStep = prefillBudget };
@@ -117,7 +118,7 @@ internal static class BenchCommand
                 await error.WriteLineAsync(deviceNotice).ConfigureAwait(false);
             }
             await error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"bench {parse.GetValue(mode)}: {model.Path} ({model.Weights.Layers[0].Wq.Type.ToString().ToLowerInvariant()}), threads {(threadCount == 0 ? Environment.ProcessorCount : threadCount)}, max-batched-tokens {engineOptions.MaxBatchedTokens}, max-running {(runningLimit is { } m ? m.ToString(CultureInfo.InvariantCulture) : "default")}, max-prefill-tokens {engineOptions.MaxPrefillTokensPerStep}, device {deviceChoice.ToName()}, kv-dtype {kvType.Name()}")).ConfigureAwait(false);
+                $"bench {parse.GetValue(mode)}: {model.Path} ({model.Weights.Layers[0].Wq.Type.ToString().ToLowerInvariant()}), threads {(threadCount == 0 ? Environment.ProcessorCount : threadCount)}, max-batched-tokens {engineOptions.MaxBatchedTokens}, max-running {(runningLimit is { } m ? m.ToString(CultureInfo.InvariantCulture) : "default")}, max-prefill-tokens {engineOptions.MaxPrefillTokensPerStep}, device {deviceChoice.ToName()}, kv-dtype {kvType.Name()}, kv-prefault {(engineOptions.PrefaultKvCache ? "on" : "off")}")).ConfigureAwait(false);
             var setup = new BenchSetup(model, threadCount, engineOptions, parse.GetValue(runs), parse.GetValue(warmup), deviceChoice, kvType);
             switch (parse.GetValue(mode))
             {

@@ -38,6 +38,7 @@ internal static class ServeCommand
         var kvMiB = new Option<int>("--kv-mib") { Description = "KV-cache budget in MiB (default 256 on the CPU; on CUDA the device memory left after the weights).", DefaultValueFactory = _ => 256 };
         var threads = new Option<int>("--threads") { Description = "CPU threads; 0 = all cores.", DefaultValueFactory = _ => 0 };
         var warmupRounds = new Option<int>("--warmup-rounds") { Description = $"Forward passes on dummy rows before accepting connections, in rounds of a prefill, a 1-row and a 4-row decode (0 = none; at most {EngineOptions.MaxWarmUpRounds}).", DefaultValueFactory = _ => DefaultWarmUpRounds };
+        var kvPrefault = new Option<bool>("--kv-prefault") { Description = "Commit the whole KV-cache budget before the first request (as vLLM reserves its cache at start), so that no step pays page faults when it first reaches part of the pool; false: map it in as blocks are first used.", DefaultValueFactory = _ => true };
         var device = DeviceOption.Create();
         var kvDtype = KvDtypeOption.Create();
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Information };
@@ -50,7 +51,7 @@ internal static class ServeCommand
         var command = new Command("serve", "Serve a model over the RawInfer binary protocol.");
         foreach (var option in new Option[]
         {
-            model, tokenizer, listen, apiKeys, adminKeys, maxConnections, maxInFlight, maxTokens, drain, kvMiB, kvDtype, threads, warmupRounds, device, logLevel,
+            model, tokenizer, listen, apiKeys, adminKeys, maxConnections, maxInFlight, maxTokens, drain, kvMiB, kvDtype, kvPrefault, threads, warmupRounds, device, logLevel,
             keysFile, denyList, auditDir, keyRpm, keyInput, keyOutput,
         })
         {
@@ -69,7 +70,10 @@ internal static class ServeCommand
                 throw new CliException($"--warmup-rounds must be in 0..{EngineOptions.MaxWarmUpRounds}, not {parse.GetValue(warmupRounds)}");
             }
 
-            var limits = new EngineOptions { KvCacheBytes = (long)parse.GetValue(kvMiB) << 20, WarmUpRounds = parse.GetValue(warmupRounds) };
+            var limits = new EngineOptions
+            {
+                KvCacheBytes = (long)parse.GetValue(kvMiB) << 20, WarmUpRounds = parse.GetValue(warmupRounds), PrefaultKvCache = parse.GetValue(kvPrefault),
+            };
             using var runner = ModelRunnerFactory.Create(
                 loaded, DeviceOption.Parse(parse.GetValue(device)), parse.GetValue(threads), limits, out var notice,
                 KvDtypeOption.Parse(parse.GetValue(kvDtype)));

@@ -116,6 +116,9 @@ public sealed unsafe partial class CpuModelRunner : IModelRunner
     }
 
     /// <inheritdoc/>
+    public void PrefaultKvCache() => RequireStorage().Prefault();
+
+    /// <inheritdoc/>
     public void CopyBlock(int source, int destination) => RequireStorage().CopyBlock(source, destination);
 
     /// <summary>Stops the worker threads. The model itself is not disposed (the caller owns it).</summary>

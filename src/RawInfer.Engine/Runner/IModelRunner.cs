@@ -21,6 +21,16 @@ public interface IModelRunner : IDisposable
     /// </summary>
     void AllocateKvCache(int numBlocks, int blockSize);
 
+    /// <summary>
+    /// Commits the KV storage's memory now, before the first step, so that no step pays for mapping it in later
+    /// (CPU memory is otherwise faulted in page by page as blocks are first written). Called once, after
+    /// <see cref="AllocateKvCache"/>, on the engine thread when <c>EngineOptions.PrefaultKvCache</c> is set. Device
+    /// memory is committed when it is allocated, so by default this does nothing.
+    /// </summary>
+    void PrefaultKvCache()
+    {
+    }
+
     /// <summary>Copies every layer's K/V of block <paramref name="source"/> into <paramref name="destination"/> (copy-on-write).</summary>
     void CopyBlock(int source, int destination);
 

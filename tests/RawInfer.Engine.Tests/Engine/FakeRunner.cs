@@ -52,6 +52,18 @@ internal sealed class FakeRunner : IModelRunner
         Array.Fill(_slots, -1);
     }
 
+    /// <summary>Calls of <see cref="PrefaultKvCache"/>.</summary>
+    public int Prefaults { get; private set; }
+
+    /// <summary>Forward passes run before the last <see cref="PrefaultKvCache"/>, and the thread it ran on.</summary>
+    public (int Executions, string? Thread) AtPrefault { get; private set; }
+
+    public void PrefaultKvCache()
+    {
+        Prefaults++;
+        AtPrefault = (Executions, Thread.CurrentThread.Name);
+    }
+
     public void CopyBlock(int source, int destination) =>
         _slots.AsSpan(source * _blockSize, _blockSize).CopyTo(_slots.AsSpan(destination * _blockSize, _blockSize));
 

@@ -55,6 +55,27 @@ public sealed class WarmUpTests
         await EngineHarness.StopAndAuditAsync(engine);
     }
 
+    [Theory]
+    [InlineData(true, 0)]
+    [InlineData(true, 2)]
+    [InlineData(false, 1)]
+    public async Task The_kv_cache_is_committed_once_on_the_engine_thread_before_any_pass_only_when_asked(bool prefault, int rounds)
+    {
+        var runner = new FakeRunner();
+        var engine = EngineHarness.Create(runner, new EngineOptions { NumKvBlocks = 64, WarmUpRounds = rounds, PrefaultKvCache = prefault });
+        await engine.WarmedUp.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        Assert.Equal(prefault ? 1 : 0, runner.Prefaults);
+        if (prefault)
+        {
+            Assert.Equal((0, "rawinfer-engine"), runner.AtPrefault);
+        }
+
+        var request = new GenerationRequest { Prompt = "abc", MaxTokens = 5, IgnoreEos = true };
+        Assert.Equal(EngineHarness.Reference(request), (await engine.GenerateAsync(request, Ct)).TokenIds);
+        Assert.Equal(prefault ? 1 : 0, runner.Prefaults);
+        await EngineHarness.StopAndAuditAsync(engine);
+    }
+
     [Fact]
     public async Task A_request_submitted_during_the_warm_up_waits_and_is_served_after_it()
     {
