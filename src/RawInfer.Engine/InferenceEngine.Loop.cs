@@ -184,6 +184,7 @@ public sealed partial class InferenceEngine
             _runner.CopyBlock(copy.Source, copy.Destination);
         }
 
+        var started = _time.GetTimestamp();
         try
         {
             _runner.Execute(batch, _logits.AsSpan(0, batch.NumLogitRows * _vocabSize));
@@ -194,6 +195,8 @@ public sealed partial class InferenceEngine
             _executeFailed = true;
             _executeError = "model runner failed: " + e.Message;
         }
+
+        _metrics.OnForward(batch.NumTokens, _time.GetElapsedTime(started));
     }
 
     /// <summary>Ends every request (abort, or the loop stopping).</summary>

@@ -117,6 +117,9 @@ public sealed partial class InferenceEngine : IAsyncDisposable
     /// <summary>A snapshot of counters and current load.</summary>
     public EngineStats GetStats() => _metrics.Snapshot(_time.GetElapsedTime(_startTimestamp));
 
+    /// <summary>The meter this engine's instruments report to (several engines share its name).</summary>
+    internal System.Diagnostics.Metrics.Meter Meter => _metrics.Meter;
+
     /// <summary>Runs a request to the end and returns the whole result.</summary>
     /// <exception cref="EngineOverloadedException">The waiting queue is full.</exception>
     /// <exception cref="ArgumentException">The request is invalid (too long, bad parameters).</exception>

@@ -18,6 +18,8 @@ internal sealed class EngineMetrics : IDisposable
     private readonly Counter<long> _generatedTokens;
     private readonly Counter<long> _preemptions;
     private readonly Counter<long> _finished;
+    private readonly Histogram<double> _forwardTime;
+    private readonly Histogram<long> _stepTokens;
 
     private long _preemptionCount;
     private long _finishedCount;
@@ -41,6 +43,8 @@ internal sealed class EngineMetrics : IDisposable
         _generatedTokens = _meter.CreateCounter<long>("rawinfer.generated_tokens", "{token}", "Tokens sampled (rate = tokens/s).");
         _preemptions = _meter.CreateCounter<long>("rawinfer.preemptions", "{preemption}", "Requests preempted to free KV blocks.");
         _finished = _meter.CreateCounter<long>("rawinfer.requests_finished", "{request}", "Requests ended, any reason.");
+        _forwardTime = _meter.CreateHistogram<double>("rawinfer.step_forward_time", "s", "One step's forward pass over all its rows (a step that stalls shows here).");
+        _stepTokens = _meter.CreateHistogram<long>("rawinfer.step_tokens", "{token}", "Rows of one step's forward pass: prompt-chunk and decode tokens together.");
         _meter.CreateObservableGauge("rawinfer.requests_running", () => Volatile.Read(ref _running), "{request}");
         _meter.CreateObservableGauge("rawinfer.requests_waiting", () => Volatile.Read(ref _waiting), "{request}");
         _meter.CreateObservableGauge("rawinfer.kv_blocks_used", () => Volatile.Read(ref _blocksUsed), "{block}");
@@ -48,6 +52,9 @@ internal sealed class EngineMetrics : IDisposable
     }
 
     public int TotalBlocks { get; }
+
+    /// <summary>The meter these instruments belong to (tests tell one engine's from another's by it).</summary>
+    internal Meter Meter => _meter;
 
     public double PrefixHitRate
     {
@@ -84,6 +91,13 @@ internal sealed class EngineMetrics : IDisposable
         Volatile.Write(ref _prefixQueryTokens, prefixQueryTokens);
         Volatile.Write(ref _prefixHitTokens, prefixHitTokens);
         Interlocked.Increment(ref _steps);
+    }
+
+    /// <summary>A forward pass of <paramref name="tokens"/> rows that took <paramref name="elapsed"/>.</summary>
+    public void OnForward(int tokens, TimeSpan elapsed)
+    {
+        _forwardTime.Record(elapsed.TotalSeconds);
+        _stepTokens.Record(tokens);
     }
 
     public void OnPreempted()

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using RawInfer.Engine.Sampling;
 
 namespace RawInfer.Engine.Tests.Engine;
@@ -25,7 +26,15 @@ public class SteadyStateAllocationTests
     public async Task A_request_on_a_fresh_sequence_record_allocates_nothing_while_it_decodes() =>
         await AssertSteadyDecodeAllocatesNothing(warmUpRequests: 5);
 
-    private static async Task AssertSteadyDecodeAllocatesNothing(int warmUpRequests)
+    /// <summary>
+    /// The same with a metrics listener attached to the engine's meter (as a host exporting to OpenTelemetry has):
+    /// every histogram and counter the step records then reaches a callback on the engine thread.
+    /// </summary>
+    [Fact]
+    public async Task Decode_steps_allocate_nothing_while_a_listener_receives_every_measurement() =>
+        await AssertSteadyDecodeAllocatesNothing(warmUpRequests: 6, listen: true);
+
+    private static async Task AssertSteadyDecodeAllocatesNothing(int warmUpRequests, bool listen = false)
     {
         var runner = new FakeRunner { RecordSeenTokens = false };
         var allocated = new long[1600]; // (steps) the engine thread's allocation counter at each forward pass
@@ -40,6 +49,21 @@ public class SteadyStateAllocationTests
             }
         };
         var engine = EngineHarness.Create(runner, new EngineOptions { NumKvBlocks = 512, BlockSize = 8 });
+        long measurements = 0;
+        using var listener = new MeterListener();
+        if (listen)
+        {
+            listener.InstrumentPublished = (instrument, l) =>
+            {
+                if (ReferenceEquals(instrument.Meter, engine.Meter))
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            };
+            listener.SetMeasurementEventCallback<double>((_, _, _, _) => Interlocked.Increment(ref measurements));
+            listener.SetMeasurementEventCallback<long>((_, _, _, _) => Interlocked.Increment(ref measurements));
+            listener.Start();
+        }
 
         // Greedy, seeded nucleus, penalties and a stop string that never matches but holds text back now and then.
         const int outputTokens = 400;
@@ -75,6 +99,11 @@ public class SteadyStateAllocationTests
         var perStep = string.Join(", ", Enumerable.Range(from, to - from)
             .Where(k => allocated[k + 1] != allocated[k]).Select(k => $"step {k - firstStep}: {allocated[k + 1] - allocated[k]} B"));
         Assert.True(window == 0, $"{to - from} steady-state steps allocated {window} bytes on the engine thread ({perStep})");
+        if (listen)
+        {
+            // at least a forward time, a row count and a sampled-token count per step
+            Assert.True(Interlocked.Read(ref measurements) >= 3L * steps, $"{measurements} measurements in {steps} steps");
+        }
     }
 
     /// <summary>[start, end] of the longest run of true in flags[first..count), end inclusive.</summary>
