@@ -59,7 +59,8 @@ internal static class CliApp
 
     private static bool IsExpected(Exception e) => e is CliException or ModelFormatException or TokenizerFormatException
         or FileNotFoundException or DirectoryNotFoundException or FormatException or UnauthorizedAccessException
-        or IOException or HttpRequestException or OperationCanceledException or NotSupportedException;
+        or IOException or HttpRequestException or OperationCanceledException or NotSupportedException
+        or InsufficientMemoryException;
 
     private static string OneLine(string message) => message.ReplaceLineEndings(" ");
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using System.Net;
 using RawInfer.Client;
@@ -62,6 +63,18 @@ public class ServerCommandTests
         var result = cli.Run("serve", "--model", TestPaths.Model("stories260K.bin"), "--tokenizer", TestPaths.Model("tok512.bin"),
             "--listen", "127.0.0.1:0", "--api-key", Key, "--warmup-rounds", rounds, "--audit-dir", cli.TempFile("audit"));
         result.AssertCleanError($"--warmup-rounds must be in 0..100, not {rounds}");
+        Assert.DoesNotContain("listening on", result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Serve_refuses_a_KV_budget_larger_than_the_memory_with_a_clear_error_before_listening()
+    {
+        using var cli = new CliHarness();
+        var mib = (GC.GetGCMemoryInfo().TotalAvailableMemoryBytes >> 20) + 1024; // more than the machine holds
+        var result = cli.Run("serve", "--model", TestPaths.Model("stories260K.bin"), "--tokenizer", TestPaths.Model("tok512.bin"),
+            "--listen", "127.0.0.1:0", "--api-key", Key, "--kv-mib", mib.ToString(CultureInfo.InvariantCulture), "--device", "cpu",
+            "--audit-dir", cli.TempFile("audit"));
+        result.AssertCleanError("lower the KV-cache budget");
         Assert.DoesNotContain("listening on", result.Output, StringComparison.Ordinal);
     }
 

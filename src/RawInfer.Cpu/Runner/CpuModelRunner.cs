@@ -112,6 +112,19 @@ public sealed unsafe partial class CpuModelRunner : IModelRunner
             throw new InvalidOperationException("the KV cache is already allocated");
         }
 
+        // A pool larger than the memory left would be mapped in as it fills (or all at once by PrefaultKvCache) until
+        // the kernel kills the process: refuse it here, where the caller can still choose a smaller one.
+        var bytes = 2L * Config.NumLayers * numBlocks * blockSize * Config.KvDim * KvCacheType.ElementBytes();
+        var total = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        var inUse = Environment.WorkingSet;
+        if (total > 0 && bytes > total - inUse)
+        {
+            throw new InsufficientMemoryException(
+                $"a KV cache of {numBlocks} blocks × {blockSize} tokens ({KvCacheType.Name()}) takes {bytes >> 20} MiB, more than the " +
+                $"{Math.Max(0, total - inUse) >> 20} MiB of memory left to this process ({total >> 20} MiB available, {inUse >> 20} MiB in use): " +
+                "lower the KV-cache budget");
+        }
+
         _storage = new PagedKvStorage(Config.NumLayers, numBlocks, blockSize, Config.KvDim, KvCacheType);
     }
 

@@ -26,6 +26,25 @@ public class RunnerValidationTests
         Assert.Equal(model.Config.KvBytesPerToken(), runner.KvBytesPerToken);
     }
 
+    [Fact]
+    public void A_KV_cache_larger_than_the_memory_left_is_refused_before_anything_is_allocated()
+    {
+        using var model = Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin"));
+        using var runner = new CpuModelRunner(model, 1);
+        var available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        Assert.True(available > 0, "the runtime reports no memory limit");
+        var blockBytes = 16 * runner.KvBytesPerToken;
+        var blocks = checked((int)(available / blockBytes) + 1); // one block more than all of the memory
+        var before = GC.GetTotalMemory(forceFullCollection: false);
+        var e = Assert.Throws<InsufficientMemoryException>(() => runner.AllocateKvCache(blocks, 16));
+        Assert.Contains($"a KV cache of {blocks} blocks × 16 tokens (f32) takes {(long)blocks * blockBytes >> 20} MiB", e.Message, StringComparison.Ordinal);
+        Assert.Null(runner.Storage);
+        Assert.True(GC.GetTotalMemory(forceFullCollection: false) - before < 1 << 20, "the refused pool was allocated");
+
+        runner.AllocateKvCache(4, 16); // nothing was lost: a pool that fits is taken after
+        Assert.NotNull(runner.Storage);
+    }
+
     [Theory]
     [InlineData("TokenIds")]
     [InlineData("Positions")]
