@@ -31,6 +31,18 @@ public sealed class BenchModeTests : IDisposable
         Assert.Contains("| concurrent sequences | decode tokens/s | speed-up |", result.Output, StringComparison.Ordinal);
         Assert.Matches(@"\| 1 \| [0-9.]+ \| 1\.00x \|", result.Output);
         Assert.Matches(@"\| 3 \| [0-9.]+ \| [0-9.]+x \|", result.Output);
+
+        // each serving run's step-time tail on stderr, from the engine's step_forward_time histogram
+        foreach (var mode in new[] { "Continuous (100)", "Static (16)" })
+        {
+            var steps = Regex.Match(result.Error, $@"^{Regex.Escape(mode)}: (\d+) steps, forward p50 / p99 / max ([0-9.]+) / ([0-9.]+) / ([0-9.]+) ms$", RegexOptions.Multiline);
+            Assert.True(steps.Success, $"no step-time line for {mode} in: {result.Error}");
+            Assert.True(int.Parse(steps.Groups[1].Value, CultureInfo.InvariantCulture) >= 4, "six requests of 2-4 tokens take several steps");
+            var (p50, p99, max) = (Number(steps.Groups[2]), Number(steps.Groups[3]), Number(steps.Groups[4]));
+            Assert.True(p50 > 0 && p50 <= p99 && p99 <= max, $"{mode}: {p50} / {p99} / {max}");
+        }
+
+        static double Number(Group g) => double.Parse(g.Value, CultureInfo.InvariantCulture);
     }
 
     [Fact]

@@ -140,7 +140,7 @@ internal static class BenchCommand
             runsToDo.AddRange(staticSizes.Select(size => (BatchingMode.Static, size)));
             runsToDo.AddRange(paddedSizes.Select(size => (BatchingMode.StaticPadded, size)));
             await ServingAsync(setup, runsToDo, rates, parse.GetValue(rounds),
-                r => Workload(parse.GetValue(requests), r, pMin, pMax, oMin, oMax, model.Config), output, ct).ConfigureAwait(false);
+                r => Workload(parse.GetValue(requests), r, pMin, pMax, oMin, oMax, model.Config), output, error, ct).ConfigureAwait(false);
             await output.WriteLineAsync().ConfigureAwait(false);
             await BenchModes.BatchedAsync(setup with { Runs = 1, Warmup = 1 }, decodeList, parse.GetValue(decodeTokens), runningLimit, output, ct).ConfigureAwait(false);
             return 0;
@@ -150,12 +150,13 @@ internal static class BenchCommand
 
     /// <summary>
     /// The serving runs: at each arrival rate, each mode and size of <paramref name="runsToDo"/> (continuous first)
-    /// <paramref name="roundCount"/> times, a row each, then per rate a same-load ratio line per static kind, and with
-    /// several rates the throughput-at-equal-latency table.
+    /// <paramref name="roundCount"/> times, a row each (and on <paramref name="error"/> its steps' forward-time
+    /// p50 / p99 / max), then per rate a same-load ratio line per static kind, and with several rates the
+    /// throughput-at-equal-latency table.
     /// </summary>
     private static async Task ServingAsync(
         BenchSetup setup, List<(BatchingMode Mode, int MaxRunning)> runsToDo, List<double> rates, int roundCount,
-        Func<double, List<(TimeSpan At, GenerationRequest Request)>> workloadAt, TextWriter output, CancellationToken ct)
+        Func<double, List<(TimeSpan At, GenerationRequest Request)>> workloadAt, TextWriter output, TextWriter error, CancellationToken ct)
     {
         await output.WriteLineAsync("| mode | requests/s | tokens/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | TPOT p99 ms | latency p50 ms | latency p99 ms |").ConfigureAwait(false);
         await output.WriteLineAsync("|---|---|---|---|---|---|---|---|---|").ConfigureAwait(false);
@@ -180,11 +181,12 @@ internal static class BenchCommand
                         MaxRunningSequences = maxRunningSequences,
                         MaxQueuedRequests = workload.Count + 1,
                     };
-                    var s = await RunArrivals(setup with { Options = options }, workload, ct).ConfigureAwait(false);
+                    var (s, steps) = await RunArrivals(setup with { Options = options }, workload, ct).ConfigureAwait(false);
                     summaries.Add((batching, maxRunningSequences, s));
                     var label = roundCount > 1 ? $" round {round + 1}" : "";
                     await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
                         $"| {batching} ({maxRunningSequences}){at}{label} | {s.RequestsPerSecond:F2} | {s.TokensPerSecond:F1} | {s.TtftP50Ms:F0} | {s.TtftP99Ms:F0} | {s.TpotP50Ms:F1} | {s.TpotP99Ms:F1} | {s.LatencyP50Ms:F0} | {s.LatencyP99Ms:F0} |")).ConfigureAwait(false);
+                    await error.WriteLineAsync($"{batching} ({maxRunningSequences}){at}{label}: {steps}").ConfigureAwait(false);
                 }
             }
 
@@ -288,9 +290,10 @@ internal static class BenchCommand
         }
     }
 
-    private static async Task<EngineRunSummary> RunArrivals(
+    private static async Task<(EngineRunSummary Summary, string Steps)> RunArrivals(
         BenchSetup setup, List<(TimeSpan At, GenerationRequest Request)> workload, CancellationToken ct)
     {
+        using var steps = new StepTimeRecorder(); // before the engine, so its instruments are seen as they are made
         using var runner = setup.CreateRunner(); // a runner allocates its KV cache once
         await using var engine = new InferenceEngine(runner, setup.Tokenizer, setup.Options);
         await engine.WarmedUp.WaitAsync(ct).ConfigureAwait(false);
@@ -308,6 +311,6 @@ internal static class BenchCommand
         }
 
         var results = await Task.WhenAll(tasks).ConfigureAwait(false);
-        return EngineRunSummary.From(results, clock.Elapsed);
+        return (EngineRunSummary.From(results, clock.Elapsed), steps.Summary());
     }
 }
