@@ -216,16 +216,4 @@ public class LifecycleTests
         await EngineHarness.StopAndAuditAsync(draining);
         Assert.All(await Task.WhenAll(drained), r => Assert.Equal(20, r.TokenIds.Count));
     }
-
-    /// <summary>A clock the test moves by hand.</summary>
-    private sealed class ManualTime : TimeProvider
-    {
-        private long _ticks;
-
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-        public override long GetTimestamp() => Interlocked.Read(ref _ticks) + 1;
-
-        public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
-    }
 }

@@ -122,16 +122,4 @@ public sealed class MetricsTests
             }
         }
     }
-
-    /// <summary>A clock the test moves by hand.</summary>
-    private sealed class ManualTime : TimeProvider
-    {
-        private long _ticks;
-
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-        public override long GetTimestamp() => Interlocked.Read(ref _ticks) + 1;
-
-        public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
-    }
 }
