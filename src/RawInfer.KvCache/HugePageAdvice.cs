@@ -45,6 +45,7 @@ internal static unsafe partial class HugePageAdvice
         }
     }
 
+    /// <summary>Linux madvise(2); also <see cref="PagePrefault"/>'s populate call.</summary>
     [LibraryImport("libc", EntryPoint = "madvise")]
-    private static partial int Madvise(void* address, nuint length, int advice);
+    internal static partial int Madvise(void* address, nuint length, int advice);
 }

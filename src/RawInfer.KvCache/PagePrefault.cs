@@ -10,7 +10,7 @@ namespace RawInfer.KvCache;
 /// where that is refused (another OS, an older kernel) it writes every page, rewriting one byte with its own
 /// value, so the contents never change either way.
 /// </summary>
-internal static unsafe partial class PagePrefault
+internal static unsafe class PagePrefault
 {
     private const long PageBytes = 4096;
     private const int MadvPopulateWrite = 23;
@@ -37,7 +37,7 @@ internal static unsafe partial class PagePrefault
             var first = ((long)start + PageBytes - 1) & ~(PageBytes - 1);
             var last = ((long)start + bytes) & ~(PageBytes - 1);
             if (UseMadvise && OperatingSystem.IsLinux() && last > first
-                && Madvise((void*)first, (nuint)(last - first), MadvPopulateWrite) == 0)
+                && HugePageAdvice.Madvise((void*)first, (nuint)(last - first), MadvPopulateWrite) == 0)
             {
                 // the whole pages are in; the partial ones at either end take one write each
                 Touch(start);
@@ -60,7 +60,4 @@ internal static unsafe partial class PagePrefault
 
     /// <summary>Writes the byte at <paramref name="p"/> back unchanged: a write fault, never optimised away.</summary>
     private static void Touch(byte* p) => Volatile.Write(ref *p, Volatile.Read(ref *p));
-
-    [LibraryImport("libc", EntryPoint = "madvise")]
-    private static partial int Madvise(void* address, nuint length, int advice);
 }

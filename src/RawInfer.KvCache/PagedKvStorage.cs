@@ -69,7 +69,11 @@ public sealed class PagedKvStorage
     public int KvDim { get; }
 
     /// <summary>Bytes of K and V together.</summary>
-    public long SizeBytes => 2L * NumLayers * NumBlocks * BlockSize * KvDim * ElementType.ElementBytes();
+    public long SizeBytes => BytesFor(NumLayers, NumBlocks, BlockSize, KvDim, ElementType);
+
+    /// <summary>Bytes of K and V together of a pool of this shape, before allocating one.</summary>
+    public static long BytesFor(int numLayers, int numBlocks, int blockSize, int kvDim, KvCacheType type) =>
+        2L * numLayers * numBlocks * blockSize * kvDim * type.ElementBytes();
 
     /// <summary>All keys of one layer of a float32 cache. (blocks × blockSize, kvDim), row = slot.</summary>
     /// <exception cref="InvalidOperationException">The cache holds halves (<see cref="LayerKeysF16"/>).</exception>

@@ -114,7 +114,7 @@ public sealed unsafe partial class CpuModelRunner : IModelRunner
 
         // A pool larger than the memory left would be mapped in as it fills (or all at once by PrefaultKvCache) until
         // the kernel kills the process: refuse it here, where the caller can still choose a smaller one.
-        var bytes = 2L * Config.NumLayers * numBlocks * blockSize * Config.KvDim * KvCacheType.ElementBytes();
+        var bytes = PagedKvStorage.BytesFor(Config.NumLayers, numBlocks, blockSize, Config.KvDim, KvCacheType);
         var total = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         var inUse = Environment.WorkingSet;
         if (total > 0 && bytes > total - inUse)
