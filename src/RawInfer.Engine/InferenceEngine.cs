@@ -79,13 +79,14 @@ public sealed partial class InferenceEngine : IAsyncDisposable
         var watermark = options.WatermarkBlocks >= 0
             ? Math.Min(options.WatermarkBlocks, numBlocks - 1)
             : KvCacheSizing.DefaultWatermarkBlocks(numBlocks);
+        // the runner's pool first: it refuses a budget it cannot hold before the engine sizes anything by it
+        runner.AllocateKvCache(numBlocks, options.BlockSize);
         var blocks = new BlockManager(numBlocks, options.BlockSize, watermark);
         _scheduler = new Scheduler(blocks, options);
         var maxBlocksPerSequence = (_maxSeqLen + options.BlockSize - 1) / options.BlockSize;
         _batch = new ForwardBatch(options.MaxBatchedTokens, options.MaxRunningSequences, maxBlocksPerSequence);
         _logits = new float[checked(options.MaxRunningSequences * _vocabSize)];
         _metrics = new EngineMetrics(numBlocks);
-        runner.AllocateKvCache(numBlocks, options.BlockSize);
 
         _startTimestamp = _time.GetTimestamp();
         _thread = new Thread(Loop) { IsBackground = true, Name = "rawinfer-engine" };

@@ -34,13 +34,14 @@ public sealed class PagedKvStorage
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(numBlocks);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blockSize);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kvDim);
-        var perLayer = (long)numBlocks * blockSize * kvDim;
-        if (perLayer > Array.MaxLength)
+        if (numBlocks > MaxBlocks(blockSize, kvDim))
         {
             throw new ArgumentOutOfRangeException(
                 nameof(numBlocks),
                 $"{numBlocks} blocks × {blockSize} slots × {kvDim} floats per layer exceeds {Array.MaxLength} elements");
         }
+
+        var perLayer = (long)numBlocks * blockSize * kvDim;
 
         NumLayers = numLayers;
         NumBlocks = numBlocks;
@@ -70,6 +71,17 @@ public sealed class PagedKvStorage
 
     /// <summary>Bytes of K and V together.</summary>
     public long SizeBytes => BytesFor(NumLayers, NumBlocks, BlockSize, KvDim, ElementType);
+
+    /// <summary>
+    /// The most blocks a pool of this shape holds: each layer's K (and V) is one array, of at most
+    /// <see cref="Array.MaxLength"/> elements.
+    /// </summary>
+    public static int MaxBlocks(int blockSize, int kvDim)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blockSize);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kvDim);
+        return (int)Math.Min(int.MaxValue, Array.MaxLength / ((long)blockSize * kvDim));
+    }
 
     /// <summary>Bytes of K and V together of a pool of this shape, before allocating one.</summary>
     public static long BytesFor(int numLayers, int numBlocks, int blockSize, int kvDim, KvCacheType type) =>

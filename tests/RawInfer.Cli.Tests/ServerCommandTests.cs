@@ -4,6 +4,7 @@ using System.Net;
 using RawInfer.Client;
 using RawInfer.Cpu.Runner;
 using RawInfer.Engine;
+using RawInfer.KvCache;
 using RawInfer.Models.Llama2c;
 using RawInfer.Protocol;
 using RawInfer.Safety.Access;
@@ -75,6 +76,21 @@ public class ServerCommandTests
             "--listen", "127.0.0.1:0", "--api-key", Key, "--kv-mib", mib.ToString(CultureInfo.InvariantCulture), "--device", "cpu",
             "--audit-dir", cli.TempFile("audit"));
         result.AssertCleanError("lower the KV-cache budget");
+        Assert.DoesNotContain("listening on", result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Serve_refuses_a_KV_budget_past_the_CPU_pool_limit_with_the_most_it_holds()
+    {
+        using var model = Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin"));
+        var c = model.Config;
+        var most = PagedKvStorage.MaxBlocks(16, c.KvDim);
+        var mib = (PagedKvStorage.BytesFor(c.NumLayers, most, 16, c.KvDim, KvCacheType.F32) >> 20) + 64; // past the limit, a whole MiB count
+        using var cli = new CliHarness();
+        var result = cli.Run("serve", "--model", TestPaths.Model("stories260K.bin"), "--tokenizer", TestPaths.Model("tok512.bin"),
+            "--listen", "127.0.0.1:0", "--api-key", Key, "--kv-mib", mib.ToString(CultureInfo.InvariantCulture), "--device", "cpu",
+            "--audit-dir", cli.TempFile("audit"));
+        result.AssertCleanError($"is more than the CPU backend holds for this model: at most {most} blocks");
         Assert.DoesNotContain("listening on", result.Output, StringComparison.Ordinal);
     }
 

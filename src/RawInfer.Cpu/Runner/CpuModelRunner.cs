@@ -112,6 +112,17 @@ public sealed unsafe partial class CpuModelRunner : IModelRunner
             throw new InvalidOperationException("the KV cache is already allocated");
         }
 
+        // Each layer's K and V is one array: a pool past that size is refused with the budget it would take, before
+        // the memory check (whose message would only say that it does not fit here).
+        var maxBlocks = blockSize > 0 ? PagedKvStorage.MaxBlocks(blockSize, Config.KvDim) : int.MaxValue;
+        if (numBlocks > maxBlocks)
+        {
+            throw new NotSupportedException(
+                $"a KV cache of {numBlocks} blocks × {blockSize} tokens is more than the CPU backend holds for this model: at most " +
+                $"{maxBlocks} blocks ({PagedKvStorage.BytesFor(Config.NumLayers, maxBlocks, blockSize, Config.KvDim, KvCacheType) >> 20} MiB), " +
+                $"each layer's K and V being one array of at most {Array.MaxLength} elements: lower the KV-cache budget");
+        }
+
         // A pool larger than the memory left would be mapped in as it fills (or all at once by PrefaultKvCache) until
         // the kernel kills the process: refuse it here, where the caller can still choose a smaller one.
         var bytes = PagedKvStorage.BytesFor(Config.NumLayers, numBlocks, blockSize, Config.KvDim, KvCacheType);

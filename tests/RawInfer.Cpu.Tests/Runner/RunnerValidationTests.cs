@@ -46,6 +46,27 @@ public class RunnerValidationTests
     }
 
     [Theory]
+    [InlineData(KvCacheType.F32)]
+    [InlineData(KvCacheType.F16)]
+    public void A_KV_cache_past_one_array_per_layer_is_refused_with_the_most_it_holds(KvCacheType type)
+    {
+        using var model = Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin"));
+        using var runner = new CpuModelRunner(model, 1, type);
+        var most = PagedKvStorage.MaxBlocks(16, model.Config.KvDim);
+        Assert.Equal(Array.MaxLength / (16 * model.Config.KvDim), most);
+        var before = GC.GetTotalMemory(forceFullCollection: false);
+        var e = Assert.Throws<NotSupportedException>(() => runner.AllocateKvCache(most + 1, 16));
+        var mib = PagedKvStorage.BytesFor(model.Config.NumLayers, most, 16, model.Config.KvDim, type) >> 20;
+        Assert.Contains($"a KV cache of {most + 1} blocks × 16 tokens is more than the CPU backend holds for this model: at most {most} blocks ({mib} MiB)", e.Message, StringComparison.Ordinal);
+        Assert.Contains("lower the KV-cache budget", e.Message, StringComparison.Ordinal);
+        Assert.Null(runner.Storage);
+        Assert.True(GC.GetTotalMemory(forceFullCollection: false) - before < 1 << 20, "the refused pool was allocated");
+
+        runner.AllocateKvCache(4, 16); // nothing was lost: a pool that fits is taken after
+        Assert.NotNull(runner.Storage);
+    }
+
+    [Theory]
     [InlineData("TokenIds")]
     [InlineData("Positions")]
     [InlineData("SlotMapping")]

@@ -68,6 +68,20 @@ public class StoriesEngineTests
     }
 
     [Fact]
+    public void A_pool_the_runner_refuses_fails_the_engine_before_the_block_tables_are_sized_by_it()
+    {
+        using var model = Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin"));
+        var tokenizer = LlamaTokenizer.Load(TestPaths.Model("tok512.bin"), model.Config.VocabSize);
+        using var runner = new CpuModelRunner(model, threads: 1);
+        var blocks = PagedKvStorage.MaxBlocks(16, model.Config.KvDim) + 1; // block tables for these would take ~0.5 GB
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Assert.Throws<NotSupportedException>(() => new InferenceEngine(runner, tokenizer, new EngineOptions { NumKvBlocks = blocks }));
+        Assert.Contains($"a KV cache of {blocks} blocks", e.Message, StringComparison.Ordinal);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated < 16 << 20, $"{allocated} bytes were allocated for a pool that was refused");
+    }
+
+    [Fact]
     public async Task A_16_bit_cache_fits_twice_the_blocks_in_the_same_byte_budget()
     {
         using var model = Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin"));
