@@ -74,8 +74,43 @@ public sealed unsafe partial class GgufFile : IDisposable
             throw new ModelFormatException($"{path}: magic at offset 0: the file is empty, not GGUF") { Field = "magic", Offset = 0 };
         }
 
-        var mapping = Llama2c.MappedModelFile.Map(stream);
+        var weightsOffset = Llama2c.MappedModelFile.WillCopy(stream.Length) ? WeightsLineOffset(path, stream) : 0;
+        var mapping = Llama2c.MappedModelFile.Map(stream, weightsOffset);
         return ParseOwned(path, mapping.BasePointer, mapping.Length, mapping);
+    }
+
+    /// <summary>
+    /// The file offset modulo 64 that most tensor bytes share, read from the header over a plain mapping of the file
+    /// (only the header's pages are read) before the copy that <see cref="Open"/> makes: the copy puts it on a
+    /// 64-byte cache line. GGUF aligns tensor data to 32 bytes by default, so without this every row of a file whose
+    /// data section starts at an odd multiple of 32 straddled two lines in each 64-byte load, and the CPU runner's
+    /// F32 decode step of 12 to 64 sequences took 1.06–1.22x the time. 0 when the header does not parse (the parse
+    /// of the copy then reports why).
+    /// </summary>
+    private static long WeightsLineOffset(string path, FileStream stream)
+    {
+        var view = Llama2c.MappedModelFile.MapInPlace(stream, leaveOpen: true);
+        try
+        {
+            using var header = ParseOwned(path, view.BasePointer, view.Length, view);
+            Span<long> bytes = stackalloc long[64];
+            foreach (var tensor in header.Tensors)
+            {
+                bytes[(int)(tensor.FileOffset & 63)] += tensor.SizeBytes;
+            }
+
+            var best = 0;
+            for (var r = 1; r < bytes.Length; r++)
+            {
+                best = bytes[r] > bytes[best] ? r : best;
+            }
+
+            return best;
+        }
+        catch (ModelFormatException)
+        {
+            return 0;
+        }
     }
 
     /// <summary>Validates a GGUF image held in memory (tests, embedded vocabularies). The array is pinned until disposal.</summary>

@@ -28,7 +28,10 @@ internal sealed unsafe partial class AnonymousModelMemory : IDisposable
         Pointer = pointer;
     }
 
-    /// <summary>First byte of the copy, 2 MiB aligned.</summary>
+    /// <summary>Bytes of a cache line: the copy places one chosen file offset on a multiple of it.</summary>
+    public const int LineBytes = 64;
+
+    /// <summary>First byte of the copy: 2 MiB aligned, plus the pad that puts the chosen file offset on a cache line.</summary>
     public byte* Pointer { get; }
 
     /// <summary>
@@ -41,10 +44,17 @@ internal sealed unsafe partial class AnonymousModelMemory : IDisposable
         && length <= GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2;
 
     /// <summary>Copies the whole file, or returns null if the memory cannot be mapped (the caller maps the file instead).</summary>
+    /// <param name="stream">The file.</param>
+    /// <param name="length">Its length in bytes.</param>
+    /// <param name="lineOffset">
+    /// The file offset that lands on a cache-line boundary in the copy (taken modulo <see cref="LineBytes"/>): the
+    /// first byte of the weights, so that 64-byte vector loads of their rows do not straddle two lines.
+    /// </param>
     /// <exception cref="IOException">The file ended before <paramref name="length"/> bytes (names the offset).</exception>
-    public static AnonymousModelMemory? TryCopy(FileStream stream, long length)
+    public static AnonymousModelMemory? TryCopy(FileStream stream, long length, long lineOffset = 0)
     {
-        var rounded = (length + HugePage - 1) & ~(HugePage - 1);
+        var pad = (int)(-lineOffset & (LineBytes - 1));
+        var rounded = (pad + length + HugePage - 1) & ~(HugePage - 1);
         var mappingBytes = (nuint)(rounded + HugePage);
         var mapping = Mmap(null, mappingBytes, ProtRead | ProtWrite, MapPrivate | MapAnonymous, -1, 0);
         if (mapping == (void*)-1)
@@ -53,14 +63,14 @@ internal sealed unsafe partial class AnonymousModelMemory : IDisposable
         }
 
         var aligned = (byte*)(((nint)mapping + (nint)(HugePage - 1)) & ~(nint)(HugePage - 1));
-        var memory = new AnonymousModelMemory((byte*)mapping, mappingBytes, aligned);
+        var memory = new AnonymousModelMemory((byte*)mapping, mappingBytes, aligned + pad);
         try
         {
             _ = Madvise(aligned, (nuint)rounded, MadvHugePage); // advice only: without THP the copy still works
             for (long offset = 0; offset < length;)
             {
                 var chunk = (int)Math.Min(ReadChunk, length - offset);
-                var read = RandomAccess.Read(stream.SafeFileHandle, new Span<byte>(aligned + offset, chunk), offset);
+                var read = RandomAccess.Read(stream.SafeFileHandle, new Span<byte>(memory.Pointer + offset, chunk), offset);
                 if (read == 0)
                 {
                     throw new IOException($"{stream.Name}: the file ended at byte offset {offset}, expected {length} bytes");

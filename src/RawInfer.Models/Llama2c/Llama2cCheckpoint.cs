@@ -26,7 +26,7 @@ public static class Llama2cCheckpoint
             throw new System.Diagnostics.UnreachableException();
         }
 
-        var mapping = MappedModelFile.Map(stream);
+        var mapping = MappedModelFile.Map(stream, Llama2cLayout.HeaderBytes); // the weights follow the 28-byte header
         try
         {
             // Validate the bytes actually mapped, so the length check and the pointers agree.

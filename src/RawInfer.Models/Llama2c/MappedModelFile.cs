@@ -50,13 +50,21 @@ internal sealed unsafe class MappedModelFile : IDisposable
         return new ReadOnlySpan<byte>(BasePointer + offset, count);
     }
 
+    /// <summary>True when <see cref="Map"/> would copy a file of <paramref name="length"/> bytes rather than map it.</summary>
+    public static bool WillCopy(long length) => AnonymousModelMemory.ShouldCopy(length);
+
     /// <summary>Maps (or copies) <paramref name="stream"/>'s file (which must not be empty); takes ownership of the stream.</summary>
-    public static MappedModelFile Map(FileStream stream)
+    /// <param name="stream">The file.</param>
+    /// <param name="weightsOffset">
+    /// The file offset of the weights (or the one most of their bytes share modulo 64): a copy puts it on a 64-byte
+    /// cache line. A mapping keeps the file's own placement.
+    /// </param>
+    public static MappedModelFile Map(FileStream stream, long weightsOffset = 0)
     {
         var length = stream.Length;
         if (AnonymousModelMemory.ShouldCopy(length))
         {
-            var anonymous = AnonymousModelMemory.TryCopy(stream, length);
+            var anonymous = AnonymousModelMemory.TryCopy(stream, length, weightsOffset);
             if (anonymous is not null)
             {
                 stream.Dispose();
@@ -64,8 +72,15 @@ internal sealed unsafe class MappedModelFile : IDisposable
             }
         }
 
+        return MapInPlace(stream, leaveOpen: false);
+    }
+
+    /// <summary>Memory-maps the file read-only, never copying it: for reading a header before the copy is placed.</summary>
+    public static MappedModelFile MapInPlace(FileStream stream, bool leaveOpen)
+    {
+        var length = stream.Length;
         var file = MemoryMappedFile.CreateFromFile(
-            stream, mapName: null, capacity: 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+            stream, mapName: null, capacity: 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen);
         MemoryMappedViewAccessor? view = null;
         try
         {
