@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Xunit;
 
 namespace RawInfer.KvCache.Tests;
@@ -64,6 +65,32 @@ public class PagedKvStorageTests
         var manager = new BlockManager(numBlocks: 4, blockSize: 2);
         manager.Allocate(1, [1, 2, 3]);
         Assert.Contains("holds f16", Assert.Throws<ArgumentException>(() => new PagedSequenceKvCache(manager, storage, 1)).Message);
+    }
+
+    [Theory]
+    [InlineData(KvCacheType.F32)]
+    [InlineData(KvCacheType.F16)]
+    [InlineData(KvCacheType.BF16)]
+    public unsafe void Every_slab_starts_on_a_cache_line_and_holds_exactly_the_pool(KvCacheType type)
+    {
+        // several pools, so that the heap's own placement of the arrays varies
+        for (var pool = 0; pool < 4; pool++)
+        {
+            var storage = new PagedKvStorage(numLayers: 3, numBlocks: 3 + pool, blockSize: 2, kvDim: 5, type);
+            var elements = (3 + pool) * 2 * 5;
+            for (var layer = 0; layer < 3; layer++)
+            {
+                var (keys, values, length) = type switch
+                {
+                    KvCacheType.F32 => ((nint)Unsafe.AsPointer(ref storage.LayerKeys(layer)[0]), (nint)Unsafe.AsPointer(ref storage.LayerValues(layer)[0]), storage.LayerKeys(layer).Length),
+                    KvCacheType.F16 => ((nint)Unsafe.AsPointer(ref storage.LayerKeysF16(layer)[0]), (nint)Unsafe.AsPointer(ref storage.LayerValuesF16(layer)[0]), storage.LayerKeysF16(layer).Length),
+                    _ => ((nint)Unsafe.AsPointer(ref storage.LayerKeysBF16(layer)[0]), (nint)Unsafe.AsPointer(ref storage.LayerValuesBF16(layer)[0]), storage.LayerKeysBF16(layer).Length),
+                };
+                Assert.Equal(0, keys % 64);
+                Assert.Equal(0, values % 64);
+                Assert.Equal(elements, length);
+            }
+        }
     }
 
     [Theory]

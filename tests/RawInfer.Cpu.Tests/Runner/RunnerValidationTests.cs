@@ -53,7 +53,7 @@ public class RunnerValidationTests
         using var model = Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin"));
         using var runner = new CpuModelRunner(model, 1, type);
         var most = PagedKvStorage.MaxBlocks(16, model.Config.KvDim);
-        Assert.Equal(Array.MaxLength / (16 * model.Config.KvDim), most);
+        Assert.Equal((Array.MaxLength - 32) / (16 * model.Config.KvDim), most); // 32 elements kept to put each slab on a cache line
         var before = GC.GetTotalMemory(forceFullCollection: false);
         var e = Assert.Throws<NotSupportedException>(() => runner.AllocateKvCache(most + 1, 16));
         var mib = PagedKvStorage.BytesFor(model.Config.NumLayers, most, 16, model.Config.KvDim, type) >> 20;
