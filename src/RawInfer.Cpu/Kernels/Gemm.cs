@@ -70,25 +70,17 @@ internal static unsafe class Gemm
         // whatever the batch size, so a row's result never depends on what else is in the batch.
         var cols = w.Cols;
         var tileRows = Math.Max(8, (WidenedTileBytes / (cols * sizeof(float))) & ~7);
-        var buffer = t_widened;
-        if (buffer is null || buffer.Length < tileRows * cols)
-        {
-            buffer = t_widened = GC.AllocateUninitializedArray<float>(tileRows * cols, pinned: true); // once per thread and width
-        }
-
+        var tile = LineAligned.Start(LineAligned.Scratch(ref t_widened, tileRows * cols)); // grown once per thread and width
         var rowBytes = GgmlTypes.RowBytes(w.Type, cols);
-        fixed (float* tile = buffer)
+        for (var r0 = rowStart; r0 < rowEnd; r0 += tileRows)
         {
-            for (var r0 = rowStart; r0 < rowEnd; r0 += tileRows)
-            {
-                var rows = Math.Min(tileRows, rowEnd - r0);
-                Widen.Rows(in w, r0, rows, tile);
+            var rows = Math.Min(tileRows, rowEnd - r0);
+            Widen.Rows(in w, r0, rows, tile);
 
-                // while this tile multiplies, DRAM streams the next tile's rows into L2 for their widening
-                var nextRows = Math.Min(tileRows, rowEnd - r0 - rows);
-                var ahead = new PrefetchAhead(w.Data + ((r0 + rows) * rowBytes), nextRows * rowBytes);
-                GemmF32.Rows(tile, cols, x, xRows, y + r0, w.Rows, 0, rows, ahead);
-            }
+            // while this tile multiplies, DRAM streams the next tile's rows into L2 for their widening
+            var nextRows = Math.Min(tileRows, rowEnd - r0 - rows);
+            var ahead = new PrefetchAhead(w.Data + ((r0 + rows) * rowBytes), nextRows * rowBytes);
+            GemmF32.Rows(tile, cols, x, xRows, y + r0, w.Rows, 0, rows, ahead);
         }
     }
 

@@ -163,7 +163,7 @@ public sealed unsafe partial class CpuModelRunner
     }
 
     /// <summary>x[r] += y[r] for each of the first <paramref name="rows"/> rows (per row, like the single-token path).</summary>
-    private static void AddRows(float[] x, float[] y, int rows, int width)
+    private static void AddRows(AlignedFloats x, AlignedFloats y, int rows, int width)
     {
         for (var r = 0; r < rows; r++)
         {

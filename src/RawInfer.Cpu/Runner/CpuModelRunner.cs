@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using RawInfer.Cpu.Kernels;
 using RawInfer.Cpu.Kernels.Quantized;
 using RawInfer.Cpu.Threading;
@@ -35,17 +33,17 @@ public sealed unsafe partial class CpuModelRunner : IModelRunner
     // Activations, one row per batch row; sized by EnsureCapacity and pinned so jobs can hold raw pointers.
     private int _capacityTokens;
     private int _capacitySequences;
-    private float[] _x = [];       // (tokens, dim) residual stream
-    private float[] _xb = [];      // (tokens, dim) normed input of a block; attention output
-    private float[] _xb2 = [];     // (tokens, dim) output of wo or w2, before the residual add
-    private float[] _q = [];       // (tokens, dim) = (tokens, nHeads, headDim) queries
-    private float[] _k = [];       // (tokens, kvDim) keys of the new tokens
-    private float[] _v = [];       // (tokens, kvDim) values of the new tokens
-    private float[] _hb = [];      // (tokens, hidden) w1·x, then the SwiGLU activation
-    private float[] _hb2 = [];     // (tokens, hidden) w3·x
-    private float[] _ropeCos = []; // (tokens, dim) cos per element at each row's position, repeated per head
-    private float[] _ropeSin = []; // (tokens, dim) signed sin per element at each row's position
-    private float[] _final = [];   // (sequences, dim) final-normed rows that need logits
+    private AlignedFloats _x = AlignedFloats.Empty;       // (tokens, dim) residual stream
+    private AlignedFloats _xb = AlignedFloats.Empty;      // (tokens, dim) normed input of a block; attention output
+    private AlignedFloats _xb2 = AlignedFloats.Empty;     // (tokens, dim) output of wo or w2, before the residual add
+    private AlignedFloats _q = AlignedFloats.Empty;       // (tokens, dim) = (tokens, nHeads, headDim) queries
+    private AlignedFloats _k = AlignedFloats.Empty;       // (tokens, kvDim) keys of the new tokens
+    private AlignedFloats _v = AlignedFloats.Empty;       // (tokens, kvDim) values of the new tokens
+    private AlignedFloats _hb = AlignedFloats.Empty;      // (tokens, hidden) w1·x, then the SwiGLU activation
+    private AlignedFloats _hb2 = AlignedFloats.Empty;     // (tokens, hidden) w3·x
+    private AlignedFloats _ropeCos = AlignedFloats.Empty; // (tokens, dim) cos per element at each row's position, repeated per head
+    private AlignedFloats _ropeSin = AlignedFloats.Empty; // (tokens, dim) signed sin per element at each row's position
+    private AlignedFloats _final = AlignedFloats.Empty;   // (sequences, dim) final-normed rows that need logits
     private int[] _rowSequence = []; // (tokens) batch sequence of each row
 
     /// <summary>Binds a loaded model. The model must outlive the runner (it owns the weight mapping).</summary>
@@ -188,10 +186,10 @@ public sealed unsafe partial class CpuModelRunner : IModelRunner
         return _storage ?? throw new InvalidOperationException("AllocateKvCache must run before the first step");
     }
 
-    private static float[] Pinned(int rows, int cols) => GC.AllocateArray<float>(checked(rows * cols), pinned: true);
+    /// <summary>Activation rows on a cache line, so the GEMM's 64-byte loads of X never straddle two (<see cref="LineAligned"/>).</summary>
+    private static AlignedFloats Pinned(int rows, int cols) => new(checked(rows * cols));
 
-    private static float* Ptr(float[] pinnedArray) =>
-        (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(pinnedArray));
+    private static float* Ptr(AlignedFloats buffer) => buffer.Pointer;
 
     private void Run(GemmJob job)
     {

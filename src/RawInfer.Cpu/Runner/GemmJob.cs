@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using RawInfer.Cpu.Kernels;
 using RawInfer.Cpu.Kernels.Quantized;
 using RawInfer.Cpu.Threading;
@@ -101,12 +99,9 @@ internal sealed unsafe class GemmJob : CpuJob, IRowShares
             return false;
         }
 
-        var length = (long)_xRows * cols;
-        if (_q is null || _q.LongLength < length)
-        {
-            _q = GC.AllocateUninitializedArray<sbyte>(checked((int)length), pinned: true);
-            _qScales = GC.AllocateUninitializedArray<float>(checked((int)(length / MatVecQ8_0.BlockElements)), pinned: true);
-        }
+        var length = checked(_xRows * cols);
+        _ = LineAligned.Scratch(ref _q, length);
+        _ = LineAligned.Scratch(ref _qScales, length / MatVecQ8_0.BlockElements);
 
         _qCols = cols;
         return true;
@@ -121,9 +116,9 @@ internal sealed unsafe class GemmJob : CpuJob, IRowShares
     /// <summary>Whether this run's shares are taken through the tails (set by <see cref="ChunkCount"/>).</summary>
     internal bool Stealing => _stealing;
 
-    private sbyte* Q => (sbyte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_q!));
+    private sbyte* Q => LineAligned.Start(_q!);
 
-    private float* QScales => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_qScales!));
+    private float* QScales => LineAligned.Start(_qScales!);
 
     /// <summary>Adds Y = X·Wᵀ. W: (out, in); y: (xRows, out).</summary>
     public GemmJob Add(in WeightTensor w, float* y)

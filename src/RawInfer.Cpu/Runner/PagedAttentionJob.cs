@@ -33,8 +33,8 @@ internal sealed unsafe class PagedAttentionJob : CpuJob
     private int _runCount;
     private ForwardBatch? _batch;
     private PagedKvStorage? _storage;
-    private float[] _q = [];              // (rows, nHeads × headDim) rotated queries
-    private float[] _output = [];         // (rows, nHeads × headDim) attention output
+    private AlignedFloats _q = AlignedFloats.Empty;      // (rows, nHeads × headDim) rotated queries
+    private AlignedFloats _output = AlignedFloats.Empty; // (rows, nHeads × headDim) attention output
     private int[] _rowSequence = [];      // (rows) the batch sequence each row belongs to
     private int _layer;
     private int _items;
@@ -60,7 +60,7 @@ internal sealed unsafe class PagedAttentionJob : CpuJob
     }
 
     /// <summary>Binds this step's batch and buffers (they change only when the runner grows them).</summary>
-    public void Bind(ForwardBatch batch, PagedKvStorage storage, float[] q, float[] output, int[] rowSequence)
+    public void Bind(ForwardBatch batch, PagedKvStorage storage, AlignedFloats q, AlignedFloats output, int[] rowSequence)
     {
         _batch = batch;
         _storage = storage;
@@ -162,8 +162,8 @@ internal sealed unsafe class PagedAttentionJob : CpuJob
         var batch = _batch!;
         var blockSize = _storage!.BlockSize;
         var groupWidth = _queriesPerKvHead * _headDim;
-        fixed (float* q = _q)
-        fixed (float* output = _output)
+        var q = _q.Pointer;
+        var output = _output.Pointer;
         fixed (float* scores = _scores[worker])
         {
             while (true)

@@ -28,55 +28,51 @@ internal static unsafe partial class GemmQ8_0
     {
         var cols = w.Cols;
         var blocks = cols / Block;
-        var packed = Scratch(ref t_packed, blocks * Pairs * TileRows);
-        var tileScales = Scratch(ref t_tileScales, blocks * TileRows);
+        var pPacked = LineAligned.Start(LineAligned.Scratch(ref t_packed, blocks * Pairs * TileRows));
+        var pScales = LineAligned.Start(LineAligned.Scratch(ref t_tileScales, blocks * TileRows));
         var chains = stackalloc float[XStep256 * Half];
-        fixed (int* pPacked = packed)
-        fixed (float* pScales = tileScales)
+        var rowBytes = (long)blocks * MatVecQ8_0.BlockBytes;
+        for (var r0 = rowStart; r0 < rowEnd; r0 += TileRows)
         {
-            var rowBytes = (long)blocks * MatVecQ8_0.BlockBytes;
-            for (var r0 = rowStart; r0 < rowEnd; r0 += TileRows)
+            var rows = Math.Min(TileRows, rowEnd - r0);
+            Pack256(w.Data + (r0 * rowBytes), rowBytes, rows, blocks, pPacked);
+            TileScales(in w, r0, rows, blocks, pScales);
+
+            var ahead = new PrefetchAhead(w.Data + ((r0 + rows) * rowBytes), Math.Min(TileRows, rowEnd - r0 - rows) * rowBytes);
+            var halves = rows > Half ? 2 : 1;
+            var perHalf = (xRows + XStep256 - 1) / XStep256;
+            var call = 0;
+            for (var half = 0; half < halves; half++)
             {
-                var rows = Math.Min(TileRows, rowEnd - r0);
-                Pack256(w.Data + (r0 * rowBytes), rowBytes, rows, blocks, pPacked);
-                TileScales(in w, r0, rows, blocks, pScales);
-
-                var ahead = new PrefetchAhead(w.Data + ((r0 + rows) * rowBytes), Math.Min(TileRows, rowEnd - r0 - rows) * rowBytes);
-                var halves = rows > Half ? 2 : 1;
-                var perHalf = (xRows + XStep256 - 1) / XStep256;
-                var call = 0;
-                for (var half = 0; half < halves; half++)
+                var valid = Math.Min(Half, rows - (half * Half));
+                var pw = pPacked + (half * Half);
+                var pd = pScales + (half * Half);
+                var t = 0;
+                for (; t + XStep256 <= xRows; t += XStep256, call++)
                 {
-                    var valid = Math.Min(Half, rows - (half * Half));
-                    var pw = pPacked + (half * Half);
-                    var pd = pScales + (half * Half);
-                    var t = 0;
-                    for (; t + XStep256 <= xRows; t += XStep256, call++)
-                    {
-                        Tile256<Four>(pw, pd, blocks, pX + ((long)t * cols), pXScales + ((long)t * blocks), cols, y + ((long)t * yStride) + r0 + (half * Half), yStride, valid, chains, ahead.Part(call, halves * perHalf));
-                    }
+                    Tile256<Four>(pw, pd, blocks, pX + ((long)t * cols), pXScales + ((long)t * blocks), cols, y + ((long)t * yStride) + r0 + (half * Half), yStride, valid, chains, ahead.Part(call, halves * perHalf));
+                }
 
-                    if (t == xRows)
-                    {
-                        continue;
-                    }
+                if (t == xRows)
+                {
+                    continue;
+                }
 
-                    var px = pX + ((long)t * cols);
-                    var ps = pXScales + ((long)t * blocks);
-                    var py = y + ((long)t * yStride) + r0 + (half * Half);
-                    var part = ahead.Part(call++, halves * perHalf);
-                    switch (xRows - t)
-                    {
-                        case 3:
-                            Tile256<Three>(pw, pd, blocks, px, ps, cols, py, yStride, valid, chains, part);
-                            break;
-                        case 2:
-                            Tile256<Two>(pw, pd, blocks, px, ps, cols, py, yStride, valid, chains, part);
-                            break;
-                        default:
-                            Tile256<One>(pw, pd, blocks, px, ps, cols, py, yStride, valid, chains, part);
-                            break;
-                    }
+                var px = pX + ((long)t * cols);
+                var ps = pXScales + ((long)t * blocks);
+                var py = y + ((long)t * yStride) + r0 + (half * Half);
+                var part = ahead.Part(call++, halves * perHalf);
+                switch (xRows - t)
+                {
+                    case 3:
+                        Tile256<Three>(pw, pd, blocks, px, ps, cols, py, yStride, valid, chains, part);
+                        break;
+                    case 2:
+                        Tile256<Two>(pw, pd, blocks, px, ps, cols, py, yStride, valid, chains, part);
+                        break;
+                    default:
+                        Tile256<One>(pw, pd, blocks, px, ps, cols, py, yStride, valid, chains, part);
+                        break;
                 }
             }
         }

@@ -150,28 +150,23 @@ internal static unsafe partial class GemmQ8_0
         var cols = w.Cols;
         var blocks = cols / Block;
         var direct = xRows <= MaxDirectRows;
-        var qx = Scratch(ref t_x, direct ? 0 : xRows * cols);
-        var xScales = Scratch(ref t_xScales, xRows * blocks);
-        var q = Scratch(ref t_q, (direct ? xRows : 1) * cols); // all rows for the unpacked path, else one at a time
-        fixed (short* pX = qx)
-        fixed (float* pXScales = xScales)
-        fixed (sbyte* pQ = q)
+        var pX = LineAligned.Start(LineAligned.Scratch(ref t_x, direct ? 0 : xRows * cols));
+        var pXScales = LineAligned.Start(LineAligned.Scratch(ref t_xScales, xRows * blocks));
+        var pQ = LineAligned.Start(LineAligned.Scratch(ref t_q, (direct ? xRows : 1) * cols)); // all rows for the unpacked path, else one at a time
+        if (direct)
         {
-            if (direct)
-            {
-                QuantizeRows(x, xRows, cols, pQ, pXScales);
-                Direct(in w, pQ, pXScales, xRows, y, yStride, rowStart, rowEnd);
-                return;
-            }
-
-            for (var t = 0; t < xRows; t++)
-            {
-                QuantizeRows(x + ((long)t * cols), 1, cols, pQ, pXScales + ((long)t * blocks));
-                Widen16(pQ, cols, pX + ((long)t * cols));
-            }
-
-            Packed(in w, pX, pXScales, xRows, y, yStride, rowStart, rowEnd);
+            QuantizeRows(x, xRows, cols, pQ, pXScales);
+            Direct(in w, pQ, pXScales, xRows, y, yStride, rowStart, rowEnd);
+            return;
         }
+
+        for (var t = 0; t < xRows; t++)
+        {
+            QuantizeRows(x + ((long)t * cols), 1, cols, pQ, pXScales + ((long)t * blocks));
+            Widen16(pQ, cols, pX + ((long)t * cols));
+        }
+
+        Packed(in w, pX, pXScales, xRows, y, yStride, rowStart, rowEnd);
     }
 
     /// <summary>
@@ -199,12 +194,9 @@ internal static unsafe partial class GemmQ8_0
             return;
         }
 
-        var qx = Scratch(ref t_x, xRows * w.Cols);
-        fixed (short* pX = qx)
-        {
-            Widen16(q, (long)xRows * w.Cols, pX);
-            Packed(in w, pX, xScales, xRows, y, yStride, rowStart, rowEnd);
-        }
+        var pX = LineAligned.Start(LineAligned.Scratch(ref t_x, xRows * w.Cols));
+        Widen16(q, (long)xRows * w.Cols, pX);
+        Packed(in w, pX, xScales, xRows, y, yStride, rowStart, rowEnd);
     }
 
     /// <summary>More than <see cref="MaxDirectRows"/> X rows: W packed tile by tile. qx: X quantized and widened to int16.</summary>
@@ -218,52 +210,47 @@ internal static unsafe partial class GemmQ8_0
 
         var cols = w.Cols;
         var blocks = cols / Block;
-        var packed = Scratch(ref t_packed, blocks * Pairs * TileRows);
-        var tileScales = Scratch(ref t_tileScales, blocks * TileRows);
-        var widened = Scratch(ref t_widened, TileRows * cols);
-        fixed (int* pPacked = packed)
-        fixed (float* pScales = tileScales)
-        fixed (short* pWidened = widened)
+        var pPacked = LineAligned.Start(LineAligned.Scratch(ref t_packed, blocks * Pairs * TileRows));
+        var pScales = LineAligned.Start(LineAligned.Scratch(ref t_tileScales, blocks * TileRows));
+        var pWidened = LineAligned.Start(LineAligned.Scratch(ref t_widened, TileRows * cols));
+        var rowBytes = (long)blocks * MatVecQ8_0.BlockBytes;
+        for (var r0 = rowStart; r0 < rowEnd; r0 += TileRows)
         {
-            var rowBytes = (long)blocks * MatVecQ8_0.BlockBytes;
-            for (var r0 = rowStart; r0 < rowEnd; r0 += TileRows)
+            var rows = Math.Min(TileRows, rowEnd - r0);
+            Pack(w.Data + (r0 * rowBytes), rowBytes, rows, blocks, pPacked, pWidened);
+            TileScales(in w, r0, rows, blocks, pScales);
+
+            // while this tile multiplies, DRAM streams the next tile's rows into L2 for their packing, the
+            // range shared out among this tile's register tiles
+            var ahead = new PrefetchAhead(w.Data + ((r0 + rows) * rowBytes), Math.Min(TileRows, rowEnd - r0 - rows) * rowBytes);
+            var calls = (xRows + XStep - 1) / XStep;
+            var t = 0;
+            for (; t + XStep <= xRows; t += XStep)
             {
-                var rows = Math.Min(TileRows, rowEnd - r0);
-                Pack(w.Data + (r0 * rowBytes), rowBytes, rows, blocks, pPacked, pWidened);
-                TileScales(in w, r0, rows, blocks, pScales);
+                Tile<Six>(pPacked, pScales, blocks, pX + ((long)t * cols), pXScales + ((long)t * blocks), cols, y + ((long)t * yStride) + r0, yStride, rows, ahead.Part(t / XStep, calls));
+            }
 
-                // while this tile multiplies, DRAM streams the next tile's rows into L2 for their packing, the
-                // range shared out among this tile's register tiles
-                var ahead = new PrefetchAhead(w.Data + ((r0 + rows) * rowBytes), Math.Min(TileRows, rowEnd - r0 - rows) * rowBytes);
-                var calls = (xRows + XStep - 1) / XStep;
-                var t = 0;
-                for (; t + XStep <= xRows; t += XStep)
-                {
-                    Tile<Six>(pPacked, pScales, blocks, pX + ((long)t * cols), pXScales + ((long)t * blocks), cols, y + ((long)t * yStride) + r0, yStride, rows, ahead.Part(t / XStep, calls));
-                }
-
-                var py = y + ((long)t * yStride) + r0;
-                var px = pX + ((long)t * cols);
-                var ps = pXScales + ((long)t * blocks);
-                var last = ahead.Part(calls - 1, calls);
-                switch (xRows - t)
-                {
-                    case 5:
-                        Tile<Five>(pPacked, pScales, blocks, px, ps, cols, py, yStride, rows, last);
-                        break;
-                    case 4:
-                        Tile<Four>(pPacked, pScales, blocks, px, ps, cols, py, yStride, rows, last);
-                        break;
-                    case 3:
-                        Tile<Three>(pPacked, pScales, blocks, px, ps, cols, py, yStride, rows, last);
-                        break;
-                    case 2:
-                        Tile<Two>(pPacked, pScales, blocks, px, ps, cols, py, yStride, rows, last);
-                        break;
-                    case 1:
-                        Tile<One>(pPacked, pScales, blocks, px, ps, cols, py, yStride, rows, last);
-                        break;
-                }
+            var py = y + ((long)t * yStride) + r0;
+            var px = pX + ((long)t * cols);
+            var ps = pXScales + ((long)t * blocks);
+            var last = ahead.Part(calls - 1, calls);
+            switch (xRows - t)
+            {
+                case 5:
+                    Tile<Five>(pPacked, pScales, blocks, px, ps, cols, py, yStride, rows, last);
+                    break;
+                case 4:
+                    Tile<Four>(pPacked, pScales, blocks, px, ps, cols, py, yStride, rows, last);
+                    break;
+                case 3:
+                    Tile<Three>(pPacked, pScales, blocks, px, ps, cols, py, yStride, rows, last);
+                    break;
+                case 2:
+                    Tile<Two>(pPacked, pScales, blocks, px, ps, cols, py, yStride, rows, last);
+                    break;
+                case 1:
+                    Tile<One>(pPacked, pScales, blocks, px, ps, cols, py, yStride, rows, last);
+                    break;
             }
         }
     }
@@ -465,25 +452,22 @@ internal static unsafe partial class GemmQ8_0
         var r = rowStart;
         if (FoldAcrossRows)
         {
-            var folds = Scratch(ref t_folds, 2 * GroupRows * xRows * blocks);
-            fixed (float* pFolds = folds)
+            var pFolds = LineAligned.Start(LineAligned.Scratch(ref t_folds, 2 * GroupRows * xRows * blocks));
+            for (; r + GroupRows <= rowEnd; r += GroupRows)
             {
-                for (; r + GroupRows <= rowEnd; r += GroupRows)
+                var rowsDecoded = decoded is not null ? decoded + ((long)r * blocks) : null;
+                var first = w.Data + ((long)r * rowBytes);
+                switch (xRows)
                 {
-                    var rowsDecoded = decoded is not null ? decoded + ((long)r * blocks) : null;
-                    var first = w.Data + ((long)r * rowBytes);
-                    switch (xRows)
-                    {
-                        case 1:
-                            RowGroup<One, TDots>(first, rowBytes, rowsDecoded, table, blocks, q, w.Cols, xScales, y + r, yStride, pFolds);
-                            break;
-                        case 2:
-                            RowGroup<Two, TDots>(first, rowBytes, rowsDecoded, table, blocks, q, w.Cols, xScales, y + r, yStride, pFolds);
-                            break;
-                        default:
-                            RowGroup<Three, TDots>(first, rowBytes, rowsDecoded, table, blocks, q, w.Cols, xScales, y + r, yStride, pFolds);
-                            break;
-                    }
+                    case 1:
+                        RowGroup<One, TDots>(first, rowBytes, rowsDecoded, table, blocks, q, w.Cols, xScales, y + r, yStride, pFolds);
+                        break;
+                    case 2:
+                        RowGroup<Two, TDots>(first, rowBytes, rowsDecoded, table, blocks, q, w.Cols, xScales, y + r, yStride, pFolds);
+                        break;
+                    default:
+                        RowGroup<Three, TDots>(first, rowBytes, rowsDecoded, table, blocks, q, w.Cols, xScales, y + r, yStride, pFolds);
+                        break;
                 }
             }
         }
@@ -1011,17 +995,6 @@ internal static unsafe partial class GemmQ8_0
         }
     }
 
-    /// <summary>A thread's scratch array of at least <paramref name="length"/>, grown (pinned) only when too small.</summary>
-    private static T[] Scratch<T>(ref T[]? array, int length)
-        where T : unmanaged
-    {
-        if (array is null || array.Length < length)
-        {
-            array = GC.AllocateUninitializedArray<T>(length, pinned: true);
-        }
-
-        return array;
-    }
 }
 
 /// <summary>
