@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -54,13 +53,7 @@ internal static unsafe partial class GemmF32
         var xBlock = XBlockRowsWide(cols, xRows);
         var tileFloats = 8 * kEnd;
         var partialFloats = xBlock / 3 * 24 * N;
-        var needed = tileFloats + partialFloats + N; // + N: room to align the start to 64 bytes
-        if (t_scratch is null || t_scratch.Length < needed)
-        {
-            t_scratch = GC.AllocateUninitializedArray<float>(needed, pinned: true);
-        }
-
-        var packed = (float*)(((nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(t_scratch)) + 63) & ~(nint)63);
+        var packed = LineAligned.Start(LineAligned.Scratch(ref t_scratch, tileFloats + partialFloats));
         var partials = (Vector512<float>*)(packed + tileFloats);
         var columns = ((xRows + xBlock - 1) / xBlock) * ((tileEnd - rowStart) / 8);
         var column = 0;

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -26,13 +27,17 @@ internal static unsafe class LineAligned
     public static T[] Scratch<T>(ref T[]? array, int length)
         where T : unmanaged
     {
-        if (array is null || array.Length - Pad<T>() < length)
+        if (!Holds(array, length))
         {
             array = GC.AllocateUninitializedArray<T>(checked(length + Pad<T>()), pinned: true);
         }
 
         return array;
     }
+
+    /// <summary>True when <paramref name="array"/> has room for <paramref name="length"/> elements from its first cache line on.</summary>
+    public static bool Holds<T>([NotNullWhen(true)] T[]? array, int length)
+        where T : unmanaged => array is not null && array.Length - Pad<T>() >= length;
 
     /// <summary>The first element on a cache line of a pinned array from <see cref="Allocate"/> or <see cref="Scratch"/>.</summary>
     public static T* Start<T>(T[] array)

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using RawInfer.Cpu.Kernels.Quantized;
 using RawInfer.Models;
 
@@ -14,9 +12,9 @@ namespace RawInfer.Cpu.Kernels;
 /// </summary>
 internal sealed unsafe class MatVecInput
 {
-    private float[] _paired = [];      // (PairedLength(cols))
-    private sbyte[] _quantized = [];   // (cols) Q8_0 int8 values
-    private float[] _quantScales = []; // (cols/32) Q8_0 block scales
+    private float[]? _paired;          // (PairedLength(cols)) from its first cache line (LineAligned)
+    private sbyte[]? _quantized;       // (cols) Q8_0 int8 values, likewise
+    private float[]? _quantScales;     // (cols/32) Q8_0 block scales, likewise
     private bool _hasPaired;
     private bool _hasQuantized;
 
@@ -27,13 +25,13 @@ internal sealed unsafe class MatVecInput
     public int Cols { get; private set; }
 
     /// <summary>The even/odd layout of F16 and BF16, valid after <see cref="Prepare"/> for either. (PairedLength(cols))</summary>
-    public float* Paired => Ptr(_paired);
+    public float* Paired => LineAligned.Start(_paired!);
 
     /// <summary>Q8_0 int8 values, valid after <see cref="Prepare"/> for Q8_0. (cols)</summary>
-    public sbyte* Quantized => (sbyte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_quantized));
+    public sbyte* Quantized => LineAligned.Start(_quantized!);
 
     /// <summary>Q8_0 block scales, valid after <see cref="Prepare"/> for Q8_0. (cols/32)</summary>
-    public float* QuantizedScales => Ptr(_quantScales);
+    public float* QuantizedScales => LineAligned.Start(_quantScales!);
 
     /// <summary>Binds a new input (pinned or native memory that outlives the product); forgets prepared forms.</summary>
     public void Reset(float* x, int cols)
@@ -64,8 +62,8 @@ internal sealed unsafe class MatVecInput
                 Grow(ref _quantScales, Cols / MatVecQ8_0.BlockElements);
                 MatVecQ8_0.QuantizeActivations(
                     new ReadOnlySpan<float>(X, Cols),
-                    _quantized.AsSpan(0, Cols),
-                    _quantScales.AsSpan(0, Cols / MatVecQ8_0.BlockElements));
+                    LineAligned.Span(_quantized!, Cols),
+                    LineAligned.Span(_quantScales!, Cols / MatVecQ8_0.BlockElements));
                 _hasQuantized = true;
                 break;
 
@@ -74,13 +72,13 @@ internal sealed unsafe class MatVecInput
         }
     }
 
-    private static void Grow<T>(ref T[] buffer, int length)
+    /// <summary>Grows a buffer (pinned, zeroed, used from its first cache line) to hold at least <paramref name="length"/>.</summary>
+    private static void Grow<T>(ref T[]? buffer, int length)
+        where T : unmanaged
     {
-        if (buffer.Length < length)
+        if (!LineAligned.Holds(buffer, length))
         {
-            buffer = GC.AllocateArray<T>(length, pinned: true);
+            buffer = LineAligned.Allocate<T>(length);
         }
     }
-
-    private static float* Ptr(float[] pinned) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(pinned));
 }

@@ -55,7 +55,7 @@ internal sealed unsafe class PagedAttentionJob : CpuJob
         _scores = new float[workers][];
         for (var k = 0; k < workers; k++)
         {
-            _scores[k] = GC.AllocateArray<float>(checked(PrefillAttention.MaxRows * _queriesPerKvHead * _scoreStride), pinned: true);
+            _scores[k] = LineAligned.Allocate<float>(checked(PrefillAttention.MaxRows * _queriesPerKvHead * _scoreStride));
         }
     }
 
@@ -64,12 +64,12 @@ internal sealed unsafe class PagedAttentionJob : CpuJob
     {
         _batch = batch;
         _storage = storage;
-        if (storage.ElementType != KvCacheType.F32 && (_kvScratch.Length != _scores.Length || _kvScratch[0].Length < storage.BlockSize * _headDim))
+        if (storage.ElementType != KvCacheType.F32 && (_kvScratch.Length != _scores.Length || !LineAligned.Holds(_kvScratch[0], storage.BlockSize * _headDim)))
         {
             _kvScratch = new float[_scores.Length][];
             for (var k = 0; k < _kvScratch.Length; k++)
             {
-                _kvScratch[k] = GC.AllocateArray<float>(storage.BlockSize * _headDim, pinned: true);
+                _kvScratch[k] = LineAligned.Allocate<float>(storage.BlockSize * _headDim);
             }
         }
 
@@ -140,18 +140,16 @@ internal sealed unsafe class PagedAttentionJob : CpuJob
         {
             fixed (Half* k = storage.LayerKeysF16(_layer))
             fixed (Half* v = storage.LayerValuesF16(_layer))
-            fixed (float* scratch = _kvScratch[worker])
             {
-                ExecuteItems(worker, new KvLayer(k, _kvDim), new KvLayer(v, _kvDim), scratch);
+                ExecuteItems(worker, new KvLayer(k, _kvDim), new KvLayer(v, _kvDim), LineAligned.Start(_kvScratch[worker]));
             }
         }
         else
         {
             fixed (ushort* k = storage.LayerKeysBF16(_layer))
             fixed (ushort* v = storage.LayerValuesBF16(_layer))
-            fixed (float* scratch = _kvScratch[worker])
             {
-                ExecuteItems(worker, KvLayer.BFloat16(k, _kvDim), KvLayer.BFloat16(v, _kvDim), scratch);
+                ExecuteItems(worker, KvLayer.BFloat16(k, _kvDim), KvLayer.BFloat16(v, _kvDim), LineAligned.Start(_kvScratch[worker]));
             }
         }
     }
@@ -164,50 +162,48 @@ internal sealed unsafe class PagedAttentionJob : CpuJob
         var groupWidth = _queriesPerKvHead * _headDim;
         var q = _q.Pointer;
         var output = _output.Pointer;
-        fixed (float* scores = _scores[worker])
+        var scores = LineAligned.Start(_scores[worker]);
+        while (true)
         {
-            while (true)
+            var first = Interlocked.Add(ref _next, _itemsPerGrab) - _itemsPerGrab;
+            if (first >= _items)
             {
-                var first = Interlocked.Add(ref _next, _itemsPerGrab) - _itemsPerGrab;
-                if (first >= _items)
+                return;
+            }
+
+            var last = Math.Min(first + _itemsPerGrab, _items);
+            for (var item = first; item < last; item++)
+            {
+                var run = item / _itemsPerRun;
+                var firstHead = item % _itemsPerRun * _headsPerItem;
+                var heads = Math.Min(_headsPerItem, _numKvHeads - firstHead);
+                var row = _runStart[run];
+                var runRows = _runStart[run + 1] - row;
+                var blockTable = batch.BlockTable(_rowSequence[row]);
+                var context = batch.Positions[row] + 1;
+                if (runRows == 1 && heads == 2)
                 {
-                    return;
+                    // a decode row of two one-query KV heads: their value sums side by side (same bits as one by one)
+                    var offset = (row * _dim) + (firstHead * groupWidth);
+                    PagedAttention.ComputeTwoHeads(
+                        q + offset, _headDim, keys, values, kvScratch, firstHead, blockTable, blockSize, context, scores, _scoreStride, output + offset);
+                    continue;
                 }
 
-                var last = Math.Min(first + _itemsPerGrab, _items);
-                for (var item = first; item < last; item++)
+                for (var kvHead = firstHead; kvHead < firstHead + heads; kvHead++)
                 {
-                    var run = item / _itemsPerRun;
-                    var firstHead = item % _itemsPerRun * _headsPerItem;
-                    var heads = Math.Min(_headsPerItem, _numKvHeads - firstHead);
-                    var row = _runStart[run];
-                    var runRows = _runStart[run + 1] - row;
-                    var blockTable = batch.BlockTable(_rowSequence[row]);
-                    var context = batch.Positions[row] + 1;
-                    if (runRows == 1 && heads == 2)
+                    var rowOffset = (row * _dim) + (kvHead * groupWidth);
+                    if (runRows > 1)
                     {
-                        // a decode row of two one-query KV heads: their value sums side by side (same bits as one by one)
-                        var offset = (row * _dim) + (firstHead * groupWidth);
-                        PagedAttention.ComputeTwoHeads(
-                            q + offset, _headDim, keys, values, kvScratch, firstHead, blockTable, blockSize, context, scores, _scoreStride, output + offset);
-                        continue;
+                        PrefillAttention.Compute(
+                            q + rowOffset, output + rowOffset, _dim, runRows, _queriesPerKvHead, _headDim, keys, values, kvScratch, kvHead,
+                            blockTable, blockSize, context, scores, _scoreStride);
                     }
-
-                    for (var kvHead = firstHead; kvHead < firstHead + heads; kvHead++)
+                    else
                     {
-                        var rowOffset = (row * _dim) + (kvHead * groupWidth);
-                        if (runRows > 1)
-                        {
-                            PrefillAttention.Compute(
-                                q + rowOffset, output + rowOffset, _dim, runRows, _queriesPerKvHead, _headDim, keys, values, kvScratch, kvHead,
-                                blockTable, blockSize, context, scores, _scoreStride);
-                        }
-                        else
-                        {
-                            PagedAttention.Compute(
-                                q + rowOffset, _queriesPerKvHead, _headDim, keys, values, kvScratch, kvHead,
-                                blockTable, blockSize, context, scores, _scoreStride, output + rowOffset);
-                        }
+                        PagedAttention.Compute(
+                            q + rowOffset, _queriesPerKvHead, _headDim, keys, values, kvScratch, kvHead,
+                            blockTable, blockSize, context, scores, _scoreStride, output + rowOffset);
                     }
                 }
             }

@@ -121,17 +121,9 @@ internal static unsafe partial class WidenInRegisters
     private static void EdgeRows(in WeightTensor w, float* x, int xRows, float* y, int yStride, int first, int count)
     {
         var cols = w.Cols;
-        var scratch = t_edge;
-        if (scratch is null || scratch.Length < 7 * cols)
-        {
-            scratch = t_edge = GC.AllocateUninitializedArray<float>(7 * cols, pinned: true); // once per thread and width
-        }
-
-        fixed (float* tile = scratch)
-        {
-            Widen.Rows(in w, first, count, tile);
-            GemmF32.Rows(tile, cols, x, xRows, y + first, yStride, 0, count);
-        }
+        var tile = LineAligned.Start(LineAligned.Scratch(ref t_edge, 7 * cols)); // grown once per thread and width
+        Widen.Rows(in w, first, count, tile);
+        GemmF32.Rows(tile, cols, x, xRows, y + first, yStride, 0, count);
     }
 
     [ThreadStatic]
