@@ -9,8 +9,10 @@ namespace RawInfer.KvCache;
 /// </summary>
 public sealed class ContiguousKvCache : ISequenceKvCache
 {
-    private readonly float[] _keys;   // (layers, capacity, kvDim)
-    private readonly float[] _values; // (layers, capacity, kvDim)
+    private readonly float[] _keys;   // (layers, capacity, kvDim) from element _keyStart on
+    private readonly float[] _values; // (layers, capacity, kvDim) from element _valueStart on
+    private readonly int _keyStart;   // the element of _keys on a cache line (CacheLine)
+    private readonly int _valueStart;
     private readonly int _kvDim;
 
     public ContiguousKvCache(int numLayers, int capacityTokens, int kvDim)
@@ -21,25 +23,27 @@ public sealed class ContiguousKvCache : ISequenceKvCache
         NumLayers = numLayers;
         CapacityTokens = capacityTokens;
         _kvDim = kvDim;
-        _keys = GC.AllocateArray<float>(checked(numLayers * capacityTokens * kvDim), pinned: true);
+        _keys = GC.AllocateArray<float>(checked((numLayers * capacityTokens * kvDim) + (CacheLine.SpareBytes / sizeof(float))), pinned: true);
         _values = GC.AllocateArray<float>(_keys.Length, pinned: true);
         _ = HugePageAdvice.Advise(_keys, sizeof(float));
         _ = HugePageAdvice.Advise(_values, sizeof(float));
+        _keyStart = CacheLine.StartIndex(_keys, sizeof(float));
+        _valueStart = CacheLine.StartIndex(_values, sizeof(float));
     }
 
     public int NumLayers { get; }
 
     public int CapacityTokens { get; }
 
-    public Span<float> Key(int layer, int position) => _keys.AsSpan(Offset(layer, position), _kvDim);
+    public Span<float> Key(int layer, int position) => _keys.AsSpan(_keyStart + Offset(layer, position), _kvDim);
 
-    public Span<float> Value(int layer, int position) => _values.AsSpan(Offset(layer, position), _kvDim);
+    public Span<float> Value(int layer, int position) => _values.AsSpan(_valueStart + Offset(layer, position), _kvDim);
 
     /// <summary>Every position's K in one layer, row = position. (capacity, kvDim)</summary>
-    public Span<float> LayerKeys(int layer) => _keys.AsSpan(Offset(layer, 0), CapacityTokens * _kvDim);
+    public Span<float> LayerKeys(int layer) => _keys.AsSpan(_keyStart + Offset(layer, 0), CapacityTokens * _kvDim);
 
     /// <summary>Every position's V in one layer, row = position. (capacity, kvDim)</summary>
-    public Span<float> LayerValues(int layer) => _values.AsSpan(Offset(layer, 0), CapacityTokens * _kvDim);
+    public Span<float> LayerValues(int layer) => _values.AsSpan(_valueStart + Offset(layer, 0), CapacityTokens * _kvDim);
 
     private int Offset(int layer, int position)
     {

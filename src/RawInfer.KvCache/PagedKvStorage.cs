@@ -1,6 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-
 namespace RawInfer.KvCache;
 
 /// <summary>
@@ -26,11 +23,8 @@ namespace RawInfer.KvCache;
 /// </summary>
 public sealed class PagedKvStorage
 {
-    /// <summary>Bytes of a cache line: each slab's first element sits on one.</summary>
-    private const int LineBytes = 64;
-
-    /// <summary>Elements a slab is allocated beyond its length, so its start can move to a cache line (2-byte elements need 31).</summary>
-    private const int LinePadElements = LineBytes / 2;
+    /// <summary>Elements a slab is allocated beyond its length, so its start can move to a cache line (2-byte elements need 32).</summary>
+    private const int LinePadElements = CacheLine.SpareBytes / 2;
 
     private readonly Array[] _keys;   // (layers) × (blocks, blockSize, kvDim) of float, Half or bfloat16 bits (ushort)
     private readonly Array[] _values; // (layers) × (blocks, blockSize, kvDim) of float, Half or bfloat16 bits (ushort)
@@ -204,9 +198,9 @@ public sealed class PagedKvStorage
     /// the 110m F32 runner's decode step of 32 sequences at 768 tokens of context took 0.96 and 1.00 of the time
     /// (two rounds of old, new, new, old; <c>step-ab</c>, 2 threads, Zen 5 VM, 2026-12-07); at 128 tokens, level.
     /// </summary>
-    private static unsafe (Array Layer, int Start) NewLayer(KvCacheType type, long elements)
+    private static (Array Layer, int Start) NewLayer(KvCacheType type, long elements)
     {
-        var length = checked((int)elements + LinePadElements);
+        var length = checked((int)elements + (CacheLine.SpareBytes / type.ElementBytes()));
         Array layer = type switch
         {
             KvCacheType.F32 => GC.AllocateArray<float>(length, pinned: true),
@@ -214,8 +208,7 @@ public sealed class PagedKvStorage
             _ => GC.AllocateArray<ushort>(length, pinned: true),
         };
         _ = HugePageAdvice.Advise(layer, type.ElementBytes());
-        var address = (long)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(layer));
-        return (layer, (int)(-address & (LineBytes - 1)) / type.ElementBytes());
+        return (layer, CacheLine.StartIndex(layer, type.ElementBytes()));
     }
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
