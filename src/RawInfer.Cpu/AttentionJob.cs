@@ -19,14 +19,14 @@ internal sealed class AttentionJob : CpuJob
     private readonly int _queriesPerKvHead;
     private readonly int _maxSeqLen;
     private readonly float _sqrtHeadDim;
-    private readonly float[] _q;   // (nHeads, headDim) rotated query
-    private readonly float[] _att; // (nHeads, maxSeqLen) scores → probabilities
-    private readonly float[] _out; // (nHeads, headDim) weighted sum of values
+    private readonly AlignedFloats _q;   // (nHeads, headDim) rotated query
+    private readonly AlignedFloats _att; // (nHeads, maxSeqLen) scores → probabilities
+    private readonly AlignedFloats _out; // (nHeads, headDim) weighted sum of values
     private ISequenceKvCache? _kv;
     private int _layer;
     private int _position;
 
-    public AttentionJob(ModelConfig config, float[] q, float[] att, float[] output)
+    public AttentionJob(ModelConfig config, AlignedFloats q, AlignedFloats att, AlignedFloats output)
     {
         _numHeads = config.NumHeads;
         _headDim = config.HeadDim;

@@ -24,18 +24,18 @@ public sealed unsafe partial class CpuTransformer : IDisposable
     private readonly AttentionJob _attention;
 
     // Run state. Arrays are pinned (allocated on the pinned object heap) so jobs can hold raw pointers.
-    private readonly float[] _x;         // (dim) residual stream
-    private readonly float[] _xb;        // (dim) normed input of a block; attention output
-    private readonly float[] _xb2;       // (dim) output of wo or w2, before the residual add
-    private readonly float[] _hb;        // (hidden) w1·x, then the SwiGLU activation
-    private readonly float[] _hb2;       // (hidden) w3·x
-    private readonly float[] _q;         // (dim) = (nHeads, headDim) query of this token
-    private readonly float[] _k;         // (kvDim) = (nKvHeads, headDim) key of this token
-    private readonly float[] _v;         // (kvDim) = (nKvHeads, headDim) value of this token
-    private readonly float[] _att;       // (nHeads, maxSeqLen) attention scores, then probabilities
-    private readonly float[] _logits;    // (vocab)
-    private readonly float[] _ropeCos;   // (dim) cos per element for this position, repeated per head
-    private readonly float[] _ropeSin;   // (dim) signed sin per element for this position, repeated per head
+    private readonly AlignedFloats _x;   // (dim) residual stream
+    private readonly AlignedFloats _xb;  // (dim) normed input of a block; attention output
+    private readonly AlignedFloats _xb2; // (dim) output of wo or w2, before the residual add
+    private readonly AlignedFloats _hb;  // (hidden) w1·x, then the SwiGLU activation
+    private readonly AlignedFloats _hb2; // (hidden) w3·x
+    private readonly AlignedFloats _q;   // (dim) = (nHeads, headDim) query of this token
+    private readonly AlignedFloats _k;   // (kvDim) = (nKvHeads, headDim) key of this token
+    private readonly AlignedFloats _v;   // (kvDim) = (nKvHeads, headDim) value of this token
+    private readonly AlignedFloats _att; // (nHeads, maxSeqLen) attention scores, then probabilities
+    private readonly AlignedFloats _logits; // (vocab)
+    private readonly AlignedFloats _ropeCos; // (dim) cos per element for this position, repeated per head
+    private readonly AlignedFloats _ropeSin; // (dim) signed sin per element for this position, repeated per head
     private readonly float[] _inverseFrequencies; // (headDim/2) 1 / theta^(2i/headDim)
     private bool _disposed;
 
@@ -116,10 +116,10 @@ public sealed unsafe partial class CpuTransformer : IDisposable
         }
     }
 
-    private static float[] Pinned(int length) => GC.AllocateArray<float>(length, pinned: true);
+    /// <summary>An activation buffer on a cache line (<see cref="LineAligned"/>).</summary>
+    private static AlignedFloats Pinned(int length) => new(length);
 
-    private static float* Ptr(float[] pinnedArray) =>
-        (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(pinnedArray));
+    private static float* Ptr(AlignedFloats buffer) => buffer.Pointer;
 
     private void RunMatVec(MatVecJob job)
     {

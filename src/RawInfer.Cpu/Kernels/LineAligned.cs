@@ -77,7 +77,15 @@ internal sealed unsafe class AlignedFloats
 
     public int Length { get; }
 
+    /// <summary>Element <paramref name="index"/>, checked against the buffer's length.</summary>
+    public ref float this[int index] => ref AsSpan()[index];
+
+    /// <summary>The whole buffer as a span (also what the implicit conversions give, so kernels take it as is).</summary>
     public Span<float> AsSpan() => new(Pointer, Length);
+
+    public static implicit operator Span<float>(AlignedFloats buffer) => buffer.AsSpan();
+
+    public static implicit operator ReadOnlySpan<float>(AlignedFloats buffer) => buffer.AsSpan();
 
     /// <summary>Elements [start, start + length), checked against the buffer's length.</summary>
     public Span<float> AsSpan(int start, int length) => AsSpan().Slice(start, length);
