@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using RawInfer.KvCache;
 
 namespace RawInfer.Cpu.Kernels;
 
@@ -14,7 +15,7 @@ namespace RawInfer.Cpu.Kernels;
 internal static unsafe class LineAligned
 {
     /// <summary>Bytes of a cache line.</summary>
-    public const int LineBytes = 64;
+    public const int LineBytes = CacheLine.Bytes;
 
     /// <summary>A pinned, zeroed array with room for <paramref name="length"/> elements from its first cache line on.</summary>
     public static T[] Allocate<T>(int length)
@@ -43,8 +44,7 @@ internal static unsafe class LineAligned
     public static T* Start<T>(T[] array)
         where T : unmanaged
     {
-        var first = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
-        return (T*)((first + LineBytes - 1) & ~(nint)(LineBytes - 1));
+        return (T*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array)) + CacheLine.StartIndex(array, sizeof(T));
     }
 
     /// <summary><paramref name="length"/> elements from <see cref="Start"/>.</summary>
