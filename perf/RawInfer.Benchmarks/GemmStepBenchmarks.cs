@@ -4,6 +4,7 @@ using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Running;
 using RawInfer.Cpu.Kernels;
+using RawInfer.Cpu.Kernels.Quantized;
 using RawInfer.Models;
 using RawInfer.Models.Gguf;
 
@@ -62,7 +63,16 @@ public unsafe class GemmStepBenchmarks
                     TensorEncoding.EncodeRow(row, type, new Span<byte>(data + ((long)r * rowBytes), rowBytes));
                 }
 
-                weights.Add(new WeightTensor(data, type, rows, cols));
+                var w = new WeightTensor(data, type, rows, cols);
+                if (type == TensorType.Q8_0 && GemmQ8_0.InterleavedSupported)
+                {
+                    // the copy the CPU backends read in decode steps of one to three sequences (InterleavedCopies)
+                    var copy = (byte*)Allocate(GemmQ8_0.InterleavedBytes(in w));
+                    GemmQ8_0.Interleave(in w, copy);
+                    w = w.WithInterleaved(copy);
+                }
+
+                weights.Add(w);
             }
         }
 

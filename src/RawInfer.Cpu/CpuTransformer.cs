@@ -17,8 +17,9 @@ namespace RawInfer.Cpu;
 public sealed unsafe partial class CpuTransformer : IDisposable
 {
     private readonly LoadedModel _model;
-    private readonly LlamaWeights _weights;        // the model's, with Q8_0 matrices carrying decoded scales
+    private readonly LlamaWeights _weights;        // the model's, with Q8_0 matrices carrying decoded scales and copies
     private readonly List<float[]> _decodedScales;  // pinned tables those tensors point into
+    private readonly List<byte[]> _interleaved;     // pinned interleaved copies of the Q8_0 matrices, likewise
     private readonly CpuWorkerPool _pool;
     private readonly MatVecJob _matVec;
     private readonly AttentionJob _attention;
@@ -54,6 +55,8 @@ public sealed unsafe partial class CpuTransformer : IDisposable
         KernelClasses.EnsureInitialized(); // before any kernel is compiled: see there
         _decodedScales = [];
         _weights = DecodedScaleTables.Attach(model.Weights, _decodedScales); // the decode kernel's Q8_0 scales, decoded once
+        _interleaved = [];
+        _weights = InterleavedCopies.Attach(_weights, _interleaved);         // and its rows, where they fit
 
         var c = Config;
         _x = Pinned(c.Dim);

@@ -17,17 +17,18 @@ public enum TensorType
 public readonly unsafe struct WeightTensor
 {
     public WeightTensor(byte* data, TensorType type, int rows, int cols)
-        : this(data, type, rows, cols, null)
+        : this(data, type, rows, cols, null, null)
     {
     }
 
-    private WeightTensor(byte* data, TensorType type, int rows, int cols, float* decodedScales)
+    private WeightTensor(byte* data, TensorType type, int rows, int cols, float* decodedScales, byte* interleaved)
     {
         Data = data;
         Type = type;
         Rows = rows;
         Cols = cols;
         DecodedScales = decodedScales;
+        Interleaved = interleaved;
     }
 
     /// <summary>First byte of the tensor. (rows, cols) elements of <see cref="Type"/>.</summary>
@@ -41,6 +42,13 @@ public readonly unsafe struct WeightTensor
     /// </summary>
     public float* DecodedScales { get; }
 
+    /// <summary>
+    /// For <see cref="TensorType.Q8_0"/>: a backend's copy of the rows in its own layout (the CPU backend's groups
+    /// of eight rows with interleaved quants), when it has made one (<see cref="WithInterleaved"/>); null otherwise.
+    /// <see cref="Data"/> stays the file's layout and every value is the same. The memory belongs to whoever made it.
+    /// </summary>
+    public byte* Interleaved { get; }
+
     public TensorType Type { get; }
 
     public int Rows { get; }
@@ -50,7 +58,10 @@ public readonly unsafe struct WeightTensor
     public long ElementCount => (long)Rows * Cols;
 
     /// <summary>This tensor with <see cref="DecodedScales"/> set: same data, same shape.</summary>
-    public WeightTensor WithDecodedScales(float* scales) => new(Data, Type, Rows, Cols, scales);
+    public WeightTensor WithDecodedScales(float* scales) => new(Data, Type, Rows, Cols, scales, Interleaved);
+
+    /// <summary>This tensor with <see cref="Interleaved"/> set: same data, same shape.</summary>
+    public WeightTensor WithInterleaved(byte* rows) => new(Data, Type, Rows, Cols, DecodedScales, rows);
 
     /// <summary>The tensor as float32 elements; only valid for <see cref="TensorType.F32"/>.</summary>
     public ReadOnlySpan<float> AsF32()
@@ -85,4 +96,38 @@ public sealed class LlamaWeights
     public required IReadOnlyList<LayerWeights> Layers { get; init; }
     public required WeightTensor FinalNorm { get; init; }      // (1, dim)
     public required WeightTensor Classifier { get; init; }     // (vocab, dim); the embedding when shared
+
+    /// <summary>
+    /// These weights with every matrix that goes through a product (each layer's seven and the classifier) replaced
+    /// by <paramref name="map"/>'s result; the embedding and the norms as they are.
+    /// </summary>
+    public LlamaWeights WithProducts(Func<WeightTensor, WeightTensor> map)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        var layers = new LayerWeights[Layers.Count];
+        for (var l = 0; l < layers.Length; l++)
+        {
+            var layer = Layers[l];
+            layers[l] = new LayerWeights
+            {
+                AttentionNorm = layer.AttentionNorm,
+                Wq = map(layer.Wq),
+                Wk = map(layer.Wk),
+                Wv = map(layer.Wv),
+                Wo = map(layer.Wo),
+                FfnNorm = layer.FfnNorm,
+                W1 = map(layer.W1),
+                W2 = map(layer.W2),
+                W3 = map(layer.W3),
+            };
+        }
+
+        return new LlamaWeights
+        {
+            TokenEmbedding = TokenEmbedding,
+            Layers = layers,
+            FinalNorm = FinalNorm,
+            Classifier = map(Classifier),
+        };
+    }
 }

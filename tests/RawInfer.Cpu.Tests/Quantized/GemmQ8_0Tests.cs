@@ -284,7 +284,7 @@ public sealed unsafe class GemmQ8_0Tests
     }
 
     /// <summary>Activations with a spread of block magnitudes, including an all-zero block (scale 0).</summary>
-    private static float[] Activations(int rows, int cols, int seed)
+    internal static float[] Activations(int rows, int cols, int seed)
     {
         var random = new Random(seed);
         var x = new float[rows * cols];
@@ -298,7 +298,7 @@ public sealed unsafe class GemmQ8_0Tests
     }
 
     /// <summary>The definition, output by output: X quantized by the scalar quantizer, then <see cref="GemmQ8_0.DotReference"/>.</summary>
-    private static float[] Reference(Encoded w, float[] x, int xRows, int outRows, int cols)
+    internal static float[] Reference(Encoded w, float[] x, int xRows, int outRows, int cols)
     {
         var blocks = cols / MatVecQ8_0.BlockElements;
         var q = new sbyte[cols];

@@ -40,30 +40,6 @@ internal static unsafe class DecodedScaleTables
             return w.WithDecodedScales((float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(table)));
         }
 
-        var layers = new LayerWeights[weights.Layers.Count];
-        for (var l = 0; l < layers.Length; l++)
-        {
-            var layer = weights.Layers[l];
-            layers[l] = new LayerWeights
-            {
-                AttentionNorm = layer.AttentionNorm,
-                Wq = Decoded(layer.Wq),
-                Wk = Decoded(layer.Wk),
-                Wv = Decoded(layer.Wv),
-                Wo = Decoded(layer.Wo),
-                FfnNorm = layer.FfnNorm,
-                W1 = Decoded(layer.W1),
-                W2 = Decoded(layer.W2),
-                W3 = Decoded(layer.W3),
-            };
-        }
-
-        return new LlamaWeights
-        {
-            TokenEmbedding = weights.TokenEmbedding,
-            Layers = layers,
-            FinalNorm = weights.FinalNorm,
-            Classifier = Decoded(weights.Classifier),
-        };
+        return weights.WithProducts(Decoded);
     }
 }

@@ -352,10 +352,23 @@ internal static unsafe partial class GemmQ8_0
     /// of every row by AVX2 maddubs/madd or AVX-VNNI (<see cref="Vnni"/>; |q_w| times q_x carrying q_w's sign), the eight rows' partial sums reduced
     /// to their exact block sums in one register, then converted and scaled as the definition says. The packing's
     /// transpose costs more than a product with so few rows (one X row: 2.7x the widening path's time, packed).
-    /// Rows past the last group of eight take <see cref="DotReference"/>. q: (xRows, cols); xScales: (xRows, blocks);
-    /// y: (xRows, yStride)
+    /// Rows past the last group of eight take <see cref="DotReference"/>. A tensor with an interleaved copy
+    /// (<see cref="WeightTensor.Interleaved"/>) is read there instead, by <see cref="FromInterleaved"/>.
+    /// q: (xRows, cols); xScales: (xRows, blocks); y: (xRows, yStride)
     /// </summary>
     private static void Direct(in WeightTensor w, sbyte* q, float* xScales, int xRows, float* y, int yStride, int rowStart, int rowEnd)
+    {
+        if (w.Interleaved is not null && UseInterleaved && AvxVnni.IsSupported)
+        {
+            FromInterleaved(in w, q, xScales, xRows, y, yStride, rowStart, rowEnd);
+            return;
+        }
+
+        InFileLayout(in w, q, xScales, xRows, y, yStride, rowStart, rowEnd);
+    }
+
+    /// <summary><see cref="Direct"/> on the file's layout. q: (xRows, cols); xScales: (xRows, blocks); y: (xRows, yStride)</summary>
+    private static void InFileLayout(in WeightTensor w, sbyte* q, float* xScales, int xRows, float* y, int yStride, int rowStart, int rowEnd)
     {
         var blocks = w.Cols / Block;
         if (!DecodeRowGrouping.FourRowsQ8_0 && blocks % 8 == 0)

@@ -1,0 +1,222 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using RawInfer.Models;
+
+namespace RawInfer.Cpu.Kernels.Quantized;
+
+/// <summary>
+/// The one-to-three-X-row products (decode steps of a few sequences) on a copy of W whose rows are interleaved in
+/// groups of eight (<see cref="Interleave"/>), so that one VPDPBUSD adds four columns of eight rows at once and a
+/// block's eight exact sums land one per lane with no horizontal reduction. In the file's layout each block's dot
+/// fills a register with partial sums of one row, which then takes an absolute value, a sign and a tree of
+/// horizontal adds to become one lane; here the whole block costs eight multiply-adds for eight rows.
+/// <para>
+/// A group of eight rows is <c>blocks·256</c> bytes of quants, then <c>blocks·16</c> bytes of fp16 scales: for block
+/// b, column quad k (columns 4k to 4k + 3 of the block) and row j, the four bytes at <c>b·256 + k·32 + j·4</c> are
+/// the row's four quants plus 128 (unsigned, as VPDPBUSD's first operand wants them), and row j's scale is at
+/// <c>blocks·256 + b·16 + j·2</c>. A group takes exactly the bytes of its eight rows in the file (272 per block),
+/// so a line-aligned copy keeps every group and every 32-byte load on cache lines. Rows past the last whole group
+/// are not copied: they are read in the file's layout.
+/// </para>
+/// <para>
+/// The unsigned quants add 128·Σq_x to each block's sum, which the lane starts from the negation of: the sum is the
+/// same exact integer, and every output the same chain <c>acc = fma((float)dot_b, d_w[b]·d_x[b], acc)</c> over the
+/// blocks in order, so the bits are those of every other path. Without AVX-VNNI the unsigned trick does not hold
+/// (VPMADDUBSW saturates at 16 bits), so no copy is made.
+/// </para>
+/// </summary>
+internal static unsafe partial class GemmQ8_0
+{
+    /// <summary>Bytes of one interleaved group per 32-column block: eight rows' 34-byte blocks.</summary>
+    internal const int InterleavedBlockBytes = 8 * MatVecQ8_0.BlockBytes;
+
+    private const int QuadBytes = 32;          // one column quad of eight rows
+    private const int GroupQuantBytes = 256;   // one block's quants of eight rows
+
+    /// <summary>
+    /// True: products of one to three X rows read <see cref="WeightTensor.Interleaved"/> where a tensor has it
+    /// (settable for benchmarks: the same bits either way, between products).
+    /// </summary>
+    internal static bool UseInterleaved { get; set; } = true;
+
+    /// <summary>True when this machine runs the interleaved kernel: the kernel's own needs and AVX-VNNI.</summary>
+    public static bool InterleavedSupported => Supported && AvxVnni.IsSupported;
+
+    /// <summary>Bytes of <paramref name="w"/>'s interleaved copy: its whole groups of eight rows.</summary>
+    public static long InterleavedBytes(in WeightTensor w) => (long)(w.Rows / 8) * 8 * (w.Cols / Block) * MatVecQ8_0.BlockBytes;
+
+    /// <summary>
+    /// Writes <paramref name="w"/>'s whole groups of eight rows to <paramref name="dst"/> in the interleaved layout
+    /// (see the class). dst: <see cref="InterleavedBytes"/> bytes
+    /// </summary>
+    public static void Interleave(in WeightTensor w, byte* dst)
+    {
+        if (w.Type != TensorType.Q8_0 || w.Cols % Block != 0)
+        {
+            throw new ArgumentException($"tensor is {w.Type} with {w.Cols} columns, not Q8_0 in whole blocks", nameof(w));
+        }
+
+        var blocks = w.Cols / Block;
+        long rowBytes = (long)blocks * MatVecQ8_0.BlockBytes;
+        for (var g = 0; g < w.Rows / 8; g++)
+        {
+            var group = dst + ((long)g * 8 * rowBytes);
+            var scales = group + ((long)blocks * GroupQuantBytes);
+            for (var j = 0; j < 8; j++)
+            {
+                var row = w.Data + ((((long)g * 8) + j) * rowBytes);
+                for (var b = 0; b < blocks; b++)
+                {
+                    var block = row + ((long)b * MatVecQ8_0.BlockBytes);
+                    *(ushort*)(scales + (b * 16) + (j * 2)) = *(ushort*)block;
+                    for (var k = 0; k < 8; k++)
+                    {
+                        var to = group + ((long)b * GroupQuantBytes) + (k * QuadBytes) + (j * 4);
+                        for (var i = 0; i < 4; i++)
+                        {
+                            to[i] = (byte)(block[2 + (k * 4) + i] ^ 0x80); // q + 128 as an unsigned byte
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Direct"/> on a tensor with an interleaved copy: its whole groups in [rowStart, rowEnd) from the
+    /// copy, the rows before the first and after the last in the file's layout. q: (xRows, cols);
+    /// xScales: (xRows, blocks); y: (xRows, yStride)
+    /// </summary>
+    private static void FromInterleaved(in WeightTensor w, sbyte* q, float* xScales, int xRows, float* y, int yStride, int rowStart, int rowEnd)
+    {
+        var first = (rowStart + 7) & ~7;
+        var last = rowEnd & ~7;
+        if (first >= last)
+        {
+            InFileLayout(in w, q, xScales, xRows, y, yStride, rowStart, rowEnd);
+            return;
+        }
+
+        if (rowStart < first)
+        {
+            InFileLayout(in w, q, xScales, xRows, y, yStride, rowStart, first);
+        }
+
+        var blocks = w.Cols / Block;
+        var offsets = stackalloc int[MaxDirectRows * blocks]; // −128·Σq_x per block, the unsigned quants' excess
+        BlockOffsets(q, xRows * blocks, offsets);
+        switch (xRows)
+        {
+            case 1:
+                Groups<One>(w.Interleaved, blocks, first / 8, last / 8, q, w.Cols, xScales, offsets, y, yStride);
+                break;
+            case 2:
+                Groups<Two>(w.Interleaved, blocks, first / 8, last / 8, q, w.Cols, xScales, offsets, y, yStride);
+                break;
+            default:
+                Groups<Three>(w.Interleaved, blocks, first / 8, last / 8, q, w.Cols, xScales, offsets, y, yStride);
+                break;
+        }
+
+        if (last < rowEnd)
+        {
+            InFileLayout(in w, q, xScales, xRows, y, yStride, last, rowEnd);
+        }
+    }
+
+    /// <summary>offsets[i] = −128·(the sum of block i's 32 quants). q: (count·32); offsets: (count)</summary>
+    private static void BlockOffsets(sbyte* q, int count, int* offsets)
+    {
+        var ones = Vector256.Create((byte)1);
+        for (var i = 0; i < count; i++)
+        {
+            var partial = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, ones, Vector256.Load(q + ((long)i * Block)));
+            offsets[i] = -128 * Vector256.Sum(partial);
+        }
+    }
+
+    /// <summary>
+    /// Groups [g0, g1) of eight rows against TRows X rows: per block, four chains of two VPDPBUSD each (eight column
+    /// quads) from the block's offset, added to the eight rows' exact sums, then each output's FMA chain step.
+    /// rows: the interleaved copy; q: (TRows, cols); xScales, offsets: (TRows, blocks); y: (TRows, yStride)
+    /// </summary>
+    private static void Groups<TRows>(byte* rows, int blocks, int g0, int g1, sbyte* q, int cols, float* xScales, int* offsets, float* y, int yStride)
+        where TRows : IRowCount
+    {
+        var n = TRows.Value;
+        long groupBytes = (long)blocks * InterleavedBlockBytes;
+        var prefetch = PrefetchRows;
+        for (var g = g0; g < g1; g++)
+        {
+            var group = rows + (g * groupBytes);
+            var scales = group + ((long)blocks * GroupQuantBytes);
+            Vector256<float> acc0 = default, acc1 = default, acc2 = default;
+            for (var b = 0; b < blocks; b++)
+            {
+                var quads = group + ((long)b * GroupQuantBytes);
+                if (prefetch)
+                {
+                    // the copy is read front to back, so the bytes ahead of this block's are the ones coming
+                    PrefetchBlock(quads + PrefetchBytes);
+                }
+
+                var dw = HalfConversion.FiniteHalfToSingle(Avx2.ConvertToVector256Int32((ushort*)(scales + (b * 16))).AsUInt32());
+                acc0 = BlockStep(quads, q + (b * Block), offsets[b], dw * Vector256.Create(xScales[b]), acc0);
+                if (n > 1)
+                {
+                    acc1 = BlockStep(quads, q + cols + (b * Block), offsets[blocks + b], dw * Vector256.Create(xScales[blocks + b]), acc1);
+                }
+
+                if (n > 2)
+                {
+                    acc2 = BlockStep(quads, q + (2 * cols) + (b * Block), offsets[(2 * blocks) + b], dw * Vector256.Create(xScales[(2 * blocks) + b]), acc2);
+                }
+            }
+
+            acc0.Store(y + (g * 8));
+            if (n > 1)
+            {
+                acc1.Store(y + yStride + (g * 8));
+            }
+
+            if (n > 2)
+            {
+                acc2.Store(y + (2L * yStride) + (g * 8));
+            }
+        }
+    }
+
+    /// <summary>
+    /// acc + (float)(eight rows' exact block sums)·scales: one step of the eight outputs' chains. quads: the block's
+    /// 256 bytes; x: its 32 quants of one X row; offset: −128·Σx
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> BlockStep(byte* quads, sbyte* x, int offset, Vector256<float> scales, Vector256<float> acc)
+    {
+        var s0 = AvxVnni.MultiplyWideningAndAdd(Vector256.Create(offset), Vector256.Load(quads), Quad(x, 0));
+        var s1 = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Vector256.Load(quads + QuadBytes), Quad(x, 1));
+        var s2 = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Vector256.Load(quads + (2 * QuadBytes)), Quad(x, 2));
+        var s3 = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Vector256.Load(quads + (3 * QuadBytes)), Quad(x, 3));
+        s0 = AvxVnni.MultiplyWideningAndAdd(s0, Vector256.Load(quads + (4 * QuadBytes)), Quad(x, 4));
+        s1 = AvxVnni.MultiplyWideningAndAdd(s1, Vector256.Load(quads + (5 * QuadBytes)), Quad(x, 5));
+        s2 = AvxVnni.MultiplyWideningAndAdd(s2, Vector256.Load(quads + (6 * QuadBytes)), Quad(x, 6));
+        s3 = AvxVnni.MultiplyWideningAndAdd(s3, Vector256.Load(quads + (7 * QuadBytes)), Quad(x, 7));
+        return Fma.MultiplyAdd(Avx.ConvertToVector256Single((s0 + s1) + (s2 + s3)), scales, acc);
+    }
+
+    /// <summary>Asks for the five cache lines from <paramref name="at"/> on: a block's 272 bytes of a group, whatever the alignment.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchBlock(byte* at)
+    {
+        Sse.Prefetch0(at);
+        Sse.Prefetch0(at + 64);
+        Sse.Prefetch0(at + 128);
+        Sse.Prefetch0(at + 192);
+        Sse.Prefetch0(at + 256);
+    }
+
+    /// <summary>X's quants 4k to 4k + 3 in every 32-bit lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<sbyte> Quad(sbyte* x, int k) => Vector256.Create(*(int*)(x + (k * 4))).AsSByte();
+}

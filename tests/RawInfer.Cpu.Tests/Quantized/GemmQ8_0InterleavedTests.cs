@@ -1,0 +1,199 @@
+using System.Runtime.InteropServices;
+using RawInfer.Cpu.Kernels;
+using RawInfer.Cpu.Kernels.Quantized;
+using RawInfer.Cpu.Tests.Kernels;
+using RawInfer.Models;
+
+namespace RawInfer.Cpu.Tests.Quantized;
+
+/// <summary>
+/// The Q8_0 rows' interleaved copy (<see cref="GemmQ8_0.Interleave"/>) and the products of one to three X rows that
+/// read it: the copy holds each quant and scale where the layout says, every output equals the definition bit for
+/// bit for any W-row range (ranges that start or end inside a group of eight read those rows in the file's layout),
+/// and the runners' copies (<see cref="InterleavedCopies"/>) go to the product matrices alone, and only where they fit.
+/// </summary>
+[Collection(KernelSwitches.Name)] // the products read MatVecQ8_0.ScaleLookup and DecodeRowGrouping's switches
+public sealed unsafe class GemmQ8_0InterleavedTests
+{
+    [Fact]
+    public void The_copy_holds_each_quant_plus_128_and_each_scale_where_the_layout_says()
+    {
+        const int rows = 19, cols = 96; // two whole groups, three rows left in the file's layout
+        using var w = Encoded.Random(TensorType.Q8_0, rows, cols, seed: 3);
+        var copy = Interleaved(w.Tensor);
+        Assert.Equal(2 * 8 * 3 * MatVecQ8_0.BlockBytes, copy.Length);
+        var blocks = cols / MatVecQ8_0.BlockElements;
+        for (var r = 0; r < 16; r++)
+        {
+            var row = w.Row(r);
+            var group = copy.AsSpan(r / 8 * 8 * blocks * MatVecQ8_0.BlockBytes);
+            var j = r % 8;
+            for (var b = 0; b < blocks; b++)
+            {
+                var block = row.Slice(b * MatVecQ8_0.BlockBytes, MatVecQ8_0.BlockBytes);
+                Assert.Equal(block[0], group[(blocks * 256) + (b * 16) + (j * 2)]);
+                Assert.Equal(block[1], group[(blocks * 256) + (b * 16) + (j * 2) + 1]);
+                for (var i = 0; i < MatVecQ8_0.BlockElements; i++)
+                {
+                    Assert.Equal((byte)((sbyte)block[2 + i] + 128), group[(b * 256) + (i / 4 * 32) + (j * 4) + (i % 4)]);
+                }
+            }
+        }
+    }
+
+    public static TheoryData<int, int, int, int, int> Ranges() => new()
+    {
+        // outRows, cols, xRows, rowStart, rowEnd
+        { 64, 768, 1, 0, 64 },
+        { 64, 768, 2, 0, 64 },
+        { 64, 768, 3, 0, 64 },
+        { 70, 96, 1, 0, 70 },      // blocks not a multiple of eight; six rows past the last group
+        { 45, 2048, 3, 5, 45 },    // starts inside the first group
+        { 100, 1056, 2, 3, 93 },   // starts and ends inside groups
+        { 33, 320, 1, 9, 15 },     // inside one group: the file's layout alone
+        { 7, 64, 2, 0, 7 },        // no whole group: no copy
+        { 48, 256, 5, 0, 48 },     // more X rows than the copy serves: the packed path, same bits
+    };
+
+    [Theory]
+    [MemberData(nameof(Ranges))]
+    public void Every_output_read_from_the_copy_equals_the_definition(int outRows, int cols, int xRows, int rowStart, int rowEnd)
+    {
+        Assert.SkipUnless(GemmQ8_0.InterleavedSupported, "no AVX-VNNI here: the CPU backends make no interleaved copy");
+        using var w = Encoded.Random(TensorType.Q8_0, outRows, cols, seed: outRows + cols + xRows);
+        CheckAgainstDefinition(w, cols, xRows, rowStart, rowEnd);
+    }
+
+    /// <summary>Quants at −128 and ±127 (the unsigned copy's 0 and 255) with X quants reaching ±127: exact sums still.</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Quants_at_the_ends_of_the_int8_range_give_the_definitions_sums(int xRows)
+    {
+        Assert.SkipUnless(GemmQ8_0.InterleavedSupported, "no AVX-VNNI here: the CPU backends make no interleaved copy");
+        const int outRows = 24, cols = 512;
+        using var w = Encoded.Random(TensorType.Q8_0, outRows, cols, seed: 5);
+        var random = new Random(6);
+        var extremes = new sbyte[] { -128, 127, -127, -128, 0, 127 };
+        for (var o = 0; o < outRows; o++)
+        {
+            var row = w.Tensor.Data + ((long)o * w.Row(o).Length);
+            for (var b = 0; b < cols / MatVecQ8_0.BlockElements; b++)
+            {
+                var quants = (sbyte*)(row + (b * MatVecQ8_0.BlockBytes) + 2);
+                for (var i = 0; i < MatVecQ8_0.BlockElements; i++)
+                {
+                    quants[i] = (o + b + i) % 2 == 0 ? extremes[random.Next(extremes.Length)] : (sbyte)random.Next(-128, 128);
+                }
+            }
+        }
+
+        CheckAgainstDefinition(w, cols, xRows, 0, outRows);
+    }
+
+    [Fact]
+    public void The_runners_copy_the_product_matrices_alone_and_only_where_they_fit()
+    {
+        Assert.SkipUnless(GemmQ8_0.InterleavedSupported, "no AVX-VNNI here: the CPU backends make no interleaved copy");
+        using var embedding = Encoded.Random(TensorType.Q8_0, 40, 64, seed: 1);
+        using var norm = Encoded.Random(TensorType.F32, 1, 64, seed: 2);
+        using var square = Encoded.Random(TensorType.Q8_0, 64, 64, seed: 3);
+        using var f32 = Encoded.Random(TensorType.F32, 64, 64, seed: 4);
+        var weights = new LlamaWeights
+        {
+            TokenEmbedding = embedding.Tensor,
+            Layers =
+            [
+                new LayerWeights
+                {
+                    AttentionNorm = norm.Tensor, Wq = square.Tensor, Wk = square.Tensor, Wv = square.Tensor, Wo = square.Tensor,
+                    FfnNorm = norm.Tensor, W1 = square.Tensor, W2 = f32.Tensor, W3 = square.Tensor,
+                },
+            ],
+            FinalNorm = norm.Tensor,
+            Classifier = embedding.Tensor,
+        };
+        var bytes = (6 * GemmQ8_0.InterleavedBytes(square.Tensor)) + GemmQ8_0.InterleavedBytes(embedding.Tensor);
+
+        var copies = new List<byte[]>();
+        var copied = InterleavedCopies.Attach(weights, copies, availableBytes: (long)(bytes / InterleavedCopies.MemoryShare));
+        var layer = copied.Layers[0];
+        Assert.Equal(7, copies.Count);
+        foreach (var product in new[] { layer.Wq, layer.Wk, layer.Wv, layer.Wo, layer.W1, layer.W3, copied.Classifier })
+        {
+            Assert.True(product.Interleaved != null);
+            Assert.True(product.Data == square.Tensor.Data || product.Data == embedding.Tensor.Data);
+        }
+
+        Assert.True(layer.W2.Interleaved == null);                    // F32
+        Assert.True(copied.TokenEmbedding.Interleaved == null);       // read by row, not multiplied
+        Assert.True(copied.FinalNorm.Interleaved == null && layer.AttentionNorm.Interleaved == null);
+
+        // one byte short of room: no copy at all
+        var none = new List<byte[]>();
+        var kept = InterleavedCopies.Attach(weights, none, availableBytes: (long)(bytes / InterleavedCopies.MemoryShare) - 4);
+        Assert.Empty(none);
+        Assert.True(kept.Layers[0].Wq.Interleaved == null && kept.Classifier.Interleaved == null);
+    }
+
+    private static byte[] Interleaved(WeightTensor w)
+    {
+        var copy = GC.AllocateArray<byte>(checked((int)GemmQ8_0.InterleavedBytes(w)), pinned: true);
+        fixed (byte* p = copy)
+        {
+            GemmQ8_0.Interleave(w, p);
+        }
+
+        return copy;
+    }
+
+    /// <summary>
+    /// Rows [rowStart, rowEnd) read with the copy equal the definition, for all the X rows together and for each alone;
+    /// and they were read from the copy, not the file's layout.
+    /// </summary>
+    private static void CheckAgainstDefinition(Encoded w, int cols, int xRows, int rowStart, int rowEnd)
+    {
+        var outRows = w.Tensor.Rows;
+        var copy = Interleaved(w.Tensor);
+        var x = GemmQ8_0Tests.Activations(xRows, cols, seed: xRows + 1);
+        var expected = GemmQ8_0Tests.Reference(w, x, xRows, outRows, cols);
+        fixed (byte* pCopy = copy)
+        fixed (float* px = x)
+        {
+            var tensor = w.Tensor.WithInterleaved(pCopy);
+            var y = new float[xRows * outRows];
+            fixed (float* py = y)
+            {
+                GemmQ8_0.Rows(in tensor, px, xRows, py, outRows, rowStart, rowEnd);
+            }
+
+            for (var t = 0; t < xRows; t++)
+            {
+                Assert.Equal(expected.AsSpan((t * outRows) + rowStart, rowEnd - rowStart).ToArray(), y.AsSpan((t * outRows) + rowStart, rowEnd - rowStart).ToArray());
+                var single = new float[outRows];
+                fixed (float* pSingle = single)
+                {
+                    GemmQ8_0.Rows(in tensor, px + (t * cols), 1, pSingle, outRows, rowStart, rowEnd);
+                }
+
+                Assert.Equal(expected.AsSpan((t * outRows) + rowStart, rowEnd - rowStart).ToArray(), single.AsSpan(rowStart, rowEnd - rowStart).ToArray());
+            }
+
+            // and the products did read the copy: with its quants cleared, the rows of whole groups in the range change
+            var first = (rowStart + 7) & ~7;
+            if (xRows <= GemmQ8_0.MaxDirectRows && first + 8 <= rowEnd)
+            {
+                Array.Fill(copy, (byte)0);
+                var cleared = new float[outRows];
+                fixed (float* pCleared = cleared)
+                {
+                    GemmQ8_0.Rows(in tensor, px, 1, pCleared, outRows, rowStart, rowEnd);
+                }
+
+                Assert.NotEqual(expected.AsSpan(first, 8).ToArray(), cleared.AsSpan(first, 8).ToArray());
+                Assert.Equal(expected.AsSpan(rowStart, first - rowStart).ToArray(), cleared.AsSpan(rowStart, first - rowStart).ToArray());
+            }
+        }
+    }
+}
