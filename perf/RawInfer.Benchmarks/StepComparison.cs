@@ -100,6 +100,7 @@ internal static class StepComparison
             "q8-prefetch" => on => GemmQ8_0.PrefetchRows = on,
             "q8-vnni" => on => GemmQ8_0.Vnni = on,
             "q8-interleaved" => on => GemmQ8_0.UseInterleaved = on,
+            "q8-interleaved-rows" => on => GemmQ8_0.MaxInterleavedRows = on ? GemmQ8_0.InterleavedRows : GemmQ8_0.MaxDirectRows,
             "prefill-runs" => on => PrefillAttention.Enabled = on,
             "attention-256" => on => PagedAttention.Vector256Enabled = on,
             _ => null!,

@@ -52,7 +52,10 @@ public sealed unsafe class GemmQ8_0InterleavedTests
         { 100, 1056, 2, 3, 93 },   // starts and ends inside groups
         { 33, 320, 1, 9, 15 },     // inside one group: the file's layout alone
         { 7, 64, 2, 0, 7 },        // no whole group: no copy
-        { 48, 256, 5, 0, 48 },     // more X rows than the copy serves: the packed path, same bits
+        { 48, 256, 4, 0, 48 },     // X rows in tiles of three and one
+        { 40, 96, 5, 3, 37 },      // three and two
+        { 24, 768, 24, 0, 24 },    // the most X rows the copy serves
+        { 48, 256, 25, 0, 48 },    // one more: the packed path, same bits
     };
 
     [Theory]
@@ -182,17 +185,18 @@ public sealed unsafe class GemmQ8_0InterleavedTests
 
             // and the products did read the copy: with its quants cleared, the rows of whole groups in the range change
             var first = (rowStart + 7) & ~7;
-            if (xRows <= GemmQ8_0.MaxDirectRows && first + 8 <= rowEnd)
+            if (xRows <= GemmQ8_0.MaxInterleavedRows && first + 8 <= rowEnd)
             {
                 Array.Fill(copy, (byte)0);
-                var cleared = new float[outRows];
+                var cleared = new float[xRows * outRows];
                 fixed (float* pCleared = cleared)
                 {
-                    GemmQ8_0.Rows(in tensor, px, 1, pCleared, outRows, rowStart, rowEnd);
+                    GemmQ8_0.Rows(in tensor, px, xRows, pCleared, outRows, rowStart, rowEnd);
                 }
 
-                Assert.NotEqual(expected.AsSpan(first, 8).ToArray(), cleared.AsSpan(first, 8).ToArray());
-                Assert.Equal(expected.AsSpan(rowStart, first - rowStart).ToArray(), cleared.AsSpan(rowStart, first - rowStart).ToArray());
+                var last = (xRows - 1) * outRows; // the last X row's outputs: its tile read the copy too
+                Assert.NotEqual(expected.AsSpan(last + first, 8).ToArray(), cleared.AsSpan(last + first, 8).ToArray());
+                Assert.Equal(expected.AsSpan(last + rowStart, first - rowStart).ToArray(), cleared.AsSpan(last + rowStart, first - rowStart).ToArray());
             }
         }
     }

@@ -34,11 +34,31 @@ internal static unsafe partial class GemmQ8_0
     private const int QuadBytes = 32;          // one column quad of eight rows
     private const int GroupQuantBytes = 256;   // one block's quants of eight rows
 
+    [ThreadStatic]
+    private static int[]? t_offsets;           // (xRows, blocks) −128·Σq_x of each X block
+
     /// <summary>
     /// True: products of one to three X rows read <see cref="WeightTensor.Interleaved"/> where a tensor has it
     /// (settable for benchmarks: the same bits either way, between products).
     /// </summary>
     internal static bool UseInterleaved { get; set; } = true;
+
+    /// <summary>
+    /// Up to this many X rows a product reads the interleaved copy where the tensor has one (three at a time, each
+    /// group of eight W rows read from memory once for all of them); past it, the packed tiles. Engine steps of the
+    /// 110m Q8_0 model, interleaved against packed (<c>step-ab --switch q8-interleaved-rows</c>, 2 threads, Zen 5 VM,
+    /// 2026-12-07): 4 sequences 0.59 of the time, 8 0.60, 12 0.73, 16 0.82–0.87, 24 0.94, 32 1.00, 64 1.09, prefill
+    /// of 512 tokens 1.15.
+    /// </summary>
+    internal const int InterleavedRows = 24;
+
+    /// <summary>The X rows up to which products read the interleaved copy: <see cref="InterleavedRows"/>, settable for benchmarks.</summary>
+    internal static int MaxInterleavedRows { get; set; } = InterleavedRows;
+
+    /// <summary>True when a product of <paramref name="xRows"/> X rows with <paramref name="w"/> reads its interleaved copy.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool ReadsInterleaved(in WeightTensor w, int xRows) =>
+        w.Interleaved is not null && UseInterleaved && xRows <= MaxInterleavedRows && AvxVnni.IsSupported;
 
     /// <summary>True when this machine runs the interleaved kernel: the kernel's own needs and AVX-VNNI.</summary>
     public static bool InterleavedSupported => Supported && AvxVnni.IsSupported;
@@ -104,20 +124,9 @@ internal static unsafe partial class GemmQ8_0
         }
 
         var blocks = w.Cols / Block;
-        var offsets = stackalloc int[MaxDirectRows * blocks]; // −128·Σq_x per block, the unsigned quants' excess
+        var offsets = LineAligned.Start(LineAligned.Scratch(ref t_offsets, xRows * blocks)); // −128·Σq_x per block: the unsigned quants' excess
         BlockOffsets(q, xRows * blocks, offsets);
-        switch (xRows)
-        {
-            case 1:
-                Groups<One>(w.Interleaved, blocks, first / 8, last / 8, q, w.Cols, xScales, offsets, y, yStride);
-                break;
-            case 2:
-                Groups<Two>(w.Interleaved, blocks, first / 8, last / 8, q, w.Cols, xScales, offsets, y, yStride);
-                break;
-            default:
-                Groups<Three>(w.Interleaved, blocks, first / 8, last / 8, q, w.Cols, xScales, offsets, y, yStride);
-                break;
-        }
+        Groups(w.Interleaved, blocks, first / 8, last / 8, q, xRows, w.Cols, xScales, offsets, y, yStride);
 
         if (last < rowEnd)
         {
@@ -137,53 +146,82 @@ internal static unsafe partial class GemmQ8_0
     }
 
     /// <summary>
-    /// Groups [g0, g1) of eight rows against TRows X rows: per block, four chains of two VPDPBUSD each (eight column
-    /// quads) from the block's offset, added to the eight rows' exact sums, then each output's FMA chain step.
-    /// rows: the interleaved copy; q: (TRows, cols); xScales, offsets: (TRows, blocks); y: (TRows, yStride)
+    /// Groups [g0, g1) of eight rows against every X row, three at a time (<see cref="OneGroup{TRows}"/>), so that
+    /// a group comes from memory once and from L1 for the others. rows: the interleaved copy; q: (xRows, cols);
+    /// xScales, offsets: (xRows, blocks); y: (xRows, yStride)
     /// </summary>
-    private static void Groups<TRows>(byte* rows, int blocks, int g0, int g1, sbyte* q, int cols, float* xScales, int* offsets, float* y, int yStride)
-        where TRows : IRowCount
+    private static void Groups(byte* rows, int blocks, int g0, int g1, sbyte* q, int xRows, int cols, float* xScales, int* offsets, float* y, int yStride)
     {
-        var n = TRows.Value;
         long groupBytes = (long)blocks * InterleavedBlockBytes;
         var prefetch = PrefetchRows;
         for (var g = g0; g < g1; g++)
         {
             var group = rows + (g * groupBytes);
-            var scales = group + ((long)blocks * GroupQuantBytes);
-            Vector256<float> acc0 = default, acc1 = default, acc2 = default;
-            for (var b = 0; b < blocks; b++)
+            for (var t = 0; t < xRows; t += 3)
             {
-                var quads = group + ((long)b * GroupQuantBytes);
-                if (prefetch)
+                var at = (long)t * blocks;
+                var qt = q + ((long)t * cols);
+                var yt = y + ((long)t * yStride) + (g * 8);
+                var ahead = prefetch && t == 0;
+                switch (xRows - t)
                 {
-                    // the copy is read front to back, so the bytes ahead of this block's are the ones coming
-                    PrefetchBlock(quads + PrefetchBytes);
-                }
-
-                var dw = HalfConversion.FiniteHalfToSingle(Avx2.ConvertToVector256Int32((ushort*)(scales + (b * 16))).AsUInt32());
-                acc0 = BlockStep(quads, q + (b * Block), offsets[b], dw * Vector256.Create(xScales[b]), acc0);
-                if (n > 1)
-                {
-                    acc1 = BlockStep(quads, q + cols + (b * Block), offsets[blocks + b], dw * Vector256.Create(xScales[blocks + b]), acc1);
-                }
-
-                if (n > 2)
-                {
-                    acc2 = BlockStep(quads, q + (2 * cols) + (b * Block), offsets[(2 * blocks) + b], dw * Vector256.Create(xScales[(2 * blocks) + b]), acc2);
+                    case 1:
+                        OneGroup<One>(group, blocks, ahead, qt, cols, xScales + at, offsets + at, yt, yStride);
+                        break;
+                    case 2:
+                        OneGroup<Two>(group, blocks, ahead, qt, cols, xScales + at, offsets + at, yt, yStride);
+                        break;
+                    default:
+                        OneGroup<Three>(group, blocks, ahead, qt, cols, xScales + at, offsets + at, yt, yStride);
+                        break;
                 }
             }
+        }
+    }
 
-            acc0.Store(y + (g * 8));
+    /// <summary>
+    /// One group of eight rows against TRows X rows: per block, four chains of two VPDPBUSD each (eight column quads)
+    /// from the block's offset, added to the eight rows' exact sums, then each output's FMA chain step; the bytes
+    /// <see cref="PrefetchBytes"/> ahead asked for when <paramref name="prefetch"/>. group: its bytes;
+    /// q: (TRows, cols); xScales, offsets: (TRows, blocks); y: the group's outputs in X row 0, the others yStride apart
+    /// </summary>
+    private static void OneGroup<TRows>(byte* group, int blocks, bool prefetch, sbyte* q, int cols, float* xScales, int* offsets, float* y, int yStride)
+        where TRows : IRowCount
+    {
+        var n = TRows.Value;
+        var scales = group + ((long)blocks * GroupQuantBytes);
+        Vector256<float> acc0 = default, acc1 = default, acc2 = default;
+        for (var b = 0; b < blocks; b++)
+        {
+            var quads = group + ((long)b * GroupQuantBytes);
+            if (prefetch)
+            {
+                // the copy is read front to back, so the bytes ahead of this block's are the ones coming
+                PrefetchBlock(quads + PrefetchBytes);
+            }
+
+            var dw = HalfConversion.FiniteHalfToSingle(Avx2.ConvertToVector256Int32((ushort*)(scales + (b * 16))).AsUInt32());
+            acc0 = BlockStep(quads, q + (b * Block), offsets[b], dw * Vector256.Create(xScales[b]), acc0);
             if (n > 1)
             {
-                acc1.Store(y + yStride + (g * 8));
+                acc1 = BlockStep(quads, q + cols + (b * Block), offsets[blocks + b], dw * Vector256.Create(xScales[blocks + b]), acc1);
             }
 
             if (n > 2)
             {
-                acc2.Store(y + (2L * yStride) + (g * 8));
+                acc2 = BlockStep(quads, q + (2 * cols) + (b * Block), offsets[(2 * blocks) + b], dw * Vector256.Create(xScales[(2 * blocks) + b]), acc2);
             }
+        }
+
+        acc0.Store(y);
+        if (n > 1)
+        {
+            acc1.Store(y + yStride);
+        }
+
+        if (n > 2)
+        {
+            acc2.Store(y + (2L * yStride));
         }
     }
 

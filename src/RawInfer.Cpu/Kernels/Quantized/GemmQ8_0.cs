@@ -149,7 +149,7 @@ internal static unsafe partial class GemmQ8_0
 
         var cols = w.Cols;
         var blocks = cols / Block;
-        var direct = xRows <= MaxDirectRows;
+        var direct = xRows <= MaxDirectRows || ReadsInterleaved(in w, xRows);
         var pX = LineAligned.Start(LineAligned.Scratch(ref t_x, direct ? 0 : xRows * cols));
         var pXScales = LineAligned.Start(LineAligned.Scratch(ref t_xScales, xRows * blocks));
         var pQ = LineAligned.Start(LineAligned.Scratch(ref t_q, (direct ? xRows : 1) * cols)); // all rows for the unpacked path, else one at a time
@@ -188,7 +188,7 @@ internal static unsafe partial class GemmQ8_0
             return;
         }
 
-        if (xRows <= MaxDirectRows)
+        if (xRows <= MaxDirectRows || ReadsInterleaved(in w, xRows))
         {
             Direct(in w, q, xScales, xRows, y, yStride, rowStart, rowEnd);
             return;
@@ -358,7 +358,7 @@ internal static unsafe partial class GemmQ8_0
     /// </summary>
     private static void Direct(in WeightTensor w, sbyte* q, float* xScales, int xRows, float* y, int yStride, int rowStart, int rowEnd)
     {
-        if (w.Interleaved is not null && UseInterleaved && AvxVnni.IsSupported)
+        if (ReadsInterleaved(in w, xRows))
         {
             FromInterleaved(in w, q, xScales, xRows, y, yStride, rowStart, rowEnd);
             return;
