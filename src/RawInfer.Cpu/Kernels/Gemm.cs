@@ -59,7 +59,7 @@ internal static unsafe class Gemm
             return;
         }
 
-        if (xRows <= WidenInRegisters.MaxXRows && xRows > 0 && WidenInRegisters.SupportsNarrow(w.Type, w.Cols))
+        if (xRows <= WidenInRegisters.MaxNarrowXRows && xRows > 0 && WidenInRegisters.SupportsNarrow(w.Type, w.Cols))
         {
             WidenInRegisters.RowsNarrow(in w, x, xRows, y, w.Rows, rowStart, rowEnd);
             return;

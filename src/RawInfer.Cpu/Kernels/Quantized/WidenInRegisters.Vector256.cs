@@ -11,7 +11,7 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// The 256-bit twin of the in-register path, for F16 and BF16 weights on AVX2 machines (their Q8_0 products run
 /// <see cref="GemmQ8_0"/>'s integers): 4-row W tiles as <see cref="GemmF32.Tiled256"/>'s, each 8-column chunk of a
 /// W row widened exactly as <see cref="Widen"/> does and summed in <see cref="GemmF32.Vector256Kernel.Dot"/>'s order,
-/// so a row's bits match the tile path that runs above <see cref="MaxXRows"/> X rows.
+/// so a row's bits match the tile path that runs above <see cref="MaxNarrowXRows"/> X rows.
 /// </summary>
 internal static unsafe partial class WidenInRegisters
 {
@@ -38,7 +38,7 @@ internal static unsafe partial class WidenInRegisters
     /// </summary>
     public static void RowsNarrow(in WeightTensor w, float* x, int xRows, float* y, int yStride, int rowStart, int rowEnd)
     {
-        Debug.Assert(SupportsNarrow(w.Type, w.Cols) && xRows is >= 1 and <= MaxXRows);
+        Debug.Assert(SupportsNarrow(w.Type, w.Cols) && xRows is >= 1 and <= MaxNarrowXRows);
         Debug.Assert(rowStart >= 0 && rowStart <= rowEnd && rowEnd <= w.Rows && w.Rows <= yStride);
         if (w.Type == TensorType.BF16)
         {

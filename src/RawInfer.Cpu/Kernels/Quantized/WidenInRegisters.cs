@@ -12,7 +12,8 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// in registers: each 16-column chunk of a W row is converted to float32 exactly as <see cref="Widen"/> converts
 /// it and multiplied into the accumulators at once, instead of being written to a float32 tile and read back.
 /// With few X rows that tile round trip costs more than the product itself; with many it is paid once for all
-/// of them, so <see cref="Gemm"/> switches to the tile path above <see cref="MaxXRows"/>.
+/// of them, so <see cref="Gemm"/> switches to the tile path above <see cref="MaxXRows"/>. More than three X rows
+/// meet each W tile three at a time.
 /// Every (x row, w row) pair is summed in <see cref="GemmF32"/>'s order (one 16-lane accumulator over k in
 /// ascending chunks, Vector512.Sum's reduction tree, then the leftover columns one by one), from the same widened
 /// values, so a row gets the same bits here as on the tile path: a sequence's output never depends on how many
@@ -20,8 +21,23 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// </summary>
 internal static unsafe partial class WidenInRegisters
 {
-    /// <summary>Largest X row count this path takes (a 3 × 8 register tile, as the F32 GEMM's).</summary>
-    public const int MaxXRows = 3;
+    /// <summary>X rows of one register tile (3 × 8 W rows, as the F32 GEMM's).</summary>
+    public const int TileXRows = 3;
+
+    /// <summary>
+    /// Largest X row count the 512-bit path takes: more than one register tile of X rows meet each 8-row W tile in
+    /// turn, the W tile read from memory once and from L1 for the later ones, widened again each time. Against the
+    /// tile path (<c>step-ab --switch widen-rows --model m110-f16.gguf</c>, 2 threads, Zen 5 VM, 2026-12-07): 4
+    /// sequences 0.77–0.83 of the time, 5 0.86–0.88, 6 1.04, 8 1.38, 16 1.52; the widening, paid per register
+    /// tile here and once on the tile path, outweighs the tile's round trip from 6 X rows on.
+    /// </summary>
+    public const int WideXRows = 5;
+
+    /// <summary>The X rows up to which <see cref="Gemm"/> sends F16/BF16 products here on 512 bits: <see cref="WideXRows"/>, settable for benchmarks.</summary>
+    public static int MaxXRows { get; set; } = WideXRows;
+
+    /// <summary>Largest X row count the 256-bit path takes (<see cref="RowsNarrow"/>): one register tile.</summary>
+    public const int MaxNarrowXRows = TileXRows;
 
     private const int N = 16; // Vector512<float>.Count
 
@@ -31,12 +47,12 @@ internal static unsafe partial class WidenInRegisters
         && cols >= N && Widen.Supports(type);
 
     /// <summary>
-    /// Y[i, o] = W[o, :]·X[i, :] for i in [0, xRows), o in [rowStart, rowEnd), xRows in 1..3.
+    /// Y[i, o] = W[o, :]·X[i, :] for i in [0, xRows), o in [rowStart, rowEnd), xRows ≥ 1.
     /// W: (out, cols) F16/BF16/Q8_0; x: (xRows, cols); y: (xRows, yStride), only columns [rowStart, rowEnd) written.
     /// </summary>
     public static void Rows(in WeightTensor w, float* x, int xRows, float* y, int yStride, int rowStart, int rowEnd)
     {
-        Debug.Assert(Supports(w.Type, w.Cols) && xRows is >= 1 and <= MaxXRows);
+        Debug.Assert(Supports(w.Type, w.Cols) && xRows >= 1);
         Debug.Assert(rowStart >= 0 && rowStart <= rowEnd && rowEnd <= w.Rows && w.Rows <= yStride);
         switch (w.Type)
         {
@@ -93,20 +109,29 @@ internal static unsafe partial class WidenInRegisters
                 InterleaveScales(w.DecodedScales + ((long)o * blocks), blocks, tileScales);
             }
 
-            switch (xRows)
+            if (xRows == 1 && !DecodeRowGrouping.FourRows)
             {
-                case 1 when !DecodeRowGrouping.FourRows:
-                    RowByRow<TChunk>(rows, rowBytes, tileScales, cols, x, y + o);
-                    break;
-                case 1:
-                    Tile<TChunk, One>(rows, rowBytes, tileScales, cols, x, y + o, yStride);
-                    break;
-                case 2:
-                    Tile<TChunk, Two>(rows, rowBytes, tileScales, cols, x, y + o, yStride);
-                    break;
-                default:
-                    Tile<TChunk, Three>(rows, rowBytes, tileScales, cols, x, y + o, yStride);
-                    break;
+                RowByRow<TChunk>(rows, rowBytes, tileScales, cols, x, y + o);
+                continue;
+            }
+
+            // the X rows three at a time against this W tile: from memory for the first, from L1 for the others
+            for (var t = 0; t < xRows; t += TileXRows)
+            {
+                var xt = x + ((long)t * cols);
+                var yt = y + ((long)t * yStride) + o;
+                switch (xRows - t)
+                {
+                    case 1:
+                        Tile<TChunk, One>(rows, rowBytes, tileScales, cols, xt, yt, yStride);
+                        break;
+                    case 2:
+                        Tile<TChunk, Two>(rows, rowBytes, tileScales, cols, xt, yt, yStride);
+                        break;
+                    default:
+                        Tile<TChunk, Three>(rows, rowBytes, tileScales, cols, xt, yt, yStride);
+                        break;
+                }
             }
         }
 
