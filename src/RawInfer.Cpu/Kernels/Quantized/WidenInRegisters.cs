@@ -27,11 +27,12 @@ internal static unsafe partial class WidenInRegisters
     /// <summary>
     /// Largest X row count the 512-bit path takes: more than one register tile of X rows meet each 8-row W tile in
     /// turn, the W tile read from memory once and from L1 for the later ones, widened again each time. Against the
-    /// tile path (<c>step-ab --switch widen-rows --model m110-f16.gguf</c>, 2 threads, Zen 5 VM, 2026-12-07): 4
-    /// sequences 0.77–0.83 of the time, 5 0.86–0.88, 6 1.04, 8 1.38, 16 1.52; the widening, paid per register
-    /// tile here and once on the tile path, outweighs the tile's round trip from 6 X rows on.
+    /// tile path (<c>step-ab --switch widen-rows --model m110-f16.gguf</c>, 2 threads, Zen 5 VM, 2026-12-07), with
+    /// the tile path's 192 KiB tiles: 4 sequences 0.77–0.83 of the time, 5 0.86–0.88, 6 1.04, 8 1.38, 16 1.52; with
+    /// its L1-sized tiles (<see cref="Gemm.WidenedTileBytes"/>): 4 sequences 0.88–0.90, 5 1.005–1.20. The widening,
+    /// paid per register tile here and once on the tile path, outweighs the tile's round trip from 5 X rows on.
     /// </summary>
-    public const int WideXRows = 5;
+    public const int WideXRows = 4;
 
     /// <summary>The X rows up to which <see cref="Gemm"/> sends F16/BF16 products here on 512 bits: <see cref="WideXRows"/>, settable for benchmarks.</summary>
     public static int MaxXRows { get; set; } = WideXRows;
