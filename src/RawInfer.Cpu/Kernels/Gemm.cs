@@ -18,18 +18,23 @@ namespace RawInfer.Cpu.Kernels;
 internal static unsafe class Gemm
 {
     /// <summary>
-    /// Bytes of widened float32 W rows one tile holds (at least 8 rows): small enough to stay in L1 while the X rows
-    /// pass it. Against the 192 KiB tiles before, which stayed in L2 (<c>step-ab --switch tile-size --model
-    /// m110-f16.gguf</c>, 2 threads, Zen 5 VM with 48 KiB of L1 data cache, 2026-12-07): 8 sequences 0.90 of the
-    /// time, 16 0.76–0.79, 64 0.955, prefill of 512 tokens 1.007; 16 KiB tiles lost prefill (1.061), 64 KiB kept
-    /// less (16 sequences 0.87), 512 KiB lost (1.05–1.08). Not measured on cores with 32 KiB of L1.
+    /// Bytes of widened float32 W rows one tile holds (at least 8 rows) against up to <see cref="L1TileXRows"/> X
+    /// rows: small enough to stay in L1 while the X rows pass it. Against the 192 KiB tiles before, which stayed in
+    /// L2 (<c>step-ab --switch tile-size --model m110-f16.gguf</c>, 2 threads, Zen 5 VM with 48 KiB of L1 data
+    /// cache, 2026-12-07): 6 sequences 0.905 of the time, 8 0.90–0.93, 16 0.76–0.85, 32 0.95, 64 0.955, prefill of
+    /// 128 tokens 0.97–1.00, of 512 tokens 1.01–1.04 (so more X rows keep the L2 tiles); 16 KiB tiles kept less
+    /// (prefill of 512 1.061), 64 KiB too (16 sequences 0.87), 512 KiB lost (1.05–1.08). Not measured on cores
+    /// with 32 KiB of L1.
     /// </summary>
     internal const int WidenedTileBytes = 32 * 1024;
 
-    /// <summary>The tile size before <see cref="WidenedTileBytes"/>, kept for <c>step-ab --switch tile-size</c>.</summary>
+    /// <summary>Bytes of a widened tile against more X rows than <see cref="L1TileXRows"/>: it stays in L2 beside them.</summary>
     internal const int L2TileBytes = 192 * 1024;
 
-    /// <summary>The tile size the widening path uses: <see cref="WidenedTileBytes"/>, settable for benchmarks.</summary>
+    /// <summary>The X rows up to which the tiles are <see cref="WidenedTileBytes"/>.</summary>
+    internal const int L1TileXRows = 128;
+
+    /// <summary>The tile size against up to <see cref="L1TileXRows"/> X rows: <see cref="WidenedTileBytes"/>, settable for benchmarks.</summary>
     internal static int TileBytes { get; set; } = WidenedTileBytes;
 
     [ThreadStatic]
@@ -77,11 +82,13 @@ internal static unsafe class Gemm
             return;
         }
 
-        // F16 / BF16 / Q8_0: widen a tile of W rows to float32 (kept in L1), then run the F32 GEMM over every X row.
+        // F16 / BF16 / Q8_0: widen a tile of W rows to float32 (kept in L1, or in L2 for many X rows), then run the
+        // F32 GEMM over every X row.
         // The conversion is paid once per weight per step, not once per X row, and every row takes the same path
         // whatever the batch size, so a row's result never depends on what else is in the batch.
         var cols = w.Cols;
-        var tileRows = Math.Max(8, (TileBytes / (cols * sizeof(float))) & ~7);
+        var tileBytes = xRows <= L1TileXRows ? TileBytes : L2TileBytes;
+        var tileRows = Math.Max(8, (tileBytes / (cols * sizeof(float))) & ~7);
         var tile = LineAligned.Start(LineAligned.Scratch(ref t_widened, tileRows * cols)); // grown once per thread and width
         var rowBytes = GgmlTypes.RowBytes(w.Type, cols);
         for (var r0 = rowStart; r0 < rowEnd; r0 += tileRows)

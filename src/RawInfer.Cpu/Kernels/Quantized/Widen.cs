@@ -7,7 +7,7 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 
 /// <summary>
 /// F16, BF16 and Q8_0 weight rows widened to float32, for the GEMM: a tile of W rows is widened once into a
-/// small buffer that stays in L1 (<see cref="Gemm.WidenedTileBytes"/>) while every X row of the batch passes it, so the conversion is paid once per
+/// small buffer that stays in L1 (or L2 for many X rows: <see cref="Gemm.WidenedTileBytes"/>) while every X row of the batch passes it, so the conversion is paid once per
 /// weight per step instead of once per weight per X row. Exact: each element becomes the float the format encodes
 /// (Q8_0: scale × quant, one float multiply, as the format defines it), for every finite F16 value and Q8_0
 /// scale; Inf/NaN there (which the GGUF loader refuses) come out finite. F16 halves are sign-extended and rebiased by
