@@ -183,7 +183,10 @@ internal static unsafe partial class GemmQ8_0
     /// One group of eight rows against TRows X rows: per block, four chains of two VPDPBUSD each (eight column quads)
     /// from the block's offset, added to the eight rows' exact sums, then each output's FMA chain step; the bytes
     /// <see cref="PrefetchBytes"/> ahead asked for when <paramref name="prefetch"/>. group: its bytes;
-    /// q: (TRows, cols); xScales, offsets: (TRows, blocks); y: the group's outputs in X row 0, the others yStride apart
+    /// q: (TRows, cols); xScales, offsets: (TRows, blocks); y: the group's outputs in X row 0, the others yStride apart.
+    /// Tried and dropped: each column quad loaded once for the two or three X rows (two chains per X row instead of
+    /// four), 1.02–1.06 of the time at 2, 3, 8 and 16 sequences (<c>step-ab</c>, Zen 5 VM, 2026-12-07): L1 serves
+    /// the repeated loads, and the shorter chains cost more than the loads did.
     /// </summary>
     private static void OneGroup<TRows>(byte* group, int blocks, bool prefetch, sbyte* q, int cols, float* xScales, int* offsets, float* y, int yStride)
         where TRows : IRowCount
