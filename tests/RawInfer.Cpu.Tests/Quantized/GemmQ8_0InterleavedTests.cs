@@ -76,22 +76,7 @@ public sealed unsafe class GemmQ8_0InterleavedTests
     {
         Assert.SkipUnless(GemmQ8_0.InterleavedSupported, "no AVX-VNNI here: the CPU backends make no interleaved copy");
         const int outRows = 24, cols = 512;
-        using var w = Encoded.Random(TensorType.Q8_0, outRows, cols, seed: 5);
-        var random = new Random(6);
-        var extremes = new sbyte[] { -128, 127, -127, -128, 0, 127 };
-        for (var o = 0; o < outRows; o++)
-        {
-            var row = w.Tensor.Data + ((long)o * w.Row(o).Length);
-            for (var b = 0; b < cols / MatVecQ8_0.BlockElements; b++)
-            {
-                var quants = (sbyte*)(row + (b * MatVecQ8_0.BlockBytes) + 2);
-                for (var i = 0; i < MatVecQ8_0.BlockElements; i++)
-                {
-                    quants[i] = (o + b + i) % 2 == 0 ? extremes[random.Next(extremes.Length)] : (sbyte)random.Next(-128, 128);
-                }
-            }
-        }
-
+        using var w = GemmQ8_0Tests.WithQuantsAtTheEnds(outRows, cols, every: 2);
         CheckAgainstDefinition(w, cols, xRows, 0, outRows);
     }
 

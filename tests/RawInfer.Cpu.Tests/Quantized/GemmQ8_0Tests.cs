@@ -84,22 +84,7 @@ public sealed unsafe class GemmQ8_0Tests
     {
         Assert.SkipUnless(GemmQ8_0.Supported, "no AVX2 here: Q8_0 products take the widening path");
         const int outRows = 24, cols = 512;
-        using var w = Encoded.Random(TensorType.Q8_0, outRows, cols, seed: 5);
-        var random = new Random(6);
-        var extremes = new sbyte[] { -128, 127, -127, -128, 0, 127 };
-        for (var o = 0; o < outRows; o++)
-        {
-            var row = w.Tensor.Data + ((long)o * w.Row(o).Length);
-            for (var b = 0; b < cols / MatVecQ8_0.BlockElements; b++)
-            {
-                var quants = (sbyte*)(row + (b * MatVecQ8_0.BlockBytes) + 2);
-                for (var i = 0; i < MatVecQ8_0.BlockElements; i++)
-                {
-                    quants[i] = (o + b + i) % 3 == 0 ? extremes[random.Next(extremes.Length)] : (sbyte)random.Next(-128, 128);
-                }
-            }
-        }
-
+        using var w = WithQuantsAtTheEnds(outRows, cols, every: 3);
         var x = Activations(xRows, cols, seed: 7);
         var expected = Reference(w, x, xRows, outRows, cols);
         using var grouping = RowGrouping.Set(false);
@@ -114,6 +99,31 @@ public sealed unsafe class GemmQ8_0Tests
 
             Assert.Equal(expected, y);
         });
+    }
+
+    /// <summary>
+    /// A random Q8_0 matrix whose quants are, at every <paramref name="every"/>-th place, −128, −127, 0 or 127, and
+    /// anywhere in the int8 range elsewhere.
+    /// </summary>
+    internal static Encoded WithQuantsAtTheEnds(int outRows, int cols, int every)
+    {
+        var w = Encoded.Random(TensorType.Q8_0, outRows, cols, seed: 5);
+        var random = new Random(6);
+        var extremes = new sbyte[] { -128, 127, -127, -128, 0, 127 };
+        for (var o = 0; o < outRows; o++)
+        {
+            var row = w.Tensor.Data + ((long)o * w.Row(o).Length);
+            for (var b = 0; b < cols / MatVecQ8_0.BlockElements; b++)
+            {
+                var quants = (sbyte*)(row + (b * MatVecQ8_0.BlockBytes) + 2);
+                for (var i = 0; i < MatVecQ8_0.BlockElements; i++)
+                {
+                    quants[i] = (o + b + i) % every == 0 ? extremes[random.Next(extremes.Length)] : (sbyte)random.Next(-128, 128);
+                }
+            }
+        }
+
+        return w;
     }
 
     /// <summary>

@@ -200,7 +200,7 @@ internal static unsafe partial class GemmQ8_0
             if (prefetch)
             {
                 // the copy is read front to back, so the bytes ahead of this block's are the ones coming
-                PrefetchBlock(quads + PrefetchBytes);
+                PrefetchEightBlocks(quads + PrefetchBytes); // 272 bytes: one block of the group, as eight of a file row
             }
 
             var dw = HalfConversion.FiniteHalfToSingle(Avx2.ConvertToVector256Int32((ushort*)(scales + (b * 16))).AsUInt32());
@@ -244,17 +244,6 @@ internal static unsafe partial class GemmQ8_0
         s2 = AvxVnni.MultiplyWideningAndAdd(s2, Vector256.Load(quads + (6 * QuadBytes)), Quad(x, 6));
         s3 = AvxVnni.MultiplyWideningAndAdd(s3, Vector256.Load(quads + (7 * QuadBytes)), Quad(x, 7));
         return Fma.MultiplyAdd(Avx.ConvertToVector256Single((s0 + s1) + (s2 + s3)), scales, acc);
-    }
-
-    /// <summary>Asks for the five cache lines from <paramref name="at"/> on: a block's 272 bytes of a group, whatever the alignment.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void PrefetchBlock(byte* at)
-    {
-        Sse.Prefetch0(at);
-        Sse.Prefetch0(at + 64);
-        Sse.Prefetch0(at + 128);
-        Sse.Prefetch0(at + 192);
-        Sse.Prefetch0(at + 256);
     }
 
     /// <summary>X's quants 4k to 4k + 3 in every 32-bit lane.</summary>

@@ -633,7 +633,10 @@ internal static unsafe partial class GemmQ8_0
             : HalfConversion.FiniteHalfToSingle(Avx2.GatherVector256((int*)block, offsets, 1).AsUInt32());
     }
 
-    /// <summary>Asks for the cache lines of eight blocks (272 bytes) from <paramref name="at"/> on: five lines, whatever the alignment.</summary>
+    /// <summary>
+    /// Asks for the cache lines of eight blocks (272 bytes) from <paramref name="at"/> on: five lines, whatever the
+    /// alignment. The interleaved copy's block of eight rows is as long.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void PrefetchEightBlocks(byte* at)
     {
