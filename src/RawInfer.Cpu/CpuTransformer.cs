@@ -19,7 +19,7 @@ public sealed unsafe partial class CpuTransformer : IDisposable
     private readonly LoadedModel _model;
     private readonly LlamaWeights _weights;        // the model's, with Q8_0 matrices carrying decoded scales and copies
     private readonly List<float[]> _decodedScales;  // pinned tables those tensors point into
-    private readonly List<byte[]> _interleaved;     // pinned interleaved copies of the Q8_0 matrices, likewise
+    private readonly InterleavedCopies? _interleaved; // the Q8_0 matrices' interleaved copies, likewise
     private readonly CpuWorkerPool _pool;
     private readonly MatVecJob _matVec;
     private readonly AttentionJob _attention;
@@ -55,8 +55,7 @@ public sealed unsafe partial class CpuTransformer : IDisposable
         KernelClasses.EnsureInitialized(); // before any kernel is compiled: see there
         _decodedScales = [];
         _weights = DecodedScaleTables.Attach(model.Weights, _decodedScales); // the decode kernel's Q8_0 scales, decoded once
-        _interleaved = [];
-        _weights = InterleavedCopies.Attach(_weights, _interleaved);         // and its rows, where they fit
+        _weights = InterleavedCopies.Attach(_weights, out _interleaved);     // and its rows, where they fit
 
         var c = Config;
         _x = Pinned(c.Dim);
@@ -116,6 +115,7 @@ public sealed unsafe partial class CpuTransformer : IDisposable
         {
             _disposed = true;
             _pool.Dispose();
+            _interleaved?.Dispose(); // after the workers: nothing reads the copies now
         }
     }
 

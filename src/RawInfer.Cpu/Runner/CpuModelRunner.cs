@@ -23,7 +23,7 @@ public sealed unsafe partial class CpuModelRunner : IModelRunner
 {
     private readonly LlamaWeights _weights;        // the model's, with Q8_0 matrices carrying decoded scales
     private readonly List<float[]> _decodedScales = []; // pinned tables those tensors point into
-    private readonly List<byte[]> _interleaved = [];    // pinned interleaved copies of the Q8_0 matrices, likewise
+    private readonly InterleavedCopies? _interleaved;  // the Q8_0 matrices' interleaved copies, likewise
     private readonly CpuWorkerPool _pool;
     private readonly GemmJob _gemm;
     private readonly PagedAttentionJob _attention;
@@ -67,7 +67,7 @@ public sealed unsafe partial class CpuModelRunner : IModelRunner
         CheckWeights(Config, model.Weights);
         KernelClasses.EnsureInitialized(); // before any kernel is compiled: see there
         _weights = DecodedScaleTables.Attach(model.Weights, _decodedScales); // Q8_0 scales for the decode tiles, decoded once
-        _weights = InterleavedCopies.Attach(_weights, _interleaved);         // and their rows for decode steps, where they fit
+        _weights = InterleavedCopies.Attach(_weights, out _interleaved);     // and their rows for decode steps, where they fit
 
         var c = Config;
         _inverseFrequencies = new float[c.HeadDim / 2];
@@ -152,6 +152,7 @@ public sealed unsafe partial class CpuModelRunner : IModelRunner
         {
             _disposed = true;
             _pool.Dispose();
+            _interleaved?.Dispose(); // after the workers: nothing reads the copies now
         }
     }
 

@@ -18,6 +18,7 @@ public sealed unsafe class GemmQ8_0InterleavedTests
     [Fact]
     public void The_copy_holds_each_quant_plus_128_and_each_scale_where_the_layout_says()
     {
+        Assert.SkipUnless(GemmQ8_0.InterleavedSupported, "no AVX-VNNI here: the CPU backends make no interleaved copy");
         const int rows = 19, cols = 96; // two whole groups, three rows left in the file's layout
         using var w = Encoded.Random(TensorType.Q8_0, rows, cols, seed: 3);
         var copy = Interleaved(w.Tensor);
@@ -102,26 +103,44 @@ public sealed unsafe class GemmQ8_0InterleavedTests
             FinalNorm = norm.Tensor,
             Classifier = embedding.Tensor,
         };
-        var bytes = (6 * GemmQ8_0.InterleavedBytes(square.Tensor)) + GemmQ8_0.InterleavedBytes(embedding.Tensor);
+        var bytes = (6 * InterleavedCopies.Footprint(square.Tensor)) + InterleavedCopies.Footprint(embedding.Tensor);
 
-        var copies = new List<byte[]>();
-        var copied = InterleavedCopies.Attach(weights, copies, availableBytes: (long)(bytes / InterleavedCopies.MemoryShare));
-        var layer = copied.Layers[0];
-        Assert.Equal(7, copies.Count);
-        foreach (var product in new[] { layer.Wq, layer.Wk, layer.Wv, layer.Wo, layer.W1, layer.W3, copied.Classifier })
+        var copied = InterleavedCopies.Attach(weights, out var copies, availableBytes: (long)(bytes / InterleavedCopies.MemoryShare));
+        using (copies)
         {
-            Assert.True(product.Interleaved != null);
-            Assert.True(product.Data == square.Tensor.Data || product.Data == embedding.Tensor.Data);
+            Assert.NotNull(copies);
+            Assert.Equal(bytes, copies.Bytes);
+            Assert.Equal(OperatingSystem.IsLinux(), copies.Mapped); // on huge pages where the OS has them
+            var layer = copied.Layers[0];
+            foreach (var product in new[] { layer.Wq, layer.Wk, layer.Wv, layer.Wo, layer.W1, layer.W3, copied.Classifier })
+            {
+                Assert.True(product.Interleaved != null && (nint)product.Interleaved % 64 == 0);
+                Assert.True(product.Data == square.Tensor.Data || product.Data == embedding.Tensor.Data);
+            }
+
+            Assert.True(layer.Wq.Interleaved != layer.Wk.Interleaved); // one copy per matrix, even of the same data
+            Assert.True(layer.W2.Interleaved == null);                    // F32
+            Assert.True(copied.TokenEmbedding.Interleaved == null);       // read by row, not multiplied
+            Assert.True(copied.FinalNorm.Interleaved == null && layer.AttentionNorm.Interleaved == null);
+
+            // the copies read as the file's layout does
+            var x = GemmQ8_0Tests.Activations(1, 64, seed: 9);
+            var expected = GemmQ8_0Tests.Reference(square, x, 1, 64, 64);
+            var y = new float[64];
+            fixed (float* px = x)
+            fixed (float* py = y)
+            {
+                GemmQ8_0.Rows(layer.W3, px, 1, py, 64, 0, 64);
+            }
+
+            Assert.Equal(expected, y);
         }
 
-        Assert.True(layer.W2.Interleaved == null);                    // F32
-        Assert.True(copied.TokenEmbedding.Interleaved == null);       // read by row, not multiplied
-        Assert.True(copied.FinalNorm.Interleaved == null && layer.AttentionNorm.Interleaved == null);
+        copies!.Dispose(); // twice: the second does nothing
 
         // one byte short of room: no copy at all
-        var none = new List<byte[]>();
-        var kept = InterleavedCopies.Attach(weights, none, availableBytes: (long)(bytes / InterleavedCopies.MemoryShare) - 4);
-        Assert.Empty(none);
+        var kept = InterleavedCopies.Attach(weights, out var none, availableBytes: (long)(bytes / InterleavedCopies.MemoryShare) - 4);
+        Assert.Null(none);
         Assert.True(kept.Layers[0].Wq.Interleaved == null && kept.Classifier.Interleaved == null);
     }
 

@@ -68,7 +68,8 @@ internal static unsafe partial class GemmQ8_0
 
     /// <summary>
     /// Writes <paramref name="w"/>'s whole groups of eight rows to <paramref name="dst"/> in the interleaved layout
-    /// (see the class). dst: <see cref="InterleavedBytes"/> bytes
+    /// (see the class), eight rows' blocks at a time through one 8×8 transpose of their quads. Needs AVX, as any
+    /// machine has where <see cref="InterleavedSupported"/>. dst: <see cref="InterleavedBytes"/> bytes
     /// </summary>
     public static void Interleave(in WeightTensor w, byte* dst)
     {
@@ -79,25 +80,27 @@ internal static unsafe partial class GemmQ8_0
 
         var blocks = w.Cols / Block;
         long rowBytes = (long)blocks * MatVecQ8_0.BlockBytes;
+        var quads = stackalloc Vector256<float>[8];
+        var excess = Vector256.Create((byte)0x80).AsSingle(); // q + 128 as an unsigned byte: q with its top bit flipped
         for (var g = 0; g < w.Rows / 8; g++)
         {
+            var rows = w.Data + ((long)g * 8 * rowBytes);
             var group = dst + ((long)g * 8 * rowBytes);
             var scales = group + ((long)blocks * GroupQuantBytes);
-            for (var j = 0; j < 8; j++)
+            for (var b = 0; b < blocks; b++)
             {
-                var row = w.Data + ((((long)g * 8) + j) * rowBytes);
-                for (var b = 0; b < blocks; b++)
+                var block = rows + ((long)b * MatVecQ8_0.BlockBytes);
+
+                // the eight rows' 32 quants are eight 4-byte quads each: transposed, quad k of every row lands together
+                Transpose8x8(block + 2, rowBytes, quads);
+                for (var k = 0; k < 8; k++)
                 {
-                    var block = row + ((long)b * MatVecQ8_0.BlockBytes);
-                    *(ushort*)(scales + (b * 16) + (j * 2)) = *(ushort*)block;
-                    for (var k = 0; k < 8; k++)
-                    {
-                        var to = group + ((long)b * GroupQuantBytes) + (k * QuadBytes) + (j * 4);
-                        for (var i = 0; i < 4; i++)
-                        {
-                            to[i] = (byte)(block[2 + (k * 4) + i] ^ 0x80); // q + 128 as an unsigned byte
-                        }
-                    }
+                    (quads[k] ^ excess).Store((float*)(group + ((long)b * GroupQuantBytes) + (k * QuadBytes)));
+                }
+
+                for (var j = 0; j < 8; j++)
+                {
+                    *(ushort*)(scales + (b * 16) + (j * 2)) = *(ushort*)(block + (j * rowBytes));
                 }
             }
         }

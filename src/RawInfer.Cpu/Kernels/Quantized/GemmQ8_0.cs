@@ -601,8 +601,8 @@ internal static unsafe partial class GemmQ8_0
             var acc = Vector256<float>.Zero;
             for (var b = 0; b < blocks; b += 8)
             {
-                Transpose8Floats(sums + b, blocks, s);
-                Transpose8Floats(scales + b, blocks, c);
+                Transpose8x8((byte*)(sums + b), blocks * sizeof(float), s);
+                Transpose8x8((byte*)(scales + b), blocks * sizeof(float), c);
                 for (var k = 0; k < 8; k++)
                 {
                     acc = Fma.MultiplyAdd(s[k], c[k], acc);
@@ -648,22 +648,23 @@ internal static unsafe partial class GemmQ8_0
     }
 
     /// <summary>
-    /// An 8×8 float transpose: dst[k][j] = src[j·stride + k]. Each register is loaded as two halves, rows j and j + 4,
-    /// so two unpack levels finish it without a cross-lane permute (eight micro-ops each on Zen 1).
+    /// An 8×8 transpose of 32-bit elements: dst[k][j] = element k of the eight at <c>src + j·strideBytes</c>. Each
+    /// register is loaded as two halves, rows j and j + 4, so two unpack levels finish it without a cross-lane permute
+    /// (eight micro-ops each on Zen 1).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose8Floats(float* src, int stride, Vector256<float>* dst)
+    private static void Transpose8x8(byte* src, long strideBytes, Vector256<float>* dst)
     {
         for (var half = 0; half < 2; half++)
         {
-            var at = src + (half * 4);    // columns 4·half .. 4·half + 3
-            var r0 = Vector256.Create(Vector128.Load(at), Vector128.Load(at + (4 * stride)));
-            var r1 = Vector256.Create(Vector128.Load(at + stride), Vector128.Load(at + (5 * stride)));
-            var r2 = Vector256.Create(Vector128.Load(at + (2 * stride)), Vector128.Load(at + (6 * stride)));
-            var r3 = Vector256.Create(Vector128.Load(at + (3 * stride)), Vector128.Load(at + (7 * stride)));
-            var t0 = Avx.UnpackLow(r0, r1);  // rows 0, 1 of columns 0, 1 | rows 4, 5
-            var t1 = Avx.UnpackHigh(r0, r1); // of columns 2, 3
-            var t2 = Avx.UnpackLow(r2, r3);  // rows 2, 3 of columns 0, 1 | rows 6, 7
+            var at = src + (half * 16);    // elements 4·half .. 4·half + 3
+            var r0 = Vector256.Create(Vector128.Load((float*)at), Vector128.Load((float*)(at + (4 * strideBytes))));
+            var r1 = Vector256.Create(Vector128.Load((float*)(at + strideBytes)), Vector128.Load((float*)(at + (5 * strideBytes))));
+            var r2 = Vector256.Create(Vector128.Load((float*)(at + (2 * strideBytes))), Vector128.Load((float*)(at + (6 * strideBytes))));
+            var r3 = Vector256.Create(Vector128.Load((float*)(at + (3 * strideBytes))), Vector128.Load((float*)(at + (7 * strideBytes))));
+            var t0 = Avx.UnpackLow(r0, r1);  // rows 0, 1 of elements 0, 1 | rows 4, 5
+            var t1 = Avx.UnpackHigh(r0, r1); // of elements 2, 3
+            var t2 = Avx.UnpackLow(r2, r3);  // rows 2, 3 of elements 0, 1 | rows 6, 7
             var t3 = Avx.UnpackHigh(r2, r3);
             dst[4 * half] = Avx.UnpackLow(t0.AsDouble(), t2.AsDouble()).AsSingle();
             dst[(4 * half) + 1] = Avx.UnpackHigh(t0.AsDouble(), t2.AsDouble()).AsSingle();
