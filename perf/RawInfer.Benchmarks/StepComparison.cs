@@ -101,7 +101,9 @@ internal static class StepComparison
             "q8-vnni" => on => GemmQ8_0.Vnni = on,
             "q8-interleaved" => on => GemmQ8_0.UseInterleaved = on,
             "tile-size" => on => Gemm.TileBytes = on ? Gemm.WidenedTileBytes : Gemm.L2TileBytes,
-            "widen-rows" => on => WidenInRegisters.MaxXRows = on ? WidenInRegisters.WideXRows : WidenInRegisters.TileXRows,
+            "widen-rows" => on => (WidenInRegisters.MaxXRows, WidenInRegisters.MaxBF16XRows) = on
+                ? (WidenInRegisters.WideXRows, WidenInRegisters.WideBF16XRows)
+                : (WidenInRegisters.TileXRows, WidenInRegisters.TileXRows),
             "q8-interleaved-rows" => on => GemmQ8_0.MaxInterleavedRows = on ? GemmQ8_0.InterleavedRows : GemmQ8_0.MaxDirectRows,
             "prefill-runs" => on => PrefillAttention.Enabled = on,
             "attention-256" => on => PagedAttention.Vector256Enabled = on,

@@ -70,7 +70,7 @@ internal static unsafe class Gemm
     internal static void Widened(in WeightTensor w, float* x, int xRows, float* y, int rowStart, int rowEnd)
     {
         // F16 / BF16 / Q8_0 against a few X rows (decode): widened in registers, same values and order as below
-        if (xRows <= WidenInRegisters.MaxXRows && xRows > 0 && WidenInRegisters.Supports(w.Type, w.Cols))
+        if (xRows <= WidenInRegisters.MaxRows(w.Type) && xRows > 0 && WidenInRegisters.Supports(w.Type, w.Cols))
         {
             WidenInRegisters.Rows(in w, x, xRows, y, w.Rows, rowStart, rowEnd);
             return;

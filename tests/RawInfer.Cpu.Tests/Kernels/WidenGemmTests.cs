@@ -157,7 +157,8 @@ public sealed unsafe class WidenGemmTests
     }
 
     /// <summary>
-    /// One to three X rows take the in-register path (decode steps), more take the widened tile: every X row must
+    /// Up to <see cref="WidenInRegisters.MaxRows"/> X rows take the in-register path (decode steps: 4 for F16 and 32
+    /// for BF16 on 512 bits, in register tiles of three; 3 on 256), more take the widened tile: every X row must
     /// get the same bits either way, for whole 8-row W tiles, the edge rows past them, leftover columns and any
     /// split of the W rows between workers; for Q8_0 also when the few-row products read the tensor's decoded
     /// block scales (<see cref="WeightTensor.DecodedScales"/>) and the tile path converts the halves; and for one X
@@ -168,7 +169,7 @@ public sealed unsafe class WidenGemmTests
     /// </summary>
     [Theory]
     [MemberData(nameof(FewRowCases))]
-    public void One_two_or_three_x_rows_give_the_bits_of_the_batched_tile_path(TensorType type, int outRows, int cols, bool decodedScales, bool fourRows)
+    public void Up_to_the_in_register_limit_x_rows_give_the_bits_of_the_batched_tile_path(TensorType type, int outRows, int cols, bool decodedScales, bool fourRows)
     {
         using var grouping = RowGrouping.Set(fourRows);
         CheckFewRows(type, outRows, cols, decodedScales);
@@ -198,7 +199,7 @@ public sealed unsafe class WidenGemmTests
             few = w.Tensor.WithDecodedScales((float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(table)));
         }
 
-        const int xRows = 7;
+        var xRows = WidenInRegisters.MaxRows(type) + 3; // past the in-register limit: the tile path
         var random = new Random(outRows);
         var x = new float[xRows * cols];
         for (var i = 0; i < x.Length; i++)
@@ -210,8 +211,8 @@ public sealed unsafe class WidenGemmTests
         fixed (float* px = x)
         fixed (float* pBatched = batched)
         {
-            Product(w.Tensor, px, xRows, pBatched, 0, outRows); // above the in-register limit: the tile path
-            for (var count = 1; count <= WidenInRegisters.MaxXRows; count++)
+            Product(w.Tensor, px, xRows, pBatched, 0, outRows);
+            for (var count = 1; count <= WidenInRegisters.MaxRows(type); count++)
             {
                 for (var first = 0; first + count <= xRows; first += count)
                 {

@@ -34,8 +34,22 @@ internal static unsafe partial class WidenInRegisters
     /// </summary>
     public const int WideXRows = 4;
 
-    /// <summary>The X rows up to which <see cref="Gemm"/> sends F16/BF16 products here on 512 bits: <see cref="WideXRows"/>, settable for benchmarks.</summary>
+    /// <summary>
+    /// The largest X row count the 512-bit path takes for BF16, whose widening is one shift, so widening again for
+    /// every register tile costs little: against the tile path (<c>step-ab --switch widen-rows --model
+    /// m110-bf16.gguf</c>, the same VM and day) 4 sequences 0.51 of the time, 5 0.51, 6 0.56, 8 0.58, 12 0.69,
+    /// 16 0.85, 24 0.87, 32 0.93, 64 1.37, prefill of 512 tokens 1.49.
+    /// </summary>
+    public const int WideBF16XRows = 32;
+
+    /// <summary>The X rows up to which <see cref="Gemm"/> sends F16 (and Q8_0) products here on 512 bits: <see cref="WideXRows"/>, settable for benchmarks.</summary>
     public static int MaxXRows { get; set; } = WideXRows;
+
+    /// <summary>The same for BF16: <see cref="WideBF16XRows"/>, settable for benchmarks.</summary>
+    public static int MaxBF16XRows { get; set; } = WideBF16XRows;
+
+    /// <summary>The X rows up to which <see cref="Gemm"/> sends products of <paramref name="type"/> here on 512 bits.</summary>
+    public static int MaxRows(TensorType type) => type == TensorType.BF16 ? MaxBF16XRows : MaxXRows;
 
     /// <summary>Largest X row count the 256-bit path takes (<see cref="RowsNarrow"/>): one register tile.</summary>
     public const int MaxNarrowXRows = TileXRows;
