@@ -12,7 +12,7 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// the file's layout and its speed, rather than the memory running out. On Linux the copies live in one anonymous
 /// mapping on transparent huge pages (<see cref="AnonymousModelMemory.TryAllocate"/>): with 4 KiB pages, faulting in
 /// the 110m model's 116 MB took 340 ms on the 2-core VM, twenty times what writing the copies took. Elsewhere they
-/// live in a pinned array.
+/// live in a pinned array, where one array can hold them (else no copies are made).
 /// </summary>
 internal sealed unsafe class InterleavedCopies : IDisposable
 {
@@ -22,14 +22,11 @@ internal sealed unsafe class InterleavedCopies : IDisposable
     private readonly AnonymousModelMemory? _mapping;
     private readonly byte[]? _array; // pinned, where no mapping could be made
 
-    private InterleavedCopies(long bytes)
+    private InterleavedCopies(long bytes, AnonymousModelMemory? mapping, byte[]? array)
     {
         Bytes = bytes;
-        _mapping = AnonymousModelMemory.TryAllocate(bytes);
-        if (_mapping is null)
-        {
-            _array = LineAligned.Allocate<byte>(checked((int)bytes));
-        }
+        _mapping = mapping;
+        _array = array;
     }
 
     ~InterleavedCopies() => _mapping?.Dispose();
@@ -69,7 +66,14 @@ internal sealed unsafe class InterleavedCopies : IDisposable
             return weights;
         }
 
-        var owner = new InterleavedCopies(total);
+        // an anonymous mapping on Linux, else a pinned array where one can hold them all, else no copies
+        var mapping = AnonymousModelMemory.TryAllocate(total);
+        if (mapping is null && total > Array.MaxLength - LineAligned.LineBytes)
+        {
+            return weights;
+        }
+
+        var owner = new InterleavedCopies(total, mapping, mapping is null ? LineAligned.Allocate<byte>((int)total) : null);
         long used = 0;
         var copied = weights.WithProducts(w =>
         {
