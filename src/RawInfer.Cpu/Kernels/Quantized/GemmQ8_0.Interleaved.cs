@@ -51,9 +51,11 @@ internal static unsafe partial class GemmQ8_0
     /// group of eight W rows read from memory once for all of them); past it, the packed tiles. Engine steps of the
     /// 110m Q8_0 model, interleaved against packed (<c>step-ab --switch q8-interleaved-rows</c>, 2 threads, Zen 5 VM,
     /// 2026-12-07): 4 sequences 0.59 of the time, 8 0.60, 12 0.73, 16 0.82–0.87, 24 0.94, 32 1.00, 64 1.09, prefill
-    /// of 512 tokens 1.15.
+    /// of 512 tokens 1.15; with each group's scales converted once for all X-row tiles, against the copy read up to
+    /// 24 X rows: 28 sequences 0.91–0.96, 32 0.91–0.95, 48 0.94–0.95, 64 1.10–1.12, prefill of 128 tokens 1.05–1.06,
+    /// of 512 1.08–1.11.
     /// </summary>
-    internal const int InterleavedRows = 24;
+    internal const int InterleavedRows = 48;
 
     /// <summary>The X rows up to which products read the interleaved copy: <see cref="InterleavedRows"/>, settable for benchmarks.</summary>
     internal static int MaxInterleavedRows { get; set; } = InterleavedRows;
