@@ -55,6 +55,8 @@ public sealed unsafe class GemmQ8_0InterleavedTests
         { 7, 64, 2, 0, 7 },        // no whole group: no copy
         { 48, 256, 4, 0, 48 },     // X rows in tiles of three and one
         { 40, 96, 5, 3, 37 },      // three and two
+        { 45, 256, 5, 3, 45 },     // whole groups of eight blocks: rows outside the groups take the unpacked path, five X rows
+        { 21, 768, 7, 0, 21 },     // five rows past the last group, seven X rows
         { 24, 768, GemmQ8_0.InterleavedRows, 0, 24 },     // the most X rows the copy serves
         { 48, 256, GemmQ8_0.InterleavedRows + 1, 0, 48 }, // one more: the packed path, same bits
     };

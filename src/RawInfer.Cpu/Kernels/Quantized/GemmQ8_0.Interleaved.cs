@@ -6,8 +6,9 @@ using RawInfer.Models;
 namespace RawInfer.Cpu.Kernels.Quantized;
 
 /// <summary>
-/// The one-to-three-X-row products (decode steps of a few sequences) on a copy of W whose rows are interleaved in
-/// groups of eight (<see cref="Interleave"/>), so that one VPDPBUSD adds four columns of eight rows at once and a
+/// The products of up to <see cref="InterleavedRows"/> X rows (decode steps of up to that many sequences) on a copy
+/// of W whose rows are interleaved in groups of eight (<see cref="Interleave"/>), so that one VPDPBUSD adds four
+/// columns of eight rows at once and a
 /// block's eight exact sums land one per lane with no horizontal reduction. In the file's layout each block's dot
 /// fills a register with partial sums of one row, which then takes an absolute value, a sign and a tree of
 /// horizontal adds to become one lane; here the whole block costs eight multiply-adds for eight rows.
@@ -17,7 +18,7 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// the row's four quants plus 128 (unsigned, as VPDPBUSD's first operand wants them), and row j's scale is at
 /// <c>blocks·256 + b·16 + j·2</c>. A group takes exactly the bytes of its eight rows in the file (272 per block),
 /// so a line-aligned copy keeps every group and every 32-byte load on cache lines. Rows past the last whole group
-/// are not copied: they are read in the file's layout.
+/// are not copied: they are read in the file's layout, as are rows of a range that starts or ends inside a group.
 /// </para>
 /// <para>
 /// The unsigned quants add 128·Σq_x to each block's sum, which the lane starts from the negation of: the sum is the
@@ -41,8 +42,8 @@ internal static unsafe partial class GemmQ8_0
     private static float[]? t_groupScales;     // (blocks, 8) the current group's scales, for more than one X-row tile
 
     /// <summary>
-    /// True: products of one to three X rows read <see cref="WeightTensor.Interleaved"/> where a tensor has it
-    /// (settable for benchmarks: the same bits either way, between products).
+    /// True: products of up to <see cref="MaxInterleavedRows"/> X rows read <see cref="WeightTensor.Interleaved"/>
+    /// where a tensor has it (settable for benchmarks: the same bits either way, between products).
     /// </summary>
     internal static bool UseInterleaved { get; set; } = true;
 
@@ -122,13 +123,13 @@ internal static unsafe partial class GemmQ8_0
         var last = rowEnd & ~7;
         if (first >= last)
         {
-            InFileLayout(in w, q, xScales, xRows, y, yStride, rowStart, rowEnd);
+            EdgeRows(in w, q, xScales, xRows, y, yStride, rowStart, rowEnd);
             return;
         }
 
         if (rowStart < first)
         {
-            InFileLayout(in w, q, xScales, xRows, y, yStride, rowStart, first);
+            EdgeRows(in w, q, xScales, xRows, y, yStride, rowStart, first);
         }
 
         var blocks = w.Cols / Block;
@@ -138,7 +139,21 @@ internal static unsafe partial class GemmQ8_0
 
         if (last < rowEnd)
         {
-            InFileLayout(in w, q, xScales, xRows, y, yStride, last, rowEnd);
+            EdgeRows(in w, q, xScales, xRows, y, yStride, last, rowEnd);
+        }
+    }
+
+    /// <summary>
+    /// Rows [rowStart, rowEnd) outside the copy's whole groups, in the file's layout, whose kernels take at most
+    /// <see cref="MaxDirectRows"/> X rows at a time. q: (xRows, cols); xScales: (xRows, blocks); y: (xRows, yStride)
+    /// </summary>
+    private static void EdgeRows(in WeightTensor w, sbyte* q, float* xScales, int xRows, float* y, int yStride, int rowStart, int rowEnd)
+    {
+        var blocks = w.Cols / Block;
+        for (var t = 0; t < xRows; t += MaxDirectRows)
+        {
+            InFileLayout(
+                in w, q + ((long)t * w.Cols), xScales + ((long)t * blocks), Math.Min(MaxDirectRows, xRows - t), y + ((long)t * yStride), yStride, rowStart, rowEnd);
         }
     }
 
