@@ -5,7 +5,8 @@ namespace RawInfer.Models.Llama2c;
 /// <summary>
 /// A model file copied into private anonymous memory (Linux): mmap'd with 2 MiB alignment, advised
 /// MADV_HUGEPAGE so the kernel backs it with transparent huge pages (fewer TLB misses while streaming weights),
-/// filled with positional reads, then made read-only. Unmapped on dispose (idempotent; never throws).
+/// filled with positional reads, then made read-only. Unmapped on dispose (idempotent; never throws). A backend's own
+/// copies of weights take the same kind of memory, writable (<see cref="TryAllocate"/>).
 /// </summary>
 internal sealed unsafe partial class AnonymousModelMemory : IDisposable
 {

@@ -8,7 +8,7 @@ using RawInfer.Models.Gguf;
 namespace RawInfer.Cpu.Kernels.Quantized;
 
 /// <summary>
-/// The product of F16, BF16 or Q8_0 weights with one to three X rows (decode steps of a few sequences), widened
+/// The product of F16, BF16 or Q8_0 weights with a few X rows (decode steps of a few sequences: <see cref="MaxRows"/>), widened
 /// in registers: each 16-column chunk of a W row is converted to float32 exactly as <see cref="Widen"/> converts
 /// it and multiplied into the accumulators at once, instead of being written to a float32 tile and read back.
 /// With few X rows that tile round trip costs more than the product itself; with many it is paid once for all
