@@ -10,17 +10,34 @@ namespace RawInfer.Server.Tests;
 /// </summary>
 internal sealed class GatedRunner(IModelRunner inner) : IModelRunner
 {
-    private readonly ManualResetEventSlim _open = new(initialState: true);
+    private readonly object _gate = new();
+    private long _passesLeft = long.MaxValue; // long.MaxValue: open
 
     public ModelConfig Config => inner.Config;
 
     public long KvBytesPerToken => inner.KvBytesPerToken;
 
     /// <summary>Holds every later forward pass until <see cref="Open"/>.</summary>
-    public void Close() => _open.Reset();
+    public void Close() => Allow(0);
 
     /// <summary>Lets the held forward pass, and every later one, run.</summary>
-    public void Open() => _open.Set();
+    public void Open() => Allow(long.MaxValue);
+
+    /// <summary>Lets exactly <paramref name="passes"/> more forward passes run, then holds the next.</summary>
+    public void OpenFor(int passes) => Allow(passes);
+
+    /// <summary>
+    /// Lets forward passes through one at a time, <paramref name="interval"/> apart, until <paramref name="done"/>:
+    /// the engine keeps stepping (a cancellation takes effect at a step) but cannot run far meanwhile.
+    /// </summary>
+    public async Task TrickleUntilAsync(Func<bool> done, CancellationToken cancellationToken, int interval = 20)
+    {
+        while (!done())
+        {
+            OpenFor(1);
+            await Task.Delay(interval, cancellationToken);
+        }
+    }
 
     public void AllocateKvCache(int numBlocks, int blockSize) => inner.AllocateKvCache(numBlocks, blockSize);
 
@@ -28,14 +45,34 @@ internal sealed class GatedRunner(IModelRunner inner) : IModelRunner
 
     public void Execute(ForwardBatch batch, Span<float> logits)
     {
-        _open.Wait();
+        lock (_gate)
+        {
+            while (_passesLeft == 0)
+            {
+                Monitor.Wait(_gate);
+            }
+
+            if (_passesLeft != long.MaxValue)
+            {
+                _passesLeft--;
+            }
+        }
+
         inner.Execute(batch, logits);
     }
 
     public void Dispose()
     {
-        _open.Set(); // never leave the engine thread parked
+        Open(); // never leave the engine thread parked
         inner.Dispose();
-        _open.Dispose();
+    }
+
+    private void Allow(long passes)
+    {
+        lock (_gate)
+        {
+            _passesLeft = passes;
+            Monitor.PulseAll(_gate);
+        }
     }
 }

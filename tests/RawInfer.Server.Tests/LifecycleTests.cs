@@ -23,13 +23,28 @@ public class LifecycleTests
             await Task.Delay(5, TestContext.Current.CancellationToken);
         }
 
-        h.Runner.Open();
-        while (h.Engine.GetStats().GeneratedTokens == 0)
+        // Two forward passes and no more: a request has begun generating, and none can finish (60 tokens each) before
+        // the drain has begun and the client holds the GOAWAY. Letting the engine run free here raced the shutdown: on a fast
+        // machine all four could finish before GOAWAY was queued, which then came after their DONEs.
+        var stepsBefore = h.Engine.GetStats().Steps;
+        h.Runner.OpenFor(2);
+        while (h.Engine.GetStats().Steps < stepsBefore + 2)
         {
             await Task.Delay(5, TestContext.Current.CancellationToken);
         }
 
-        var cancelled = await h.Server.ShutdownAsync(TimeSpan.FromSeconds(60), ServerHarness.Timeout());
+        var shutdown = h.Server.ShutdownAsync(TimeSpan.FromSeconds(60), ServerHarness.Timeout());
+        var goAwayDeadline = ServerHarness.Timeout();
+        while (client.GoAway is null)
+        {
+            await Task.Delay(5, goAwayDeadline);
+        }
+
+        var atDrain = h.Engine.GetStats();
+        Assert.True(atDrain.GeneratedTokens > 0);
+        Assert.Equal(0, atDrain.RequestsFinished);
+        h.Runner.Open();
+        var cancelled = await shutdown;
         Assert.Equal(0, cancelled);
         foreach (var completion in await Task.WhenAll(streams))
         {
@@ -49,14 +64,27 @@ public class LifecycleTests
     {
         var h = new ServerHarness();
         await using var client = await h.ConnectAsync();
+        h.Runner.Close();
         var running = client.CompleteAsync(new SubmitFrame { Prompt = "Once", MaxTokens = 450, IgnoreEos = true }, ServerHarness.Timeout());
-        while (h.Server.InFlightRequests == 0 || h.Engine.GetStats().GeneratedTokens == 0)
+        while (h.Server.InFlightRequests == 0)
         {
             await Task.Delay(5, TestContext.Current.CancellationToken);
         }
 
-        var cancelled = await h.Server.ShutdownAsync(TimeSpan.FromMilliseconds(1), ServerHarness.Timeout());
-        Assert.Equal(1, cancelled);
+        // One forward pass and no more: the request has begun generating and cannot finish within the drain, however
+        // fast the machine.
+        h.Runner.OpenFor(1);
+        while (h.Engine.GetStats().GeneratedTokens == 0)
+        {
+            await Task.Delay(5, TestContext.Current.CancellationToken);
+        }
+
+        // The shutdown cancels the request once the drain has expired, and then waits for the engine to free it, which
+        // takes a step: forward passes go through one at a time, slowly, far too few to finish 450 tokens.
+        var shutdown = h.Server.ShutdownAsync(TimeSpan.FromMilliseconds(1), ServerHarness.Timeout());
+        await h.Runner.TrickleUntilAsync(() => shutdown.IsCompleted, ServerHarness.Timeout());
+
+        Assert.Equal(1, await shutdown);
         var e = await Assert.ThrowsAsync<RawInferException>(() => running);
         Assert.Equal(ErrorCode.ShuttingDown, e.Code);
         await h.WaitForIdleEngineAsync();
