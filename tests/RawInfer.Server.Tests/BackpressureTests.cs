@@ -79,13 +79,19 @@ public class BackpressureTests
         Assert.True(overloaded > 0, "no stream failed on its full buffer");
     }
 
-    /// <summary>A client with a tiny receive buffer that submits long streams and reads nothing.</summary>
+    /// <summary>
+    /// A client with a tiny receive buffer that submits long streams and reads nothing, returned once its backlog has
+    /// reached the bound. Until then forward passes go one at a time, 5 ms apart: the streams fill the buffer a token
+    /// at a time, and none can finish before it is full (with the engine free, a delay in the server's stream pumps
+    /// could let all 32 end first).
+    /// </summary>
     private static async Task<Socket> StartSlowClientAsync(ServerHarness h)
     {
         var slow = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
         await slow.ConnectAsync(h.EndPoint, ServerHarness.Timeout());
         await ServerHarness.SendAsync(slow, FrameWriter.ToArray(0, ServerHarness.Hello(ServerHarness.ClientKey)));
         Assert.IsType<WelcomeFrame>((await ServerHarness.ReadFrameAsync(slow))?.Payload);
+        h.Runner.Close();
         for (uint id = 1; id <= SlowRequests; id++)
         {
             await ServerHarness.SendAsync(slow, FrameWriter.ToArray(id, new SubmitFrame { Prompt = "Once", MaxTokens = SlowTokens, IgnoreEos = true }));
@@ -97,9 +103,11 @@ public class BackpressureTests
             Assert.True(waited.Elapsed < TimeSpan.FromSeconds(60),
                 $"the slow client's backlog stayed at {h.Server.MaxPendingOutputBytes} bytes, under the {Bound}-byte bound, for a minute " +
                 $"(engine: {h.Engine.GetStats().RunningRequests} running, {h.Engine.GetStats().GeneratedTokens} tokens generated)");
-            await Task.Delay(2, TestContext.Current.CancellationToken);
+            h.Runner.OpenFor(1);
+            await Task.Delay(5, TestContext.Current.CancellationToken);
         }
 
+        h.Runner.Open();
         return slow;
     }
 }

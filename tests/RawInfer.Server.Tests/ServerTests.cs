@@ -79,7 +79,11 @@ public class ServerTests
         await using var client = await h.ConnectAsync();
         using var cancel = new CancellationTokenSource();
         var received = 0;
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+
+        // Forward passes one at a time, 20 ms apart: the CANCEL always reaches the server long before 400 tokens
+        // could be made (the engine free, a slow client or a loaded machine could let the request finish first).
+        h.Runner.Close();
+        var streaming = Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
         {
             await foreach (var chunk in client.StreamAsync(new SubmitFrame { Prompt = "Once", MaxTokens = 400, IgnoreEos = true }, cancel.Token))
             {
@@ -90,6 +94,9 @@ public class ServerTests
                 }
             }
         });
+        await h.Runner.TrickleUntilAsync(() => streaming.IsCompleted, ServerHarness.Timeout());
+        await streaming;
+        h.Runner.Open();
         Assert.True(received < 400);
         await h.WaitForIdleEngineAsync();
 

@@ -45,7 +45,7 @@ internal sealed class StepTimeRecorder : IDisposable
 
         var max = values.Count == 0 ? 0 : values.Max();
         return string.Create(CultureInfo.InvariantCulture,
-            $"{values.Count} steps, forward p50 / p99 / max {EngineRunSummary.Percentile(values, 0.50):F1} / {EngineRunSummary.Percentile(values, 0.99):F1} / {max:F1} ms");
+            $"{values.Count} steps, forward p50 / p99 / max {EngineRunSummary.Percentile(values, 0.50):F3} / {EngineRunSummary.Percentile(values, 0.99):F3} / {max:F3} ms");
     }
 
     public void Dispose() => _listener.Dispose();

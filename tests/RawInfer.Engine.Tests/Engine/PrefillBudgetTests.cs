@@ -16,8 +16,16 @@ public class PrefillBudgetTests
         var maxPrefillRows = 0;
         var maxChunk = 0;
         var stepsWithPrefillAndDecodes = 0;
+        using var burstIn = new ManualResetEventSlim();
+        var passes = 0;
         runner.BeforeExecute = batch =>
         {
+            // the second pass waits for the burst, so the decoders cannot finish first (steps take microseconds)
+            if (++passes == 2)
+            {
+                Assert.True(burstIn.Wait(TimeSpan.FromSeconds(30)), "the burst was not submitted within 30 s");
+            }
+
             int prefill = 0, decodes = 0;
             for (var s = 0; s < batch.NumSequences; s++)
             {
@@ -45,6 +53,7 @@ public class PrefillBudgetTests
             IgnoreEos = true,
         }).ToList();
         var prefilling = prompts.Select(r => engine.GenerateAsync(r, ct)).ToList();
+        burstIn.Set();
 
         var all = decoders.Concat(prompts).ToList();
         var results = await Task.WhenAll(decoding.Concat(prefilling));

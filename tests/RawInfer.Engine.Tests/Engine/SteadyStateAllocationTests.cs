@@ -40,8 +40,17 @@ public class SteadyStateAllocationTests
         var allocated = new long[1600]; // (steps) the engine thread's allocation counter at each forward pass
         var allDecoding = new bool[1600]; // (steps) the batch is one decode row of each of the six requests
         var steps = 0;
+        using var submitted = new CountdownEvent(6); // the measured round's requests, as each reader has submitted its own
+        var holdFirstPass = 0;
         runner.BeforeExecute = batch =>
         {
+            // The measured round's first pass waits until all six are in the engine: with steps of microseconds, a
+            // reader whose Task.Run started late would otherwise join after hundreds of steps.
+            if (Interlocked.Exchange(ref holdFirstPass, 0) == 1)
+            {
+                Assert.True(submitted.Wait(TimeSpan.FromSeconds(30)), "the six readers did not submit within 30 s");
+            }
+
             if (steps < allocated.Length)
             {
                 allDecoding[steps] = batch.NumSequences == 6 && batch.NumTokens == 6;
@@ -81,7 +90,8 @@ public class SteadyStateAllocationTests
         // grew, the buffers of the engine's scratch lists reach their working size, the JIT settles.
         await StreamAllAsync(engine, requests[..warmUpRequests]);
         var firstStep = steps;
-        var results = await StreamAllAsync(engine, requests);
+        Volatile.Write(ref holdFirstPass, 1);
+        var results = await StreamAllAsync(engine, requests, submitted);
         await EngineHarness.StopAndAuditAsync(engine);
         for (var i = 0; i < requests.Length; i++)
         {
@@ -133,14 +143,25 @@ public class SteadyStateAllocationTests
         return best;
     }
 
-    /// <summary>Streams every request with its own reader, as a server would; the readers' allocations are their own.</summary>
-    private static async Task<List<int>[]> StreamAllAsync(InferenceEngine engine, GenerationRequest[] requests) =>
+    /// <summary>
+    /// Streams every request with its own reader, as a server would; the readers' allocations are their own. Each
+    /// reader signals <paramref name="submitted"/> once its first MoveNextAsync has put its request in the engine
+    /// (synchronously, with no guards configured).
+    /// </summary>
+    private static async Task<List<int>[]> StreamAllAsync(InferenceEngine engine, GenerationRequest[] requests, CountdownEvent? submitted = null) =>
         await Task.WhenAll(requests.Select(r => Task.Run(async () =>
         {
             var ids = new List<int>();
-            await foreach (var chunk in engine.StreamAsync(r, TestContext.Current.CancellationToken))
+            var chunks = engine.StreamAsync(r, TestContext.Current.CancellationToken).GetAsyncEnumerator(TestContext.Current.CancellationToken);
+            await using (chunks)
             {
-                ids.AddRange(chunk.TokenIds);
+                var more = chunks.MoveNextAsync();
+                submitted?.Signal();
+                while (await more)
+                {
+                    ids.AddRange(chunks.Current.TokenIds);
+                    more = chunks.MoveNextAsync();
+                }
             }
 
             return ids;

@@ -43,7 +43,16 @@ public sealed class ServerKillTests(ITestOutputHelper output)
             var endpoint = await ReadListeningAsync(server);
             using var stopLoad = new CancellationTokenSource();
             var workers = Enumerable.Range(0, 4).Select(w => DriveAsync(endpoint, finals, new Random(round * 10 + w), stopLoad.Token)).ToArray();
-            await Task.Delay(random.Next(400, 1500), TestContext.Current.CancellationToken);
+            // each round kills a server that has served something (a cold start on a loaded machine can take most of a
+            // second), then at a random point of its load
+            var before = finals.Count;
+            var serving = ServerHarness.Timeout(60);
+            while (finals.Count <= before)
+            {
+                await Task.Delay(10, serving);
+            }
+
+            await Task.Delay(random.Next(0, 1100), TestContext.Current.CancellationToken);
             server.Kill(entireProcessTree: true); // SIGKILL: no drain, no flush, no close
             await server.WaitForExitAsync(TestContext.Current.CancellationToken);
             await stopLoad.CancelAsync();
