@@ -104,6 +104,7 @@ internal static class StepComparison
             "widen-rows" => on => (WidenInRegisters.MaxXRows, WidenInRegisters.MaxBF16XRows) = on
                 ? (WidenInRegisters.WideXRows, WidenInRegisters.WideBF16XRows)
                 : (WidenInRegisters.TileXRows, WidenInRegisters.TileXRows),
+            "q8-packed-groups" => on => GemmQ8_0.PackFromGroups = on,
             "q8-interleaved-rows" => on => GemmQ8_0.MaxInterleavedRows = on ? GemmQ8_0.InterleavedRows : GemmQ8_0.MaxDirectRows,
             "prefill-runs" => on => PrefillAttention.Enabled = on,
             "attention-256" => on => PagedAttention.Vector256Enabled = on,
@@ -111,7 +112,7 @@ internal static class StepComparison
         };
         if (set is null || (part != "decode" && (sequences > 0) == (prompt > 0)) || steps < 4)
         {
-            return Usage("give --switch prefetch|tiled|tiled-256|widen-256|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup|shared-x|slices|steal|via-gemm|f16-via-gemm|bf16-via-gemm|q8-via-gemm|q8-fold-rows|q8-prefetch|q8-vnni|q8-interleaved|q8-interleaved-rows|widen-rows|tile-size|prefill-runs|attention-256 and one of --sequences N or --prompt N, or --part decode (and --steps of at least 4)");
+            return Usage("give --switch prefetch|tiled|tiled-256|widen-256|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup|shared-x|slices|steal|via-gemm|f16-via-gemm|bf16-via-gemm|q8-via-gemm|q8-fold-rows|q8-prefetch|q8-vnni|q8-interleaved|q8-interleaved-rows|q8-packed-groups|widen-rows|tile-size|prefill-runs|attention-256 and one of --sequences N or --prompt N, or --part decode (and --steps of at least 4)");
         }
 
         if (part == "gemm" && sequences == 0)
@@ -201,7 +202,7 @@ internal static class StepComparison
     private static int Usage(string problem)
     {
         Console.Error.WriteLine($"step-ab: {problem}");
-        Console.Error.WriteLine("usage: step-ab --switch prefetch|tiled|tiled-256|widen-256|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup|shared-x|slices|steal|via-gemm|f16-via-gemm|bf16-via-gemm|q8-via-gemm|q8-fold-rows|q8-prefetch|q8-vnni|q8-interleaved|q8-interleaved-rows|widen-rows|tile-size|prefill-runs|attention-256 (--sequences N | --prompt N | --part decode) [--part step|attention] [--model FILE] [--steps 60] [--threads 2]");
+        Console.Error.WriteLine("usage: step-ab --switch prefetch|tiled|tiled-256|widen-256|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup|shared-x|slices|steal|via-gemm|f16-via-gemm|bf16-via-gemm|q8-via-gemm|q8-fold-rows|q8-prefetch|q8-vnni|q8-interleaved|q8-interleaved-rows|q8-packed-groups|widen-rows|tile-size|prefill-runs|attention-256 (--sequences N | --prompt N | --part decode) [--part step|attention] [--model FILE] [--steps 60] [--threads 2]");
         return 2;
     }
 }

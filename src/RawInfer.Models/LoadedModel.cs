@@ -7,13 +7,16 @@ namespace RawInfer.Models;
 public sealed class LoadedModel : IDisposable
 {
     private readonly IDisposable _mapping;
+    private readonly Lock _lock = new();
+    private LlamaWeights _weights;
+    private bool _handedOut;
 
     public LoadedModel(string path, string format, ModelConfig config, LlamaWeights weights, IDisposable mapping)
     {
         Path = path;
         Format = format;
         Config = config;
-        Weights = weights;
+        _weights = weights;
         _mapping = mapping;
     }
 
@@ -25,7 +28,73 @@ public sealed class LoadedModel : IDisposable
 
     public ModelConfig Config { get; }
 
-    public LlamaWeights Weights { get; }
+    /// <summary>The weights. Once handed out, they can no longer be rewritten in place (<see cref="TryRewriteWeights"/>).</summary>
+    public LlamaWeights Weights
+    {
+        get
+        {
+            lock (_lock)
+            {
+                _handedOut = true;
+                return _weights;
+            }
+        }
+    }
+
+    /// <summary>
+    /// True when a backend rewrote some of the weights in place into its own layout (<see cref="TryRewriteWeights"/>):
+    /// only that backend may run this model.
+    /// </summary>
+    public bool WeightsRewritten { get; private set; }
+
+    /// <summary>
+    /// Lets a backend rewrite the weights' bytes in place, into a layout of its own, before anyone has read them: only
+    /// where the bytes are the process's own private copy of the file (not a read-only mapping) and the weights have
+    /// not been handed out (<see cref="Weights"/>), whose readers would then meet bytes in a layout they do not know.
+    /// <paramref name="rewrite"/> rewrites the bytes and returns the weights that describe them, or null, having
+    /// written nothing, where it finds nothing to rewrite. False, with the reason, where the rewrite may not happen
+    /// or found nothing to do.
+    /// </summary>
+    internal bool TryRewriteWeights(Func<LlamaWeights, LlamaWeights?> rewrite, out string? reason)
+    {
+        lock (_lock)
+        {
+            reason = WeightsRewritten ? "the weights were already rewritten"
+                : _handedOut ? "the weights were already handed out to a reader of the file's layout"
+                : !(_mapping is Gguf.GgufFile { IsPrivateCopy: true } || _mapping is Llama2c.MappedModelFile { IsCopied: true })
+                    ? "the weights are a read-only mapping of the file (too large to copy, or RAWINFER_WEIGHTS=mmap), not the process's own copy"
+                    : !SetWritable(true) ? "the copy of the weights could not be made writable (mprotect)"
+                    : null;
+            if (reason is not null)
+            {
+                return false;
+            }
+
+            try
+            {
+                if (rewrite(_weights) is not { } rewritten)
+                {
+                    reason = "nothing to rewrite";
+                    return false;
+                }
+
+                _weights = rewritten;
+                WeightsRewritten = true;
+                return true;
+            }
+            finally
+            {
+                _ = SetWritable(false); // read-only again, as the copy was made; failure leaves it writable
+            }
+        }
+    }
 
     public void Dispose() => _mapping.Dispose();
+
+    private bool SetWritable(bool writable) => _mapping switch
+    {
+        Gguf.GgufFile file => file.SetWritable(writable),
+        Llama2c.MappedModelFile file => file.SetWritable(writable),
+        _ => false,
+    };
 }

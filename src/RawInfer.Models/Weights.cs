@@ -45,9 +45,17 @@ public readonly unsafe struct WeightTensor
     /// <summary>
     /// For <see cref="TensorType.Q8_0"/>: a backend's copy of the rows in its own layout (the CPU backend's groups
     /// of eight rows with interleaved quants), when it has made one (<see cref="WithInterleaved"/>); null otherwise.
-    /// <see cref="Data"/> stays the file's layout and every value is the same. The memory belongs to whoever made it.
+    /// Every value is the same. The memory belongs to whoever made it. Equal to <see cref="Data"/> when the rows
+    /// were rewritten in place (<see cref="InterleavedInPlace"/>).
     /// </summary>
     public byte* Interleaved { get; }
+
+    /// <summary>
+    /// True when the CPU backend rewrote the rows in place (<see cref="Interleaved"/> = <see cref="Data"/>): the
+    /// rows of whole groups of eight are then in its layout, not the file's, and only a reader of that layout may
+    /// read them. The rows past the last whole group keep the file's layout, at their file offsets.
+    /// </summary>
+    public bool InterleavedInPlace => Interleaved is not null && Interleaved == Data;
 
     public TensorType Type { get; }
 

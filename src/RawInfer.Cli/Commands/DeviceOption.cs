@@ -1,4 +1,5 @@
 using System.CommandLine;
+using RawInfer.Cpu;
 using RawInfer.Cpu.Runner;
 using RawInfer.Engine;
 using RawInfer.Engine.Runner;
@@ -69,7 +70,26 @@ internal static class ModelRunnerFactory
     /// <param name="kvCacheType">The CPU runner's KV cache element type (the CUDA runner keeps its compute type).</param>
     public static IModelRunner Create(
         LoadedModel model, DeviceChoice device, int threads, EngineOptions limits, out string? notice, KvCacheType kvCacheType = KvCacheType.F32) =>
-        (IModelRunner?)TryCreateCuda(model, device, limits, out notice) ?? new CpuModelRunner(model, threads, kvCacheType);
+        (IModelRunner?)TryCreateCuda(model, device, limits, out notice) ?? new CpuModelRunner(PrepareForCpu(model), threads, kvCacheType);
+
+    /// <summary>Set to 0 to keep Q8_0 weights in the file's layout, with the CPU runner's interleaved copy beside them where it fits.</summary>
+    public const string CpuLayoutVariable = "RAWINFER_CPU_LAYOUT";
+
+    /// <summary>
+    /// The model about to run on the CPU, its Q8_0 product matrices rewritten in place into the CPU backend's layout
+    /// where they can be (<see cref="CpuWeightLayout.TryInterleaveInPlace"/>): no second copy of them in memory.
+    /// Where they cannot (no AVX-VNNI, a read-only mapping of a large file, no Q8_0), the runner makes its copy where
+    /// it fits, as before.
+    /// </summary>
+    public static LoadedModel PrepareForCpu(LoadedModel model)
+    {
+        if (Environment.GetEnvironmentVariable(CpuLayoutVariable) != "0")
+        {
+            _ = CpuWeightLayout.TryInterleaveInPlace(model, out _);
+        }
+
+        return model;
+    }
 
     /// <summary>
     /// The CUDA runner when <paramref name="device"/> selects one and it starts; null when the CPU should run the

@@ -99,7 +99,7 @@ internal static class GenerateCommand
             }
         }
 
-        using var transformer = new CpuTransformer(model, s.Threads);
+        using var transformer = new CpuTransformer(ModelRunnerFactory.PrepareForCpu(model), s.Threads);
         var sampler = new Sampler(s.Sampling, config.VocabSize);
         if (!s.Sampling.IsGreedy && s.Sampling.Seed is null)
         {

@@ -54,7 +54,7 @@ internal static unsafe class Gemm
         }
 
         // Q8_0 with integer products, whatever the number of X rows (so a row's bits never depend on the batch)
-        if (w.Type == TensorType.Q8_0 && GemmQ8_0.Supported)
+        if (w.Type == TensorType.Q8_0 && (GemmQ8_0.Supported || w.InterleavedInPlace))
         {
             GemmQ8_0.Rows(in w, x, xRows, y, w.Rows, rowStart, rowEnd);
             return;
@@ -69,6 +69,7 @@ internal static unsafe class Gemm
     /// </summary>
     internal static void Widened(in WeightTensor w, float* x, int xRows, float* y, int rowStart, int rowEnd)
     {
+        CpuWeightLayout.ThrowIfRewritten(in w);
         // F16 / BF16 / Q8_0 against a few X rows (decode): widened in registers, same values and order as below
         if (xRows <= WidenInRegisters.MaxRows(w.Type) && xRows > 0 && WidenInRegisters.Supports(w.Type, w.Cols))
         {

@@ -39,7 +39,7 @@ internal static class MatVec
                 MatVecBF16.Rows(in w, x, y, rowStart, rowEnd);
                 break;
 
-            case TensorType.Q8_0 when MatVecQ8_0.TakesGemm:
+            case TensorType.Q8_0 when MatVecQ8_0.TakesGemm || w.InterleavedInPlace:
                 fixed (float* px = x)
                 fixed (float* py = y)
                 {
@@ -85,7 +85,7 @@ internal static class MatVec
                 MatVecBF16.RowsPrepared(in w, input.X, input.Paired, y, rowStart, rowEnd);
                 break;
 
-            case TensorType.Q8_0 when MatVecQ8_0.TakesGemm:
+            case TensorType.Q8_0 when MatVecQ8_0.TakesGemm || w.InterleavedInPlace:
                 GemmQ8_0.RowsQuantized(in w, input.Quantized, input.QuantizedScales, 1, y, w.Rows, rowStart, rowEnd);
                 break;
 

@@ -170,6 +170,12 @@ public sealed unsafe partial class CudaModelRunner
             {
                 throw new NotSupportedException($"{name}: the CUDA runner has no conversion for {t.Type}");
             }
+
+            if (t.InterleavedInPlace)
+            {
+                throw new ArgumentException(
+                    $"{name}: rewritten in place into the CPU backend's interleaved Q8_0 layout (CpuWeightLayout.TryInterleaveInPlace); load the model again for the CUDA runner");
+            }
         }
     }
 }

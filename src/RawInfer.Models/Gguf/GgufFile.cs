@@ -191,6 +191,15 @@ public sealed unsafe partial class GgufFile : IDisposable
         return weight;
     }
 
+    /// <summary>
+    /// True when the bytes are the process's own private copy of the file (<see cref="Llama2c.MappedModelFile.IsCopied"/>),
+    /// which a backend may rewrite in place; false for a read-only mapping of the file or a caller's array.
+    /// </summary>
+    internal bool IsPrivateCopy => _owner is Llama2c.MappedModelFile { IsCopied: true };
+
+    /// <summary>Makes the private copy writable or read-only again; false where <see cref="IsPrivateCopy"/> is not true.</summary>
+    internal bool SetWritable(bool writable) => _owner is Llama2c.MappedModelFile m && m.SetWritable(writable);
+
     /// <summary>Unmaps the file; weights obtained from it must not be used afterwards.</summary>
     public void Dispose()
     {

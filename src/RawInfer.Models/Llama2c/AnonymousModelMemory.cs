@@ -110,6 +110,12 @@ internal sealed unsafe partial class AnonymousModelMemory : IDisposable
         return new AnonymousModelMemory((byte*)mapping, mappingBytes, aligned + pad) { Start = aligned, Rounded = (nuint)rounded };
     }
 
+    /// <summary>
+    /// Makes the memory writable (for a backend that rewrites the weights in place) or read-only again, as the copy
+    /// leaves it; false if the kernel refused.
+    /// </summary>
+    public bool SetWritable(bool writable) => Mprotect(Start, Rounded, writable ? ProtRead | ProtWrite : ProtRead) == 0;
+
     /// <summary>The 2 MiB boundary the memory starts at.</summary>
     private byte* Start { get; init; }
 

@@ -39,6 +39,9 @@ internal sealed unsafe class MappedModelFile : IDisposable
     /// <summary>True when the bytes were copied into anonymous (huge-page advised) memory rather than mapped.</summary>
     public bool IsCopied => _anonymous is not null;
 
+    /// <summary>Makes a copy writable or read-only again (<see cref="AnonymousModelMemory.SetWritable"/>); false for a mapping of the file.</summary>
+    public bool SetWritable(bool writable) => _anonymous is not null && _anonymous.SetWritable(writable);
+
     /// <summary>The mapped bytes as a span; callers slice with offsets already checked against <see cref="Length"/>.</summary>
     public ReadOnlySpan<byte> Bytes(long offset, int count)
     {

@@ -7,10 +7,12 @@ using RawInfer.Models;
 namespace RawInfer.Cpu.Tests.Quantized;
 
 /// <summary>
-/// The Q8_0 rows' interleaved copy (<see cref="GemmQ8_0.Interleave"/>) and the products of one to three X rows that
-/// read it: the copy holds each quant and scale where the layout says, every output equals the definition bit for
-/// bit for any W-row range (ranges that start or end inside a group of eight read those rows in the file's layout),
-/// and the runners' copies (<see cref="InterleavedCopies"/>) go to the product matrices alone, and only where they fit.
+/// The Q8_0 rows' interleaved layout (<see cref="GemmQ8_0.Interleave"/>) and the products that read it: the layout
+/// holds each quant and scale where it says, every output equals the definition bit for bit for any W-row range
+/// (a group the range cuts is read from the group too; rows past the last whole group in the file's layout) and any
+/// number of X rows (the group kernel, or packed tiles made from the groups), whether the rows are a copy or were
+/// rewritten in place (<see cref="CpuWeightLayout"/>); and the runners' copies (<see cref="InterleavedCopies"/>) go
+/// to the product matrices alone, and only where they fit.
 /// </summary>
 [Collection(KernelSwitches.Name)] // the products read MatVecQ8_0.ScaleLookup and DecodeRowGrouping's switches
 public sealed unsafe class GemmQ8_0InterleavedTests
@@ -68,6 +70,133 @@ public sealed unsafe class GemmQ8_0InterleavedTests
         Assert.SkipUnless(GemmQ8_0.InterleavedSupported, "no AVX-VNNI here: the CPU backends make no interleaved copy");
         using var w = Encoded.Random(TensorType.Q8_0, outRows, cols, seed: outRows + cols + xRows);
         CheckAgainstDefinition(w, cols, xRows, rowStart, rowEnd);
+    }
+
+    public static TheoryData<int, int, int, int, int> PackedRanges() => new()
+    {
+        // outRows, cols, xRows, rowStart, rowEnd: more X rows than the copy's own kernel takes, so packed tiles
+        { 77, 768, 64, 0, 77 },     // tiles of 32, 32 and 13 rows: the last one group and five rows past the groups
+        { 100, 1056, 50, 8, 96 },   // starts on a group, so its tiles are made from the groups
+        { 100, 1056, 50, 8, 92 },   // ends inside a group: its first rows from the group, the rest of the tile zero
+        { 100, 1056, 50, 3, 93 },   // starts inside a group: tiles from the file's layout
+        { 40, 96, 55, 16, 40 },     // three blocks: no whole group of eight blocks
+        { 13, 256, 49, 0, 13 },     // one group and five rows past it in a single tile
+    };
+
+    /// <summary>
+    /// Packed tiles made from the groups (<see cref="GemmQ8_0.PackFromGroups"/>) equal the definition, on 512 and 256
+    /// bits, with the scales from the groups or from a decoded table; and they did read the groups.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(PackedRanges))]
+    public void Packed_tiles_made_from_the_groups_equal_the_definition(int outRows, int cols, int xRows, int rowStart, int rowEnd)
+    {
+        Assert.SkipUnless(GemmQ8_0.InterleavedSupported, "no AVX-VNNI here: the CPU backends make no interleaved copy");
+        using var w = Encoded.Random(TensorType.Q8_0, outRows, cols, seed: outRows + cols + xRows);
+        var savedWide = GemmQ8_0.Wide;
+        try
+        {
+            foreach (var wide in savedWide ? new[] { true, false } : [false])
+            {
+                GemmQ8_0.Wide = wide;
+                CheckAgainstDefinition(w, cols, xRows, rowStart, rowEnd, decodedScales: false);
+                CheckAgainstDefinition(w, cols, xRows, rowStart, rowEnd, decodedScales: true);
+            }
+        }
+        finally
+        {
+            GemmQ8_0.Wide = savedWide;
+        }
+    }
+
+    /// <summary>
+    /// Rows rewritten in place (<see cref="CpuWeightLayout"/>: the groups in the tensor's own bytes, the rows past the
+    /// last group in the file's layout) give the definition's outputs for every range and X-row count, including
+    /// ranges that cut groups on the packed path, and whatever the benchmark switches say: a tensor rewritten in
+    /// place has no file layout to fall back to, so its products read the groups regardless.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Ranges))]
+    [MemberData(nameof(PackedRanges))]
+    public void Rows_rewritten_in_place_give_the_definitions_outputs_whatever_the_switches(int outRows, int cols, int xRows, int rowStart, int rowEnd)
+    {
+        Assert.SkipUnless(GemmQ8_0.InterleavedSupported, "no AVX-VNNI here: no rewrite in place");
+        using var w = Encoded.Random(TensorType.Q8_0, outRows, cols, seed: outRows + cols + xRows);
+        var bytes = checked((int)(w.Tensor.ElementCount / MatVecQ8_0.BlockElements * MatVecQ8_0.BlockBytes));
+        var rewritten = GC.AllocateArray<byte>(bytes, pinned: true);
+        new ReadOnlySpan<byte>(w.Tensor.Data, bytes).CopyTo(rewritten);
+        var x = GemmQ8_0Tests.Activations(xRows, cols, seed: xRows + 1);
+        var expected = GemmQ8_0Tests.Reference(w, x, xRows, outRows, cols);
+        var (useInterleaved, maxRows, packFromGroups, wide) = (GemmQ8_0.UseInterleaved, GemmQ8_0.MaxInterleavedRows, GemmQ8_0.PackFromGroups, GemmQ8_0.Wide);
+        try
+        {
+            fixed (byte* p = rewritten)
+            fixed (float* px = x)
+            {
+                var scratch = Array.Empty<byte>();
+                var tensor = new WeightTensor(p, TensorType.Q8_0, outRows, cols);
+                CpuWeightLayout.InterleaveRows(in tensor, ref scratch);
+                tensor = tensor.WithInterleaved(p);
+                Assert.True(tensor.InterleavedInPlace);
+                Assert.True(outRows < 8 || !rewritten.AsSpan(0, 8 * cols / 32 * 34).SequenceEqual(new ReadOnlySpan<byte>(w.Tensor.Data, 8 * cols / 32 * 34)));
+                var table = new float[outRows * (cols / MatVecQ8_0.BlockElements)];
+                var decodedFromFile = new float[table.Length];
+                MatVecQ8_0.DecodeScales(in tensor, table);
+                MatVecQ8_0.DecodeScales(w.Tensor, decodedFromFile);
+                Assert.Equal(decodedFromFile, table); // the rewritten scales decode to the file's values
+                fixed (float* pTable = table)
+                {
+                    // (not GemmQ8_0.Enabled: off, it changes other tests' Q8_0 bits, and the tests of other classes run
+                    // beside this one)
+                    foreach (var (interleaved, rows, groups, wideTiles, decoded) in new[]
+                    {
+                        (true, GemmQ8_0.InterleavedRows, true, wide, false),
+                        (false, GemmQ8_0.MaxDirectRows, false, wide, false),
+                        (false, GemmQ8_0.MaxDirectRows, false, false, true),
+                        (true, GemmQ8_0.InterleavedRows, false, wide, true),
+                    })
+                    {
+                        (GemmQ8_0.UseInterleaved, GemmQ8_0.MaxInterleavedRows, GemmQ8_0.PackFromGroups, GemmQ8_0.Wide) = (interleaved, rows, groups, wideTiles);
+                        var read = decoded ? tensor.WithDecodedScales(pTable) : tensor;
+                        var y = new float[xRows * outRows];
+                        fixed (float* py = y)
+                        {
+                            Gemm.Rows(in read, px, xRows, py, rowStart, rowEnd);
+                        }
+
+                        for (var t = 0; t < xRows; t++)
+                        {
+                            Assert.Equal(expected.AsSpan((t * outRows) + rowStart, rowEnd - rowStart).ToArray(), y.AsSpan((t * outRows) + rowStart, rowEnd - rowStart).ToArray());
+                        }
+                    }
+                }
+            }
+        }
+        finally
+        {
+            (GemmQ8_0.UseInterleaved, GemmQ8_0.MaxInterleavedRows, GemmQ8_0.PackFromGroups, GemmQ8_0.Wide) = (useInterleaved, maxRows, packFromGroups, wide);
+        }
+    }
+
+    /// <summary>The kernels that read only the file's layout refuse a tensor rewritten in place instead of reading garbage.</summary>
+    [Fact]
+    public void File_layout_readers_refuse_rows_rewritten_in_place()
+    {
+        Assert.SkipUnless(GemmQ8_0.InterleavedSupported, "no AVX-VNNI here: no rewrite in place");
+        using var w = Encoded.Random(TensorType.Q8_0, 16, 64, seed: 9);
+        var tensor = w.Tensor.WithInterleaved(w.Tensor.Data); // only the flag matters here
+        var x = new float[64];
+        var y = new float[16];
+        Assert.Throws<InvalidOperationException>(() => MatVecQ8_0.DequantizeRow(in tensor, 0, new float[64]));
+        Assert.Throws<InvalidOperationException>(() => MatVecQ8_0.Rows(in tensor, x, y, 0, 16));
+        Assert.Throws<InvalidOperationException>(() =>
+        {
+            fixed (float* px = x)
+            fixed (float* py = y)
+            {
+                Gemm.Widened(in tensor, px, 1, py, 0, 16);
+            }
+        });
     }
 
     /// <summary>Quants at −128 and ±127 (the unsigned copy's 0 and 255) with X quants reaching ±127: exact sums still.</summary>
@@ -161,16 +290,24 @@ public sealed unsafe class GemmQ8_0InterleavedTests
     /// Rows [rowStart, rowEnd) read with the copy equal the definition, for all the X rows together and for each alone;
     /// and they were read from the copy, not the file's layout.
     /// </summary>
-    private static void CheckAgainstDefinition(Encoded w, int cols, int xRows, int rowStart, int rowEnd)
+    private static void CheckAgainstDefinition(Encoded w, int cols, int xRows, int rowStart, int rowEnd, bool decodedScales = false)
     {
         var outRows = w.Tensor.Rows;
         var copy = Interleaved(w.Tensor);
         var x = GemmQ8_0Tests.Activations(xRows, cols, seed: xRows + 1);
         var expected = GemmQ8_0Tests.Reference(w, x, xRows, outRows, cols);
+        var table = new float[outRows * (cols / MatVecQ8_0.BlockElements)];
+        MatVecQ8_0.DecodeScales(w.Tensor, table);
         fixed (byte* pCopy = copy)
+        fixed (float* pTable = table)
         fixed (float* px = x)
         {
             var tensor = w.Tensor.WithInterleaved(pCopy);
+            if (decodedScales)
+            {
+                tensor = tensor.WithDecodedScales(pTable);
+            }
+
             var y = new float[xRows * outRows];
             fixed (float* py = y)
             {
@@ -190,8 +327,8 @@ public sealed unsafe class GemmQ8_0InterleavedTests
             }
 
             // and the products did read the copy: with its quants cleared, the rows of whole groups in the range change
-            var first = (rowStart + 7) & ~7;
-            if (xRows <= GemmQ8_0.MaxInterleavedRows && first + 8 <= rowEnd)
+            var fromGroups = xRows <= GemmQ8_0.MaxInterleavedRows || (rowStart % 8 == 0 && GemmQ8_0.PackFromGroups);
+            if (fromGroups && rowStart < Math.Min(rowEnd, outRows & ~7))
             {
                 Array.Fill(copy, (byte)0);
                 var cleared = new float[xRows * outRows];
@@ -200,9 +337,16 @@ public sealed unsafe class GemmQ8_0InterleavedTests
                     GemmQ8_0.Rows(in tensor, px, xRows, pCleared, outRows, rowStart, rowEnd);
                 }
 
-                var last = (xRows - 1) * outRows; // the last X row's outputs: its tile read the copy too
-                Assert.NotEqual(expected.AsSpan(last + first, 8).ToArray(), cleared.AsSpan(last + first, 8).ToArray());
-                Assert.Equal(expected.AsSpan(last + rowStart, first - rowStart).ToArray(), cleared.AsSpan(last + rowStart, first - rowStart).ToArray());
+                // the last X row's outputs (its tile read the copy too): every row in one of the matrix's whole groups
+                // changed, also where the range cuts the group; the rows past the last group (the file's layout) did not
+                var last = (xRows - 1) * outRows;
+                var groupsEnd = Math.Min(rowEnd, outRows & ~7);
+                for (var r = rowStart; r < groupsEnd; r++)
+                {
+                    Assert.True(expected[last + r] != cleared[last + r], $"row {r} did not read the copy");
+                }
+
+                Assert.Equal(expected.AsSpan(last + groupsEnd, rowEnd - groupsEnd).ToArray(), cleared.AsSpan(last + groupsEnd, rowEnd - groupsEnd).ToArray());
             }
         }
     }

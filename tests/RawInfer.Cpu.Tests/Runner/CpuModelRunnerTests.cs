@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using RawInfer.Cpu.Kernels.Quantized;
 using RawInfer.Cpu.Runner;
 using RawInfer.KvCache;
 using RawInfer.Models;
@@ -236,6 +237,20 @@ public sealed class CpuModelRunnerTests : IDisposable
             return Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin"));
         }
 
+        if (name == "q8_0-edges")
+        {
+            // Q8_0 GGUF whose w1 and w3 have 100 rows: twelve groups of eight and four rows past them
+            var checkpoint = Path.Combine(_directory, "q8_0-edges.bin");
+            var gguf = Path.Combine(_directory, "q8_0-edges.gguf");
+            if (!File.Exists(gguf))
+            {
+                Llama2cCheckpointWriter.WriteSynthetic(checkpoint, new ModelConfig(64, 100, 2, 4, 2, 512, 96, SharedClassifier: false), seed: 6);
+                Llama2cToGguf.Convert(checkpoint, TestPaths.Model("tok512.bin"), gguf, TensorType.Q8_0);
+            }
+
+            return GgufLlamaLoader.Load(gguf);
+        }
+
         if (name == "q8_0-gqa")
         {
             // GQA in Q8_0 GGUF, every width a multiple of 32, so each product takes the integer kernel (GemmQ8_0):
@@ -271,6 +286,51 @@ public sealed class CpuModelRunnerTests : IDisposable
     }
 
     /// <summary>Four teacher-forced token streams; sequence 0 is the one every schedule runs.</summary>
+    /// <summary>
+    /// A Q8_0 model rewritten in place into the CPU layout (<see cref="CpuWeightLayout.TryInterleaveInPlace"/>) gives
+    /// every schedule the bits of the same file in its own layout: decode rows and prefill chunks up to 48 rows through
+    /// the group kernel, a 50-row chunk through packed tiles made from the groups, rows past a matrix's last group
+    /// in the file's layout; and the runner makes no copy of the rewritten matrices, where the other makes one.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(0)]
+    public void Q8_0_rewritten_in_place_gives_the_bits_of_the_files_layout(int threads)
+    {
+        Assert.SkipUnless(GemmQ8_0.InterleavedSupported, "no AVX-VNNI here: no rewrite in place");
+        using var file = LoadModel("q8_0-edges");
+        using var rewritten = LoadModel("q8_0-edges");
+        Assert.True(CpuWeightLayout.TryInterleaveInPlace(rewritten, out var reason), reason);
+        Assert.True(rewritten.WeightsRewritten);
+        var layer = rewritten.Weights.Layers[0];
+        Assert.True(layer.Wq.InterleavedInPlace && layer.W1.InterleavedInPlace && rewritten.Weights.Classifier.InterleavedInPlace);
+        Assert.Equal(100, layer.W1.Rows);
+        Assert.NotEqual(TensorType.Q8_0, layer.W2.Type); // 100 columns: not whole blocks, kept in F16 by the converter
+
+        var streams = Streams(file.Config.VocabSize);
+        void Schedule(RunnerHarness h)
+        {
+            h.Start(0, streams[0], 50);
+            h.Step((0, 50)); // 50 rows: packed tiles
+            h.Start(1, streams[1], 25);
+            h.Start(2, streams[2], 5);
+            h.Step((1, 25), (2, 5)); // 30 rows: the group kernel
+            h.Start(3, streams[3], 20);
+            h.Step((1, 1), (2, 1), (3, 20));
+            while (new long[] { 1, 2, 3 }.Where(id => h.Computed(id) < streams[id].Length).Select(id => (id, 1)).ToArray() is { Length: > 0 } work)
+            {
+                h.Step(work); // one to three decode rows
+            }
+        }
+
+        var expected = Run(file, threads, Schedule, copyBytes: bytes => Assert.True(bytes > 0));
+        var actual = Run(rewritten, threads, Schedule, copyBytes: bytes => Assert.Equal(0, bytes));
+        foreach (var id in new long[] { 0, 1, 2, 3 })
+        {
+            AssertSameBits(expected, actual, id);
+        }
+    }
+
     private static Dictionary<long, int[]> Streams(int vocab) => new()
     {
         [0] = RandomTokens(vocab, 50, seed: 1),
@@ -318,9 +378,10 @@ public sealed class CpuModelRunnerTests : IDisposable
     }
 
     private static Dictionary<(long Id, int Position), float[]> Run(
-        LoadedModel model, int threads, Action<RunnerHarness> schedule, KvCacheType kvCacheType = KvCacheType.F32)
+        LoadedModel model, int threads, Action<RunnerHarness> schedule, KvCacheType kvCacheType = KvCacheType.F32, Action<long>? copyBytes = null)
     {
         using var runner = new CpuModelRunner(model, threads == 0 ? 3 : threads, kvCacheType);
+        copyBytes?.Invoke(runner.InterleavedCopyBytes);
         if (threads == 0)
         {
             runner.ParallelThreshold = 0;

@@ -41,6 +41,9 @@ internal static unsafe partial class GemmQ8_0
     [ThreadStatic]
     private static float[]? t_groupScales;     // (blocks, 8) the current group's scales, for more than one X-row tile
 
+    [ThreadStatic]
+    private static float[]? t_partOfGroup;     // (xRows, 8) a cut group's outputs (PartOfGroup)
+
     /// <summary>
     /// True: products of up to <see cref="MaxInterleavedRows"/> X rows read <see cref="WeightTensor.Interleaved"/>
     /// where a tensor has it (settable for benchmarks: the same bits either way, between products).
@@ -64,7 +67,7 @@ internal static unsafe partial class GemmQ8_0
     /// <summary>True when a product of <paramref name="xRows"/> X rows with <paramref name="w"/> reads its interleaved copy.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool ReadsInterleaved(in WeightTensor w, int xRows) =>
-        w.Interleaved is not null && UseInterleaved && xRows <= MaxInterleavedRows && AvxVnni.IsSupported;
+        w.Interleaved is not null && (UseInterleaved || w.InterleavedInPlace) && xRows <= Math.Max(MaxInterleavedRows, MaxDirectRows) && AvxVnni.IsSupported;
 
     /// <summary>True when this machine runs the interleaved kernel: the kernel's own needs and AVX-VNNI.</summary>
     public static bool InterleavedSupported => Supported && AvxVnni.IsSupported;
@@ -113,33 +116,58 @@ internal static unsafe partial class GemmQ8_0
     }
 
     /// <summary>
-    /// <see cref="Direct"/> on a tensor with an interleaved copy: its whole groups in [rowStart, rowEnd) from the
-    /// copy, the rows before the first and after the last in the file's layout. q: (xRows, cols);
-    /// xScales: (xRows, blocks); y: (xRows, yStride)
+    /// <see cref="Direct"/> on a tensor with interleaved rows: every row of [rowStart, rowEnd) in one of the matrix's
+    /// whole groups from the groups (a group the range cuts is computed whole and the range's rows kept), the rows
+    /// past the last whole group in the file's layout. q: (xRows, cols); xScales: (xRows, blocks); y: (xRows, yStride)
     /// </summary>
     private static void FromInterleaved(in WeightTensor w, sbyte* q, float* xScales, int xRows, float* y, int yStride, int rowStart, int rowEnd)
     {
-        var first = (rowStart + 7) & ~7;
-        var last = rowEnd & ~7;
-        if (first >= last)
-        {
-            EdgeRows(in w, q, xScales, xRows, y, yStride, rowStart, rowEnd);
-            return;
-        }
-
-        if (rowStart < first)
-        {
-            EdgeRows(in w, q, xScales, xRows, y, yStride, rowStart, first);
-        }
-
+        var groupsEnd = w.Rows & ~7;
         var blocks = w.Cols / Block;
-        var offsets = LineAligned.Start(LineAligned.Scratch(ref t_offsets, xRows * blocks)); // −128·Σq_x per block: the unsigned quants' excess
-        BlockOffsets(q, xRows * blocks, offsets);
-        Groups(w.Interleaved, blocks, first / 8, last / 8, q, xRows, w.Cols, xScales, offsets, y, yStride);
-
-        if (last < rowEnd)
+        var offsets = rowStart < groupsEnd ? LineAligned.Start(LineAligned.Scratch(ref t_offsets, xRows * blocks)) : null; // −128·Σq_x per block: the unsigned quants' excess
+        if (offsets is not null)
         {
-            EdgeRows(in w, q, xScales, xRows, y, yStride, last, rowEnd);
+            BlockOffsets(q, xRows * blocks, offsets);
+        }
+
+        var r = rowStart;
+        while (r < rowEnd && r < groupsEnd)
+        {
+            var group = r & ~7;
+            var wholeEnd = Math.Min(rowEnd, groupsEnd) & ~7;
+            if (r == group && group < wholeEnd)
+            {
+                Groups(w.Interleaved, blocks, group / 8, wholeEnd / 8, q, xRows, w.Cols, xScales, offsets, y, yStride);
+                r = wholeEnd;
+                continue;
+            }
+
+            var end = Math.Min(group + 8, rowEnd);
+            PartOfGroup(in w, q, xScales, offsets, xRows, y, yStride, r, end);
+            r = end;
+        }
+
+        if (r < rowEnd)
+        {
+            EdgeRows(in w, q, xScales, xRows, y, yStride, r, rowEnd);
+        }
+    }
+
+    /// <summary>
+    /// Rows [rowStart, rowEnd) of one whole group: the group against every X row into a scratch, then the range's
+    /// rows copied out (a range that starts or ends inside a group; the same bits as the group's own outputs).
+    /// </summary>
+    private static void PartOfGroup(in WeightTensor w, sbyte* q, float* xScales, int* offsets, int xRows, float* y, int yStride, int rowStart, int rowEnd)
+    {
+        var group = rowStart & ~7;
+        var part = LineAligned.Start(LineAligned.Scratch(ref t_partOfGroup, xRows * 8));
+        Groups(w.Interleaved, w.Cols / Block, group / 8, (group / 8) + 1, q, xRows, w.Cols, xScales, offsets, part - group, 8);
+        for (var t = 0; t < xRows; t++)
+        {
+            for (var r = rowStart; r < rowEnd; r++)
+            {
+                y[((long)t * yStride) + r] = part[(t * 8) + r - group];
+            }
         }
     }
 

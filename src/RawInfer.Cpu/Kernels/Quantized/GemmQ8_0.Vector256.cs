@@ -32,13 +32,23 @@ internal static unsafe partial class GemmQ8_0
         var pScales = LineAligned.Start(LineAligned.Scratch(ref t_tileScales, blocks * TileRows));
         var chains = stackalloc float[XStep256 * Half];
         var rowBytes = (long)blocks * MatVecQ8_0.BlockBytes;
+        var groups = PacksGroups(in w, rowStart);
+        var source = groups ? w.Interleaved : w.Data;
         for (var r0 = rowStart; r0 < rowEnd; r0 += TileRows)
         {
             var rows = Math.Min(TileRows, rowEnd - r0);
-            Pack256(w.Data + (r0 * rowBytes), rowBytes, rows, blocks, pPacked);
-            TileScales(in w, r0, rows, blocks, pScales);
+            if (groups)
+            {
+                PackGroups(in w, r0, rows, blocks, pPacked);
+            }
+            else
+            {
+                Pack256(w.Data + (r0 * rowBytes), rowBytes, rows, blocks, pPacked);
+            }
 
-            var ahead = new PrefetchAhead(w.Data + ((r0 + rows) * rowBytes), Math.Min(TileRows, rowEnd - r0 - rows) * rowBytes);
+            TileScales(in w, r0, rows, blocks, pScales, groups);
+
+            var ahead = new PrefetchAhead(source + ((r0 + rows) * rowBytes), Math.Min(TileRows, rowEnd - r0 - rows) * rowBytes);
             var halves = rows > Half ? 2 : 1;
             var perHalf = (xRows + XStep256 - 1) / XStep256;
             var call = 0;

@@ -214,15 +214,25 @@ internal static unsafe partial class GemmQ8_0
         var pScales = LineAligned.Start(LineAligned.Scratch(ref t_tileScales, blocks * TileRows));
         var pWidened = LineAligned.Start(LineAligned.Scratch(ref t_widened, TileRows * cols));
         var rowBytes = (long)blocks * MatVecQ8_0.BlockBytes;
+        var groups = PacksGroups(in w, rowStart); // every tile starts 32 rows after the last
+        var source = groups ? w.Interleaved : w.Data; // a group of the copy sits where its rows sit in the file
         for (var r0 = rowStart; r0 < rowEnd; r0 += TileRows)
         {
             var rows = Math.Min(TileRows, rowEnd - r0);
-            Pack(w.Data + (r0 * rowBytes), rowBytes, rows, blocks, pPacked, pWidened);
-            TileScales(in w, r0, rows, blocks, pScales);
+            if (groups)
+            {
+                PackGroups(in w, r0, rows, blocks, pPacked);
+            }
+            else
+            {
+                Pack(w.Data + (r0 * rowBytes), rowBytes, rows, blocks, pPacked, pWidened);
+            }
+
+            TileScales(in w, r0, rows, blocks, pScales, groups);
 
             // while this tile multiplies, DRAM streams the next tile's rows into L2 for their packing, the
             // range shared out among this tile's register tiles
-            var ahead = new PrefetchAhead(w.Data + ((r0 + rows) * rowBytes), Math.Min(TileRows, rowEnd - r0 - rows) * rowBytes);
+            var ahead = new PrefetchAhead(source + ((r0 + rows) * rowBytes), Math.Min(TileRows, rowEnd - r0 - rows) * rowBytes);
             var calls = (xRows + XStep - 1) / XStep;
             var t = 0;
             for (; t + XStep <= xRows; t += XStep)
@@ -314,9 +324,10 @@ internal static unsafe partial class GemmQ8_0
     /// <summary>
     /// The tile's block scales: scales[b·32 + j] = d_w of row j's block b (0 for rows past <paramref name="rows"/>),
     /// gathered from the decoded table when the tensor carries one, else converted from the
-    /// halves (the same values); eight rows per gather.
+    /// halves (the same values); eight rows per gather, or per load from a group of the interleaved rows when the
+    /// tile is packed from them (<paramref name="groups"/>).
     /// </summary>
-    private static void TileScales(in WeightTensor w, int r0, int rows, int blocks, float* scales)
+    private static void TileScales(in WeightTensor w, int r0, int rows, int blocks, float* scales, bool groups)
     {
         var rowBytes = blocks * MatVecQ8_0.BlockBytes;
         var decoded = MatVecQ8_0.UseDecodedScales ? w.DecodedScales : null;
@@ -335,6 +346,33 @@ internal static unsafe partial class GemmQ8_0
             }
 
             var valid = Vector256.LessThan(lanes, Vector256.Create(rows - (group * 8)));
+            if (groups && decoded is null && first < (w.Rows & ~7))
+            {
+                if ((first & 7) == 0 && first + 8 <= (w.Rows & ~7))
+                {
+                    // a whole group of the interleaved rows: its eight scales side by side
+                    for (var b = 0; b < blocks; b++)
+                    {
+                        (GroupScales(in w, r0, group, blocks, b) & valid.AsSingle()).Store(scales + (b * TileRows) + (group * 8));
+                    }
+
+                    continue;
+                }
+
+                // rows of two groups (a range starting inside one), or of a group and the rows past the last: one by one
+                var count = Math.Min(8, rows - (group * 8));
+                for (var b = 0; b < blocks; b++)
+                {
+                    var dst = scales + (b * TileRows) + (group * 8);
+                    for (var j = 0; j < 8; j++)
+                    {
+                        dst[j] = j < count ? RowScale(in w, first + j, blocks, b) : 0;
+                    }
+                }
+
+                continue;
+            }
+
             var safe = lanes & valid; // rows past the tile read the group's first row, then are zeroed
             for (var b = 0; b < blocks; b++)
             {

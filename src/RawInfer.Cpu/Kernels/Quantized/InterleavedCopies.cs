@@ -101,7 +101,7 @@ internal sealed unsafe class InterleavedCopies : IDisposable
 
     /// <summary>Bytes of <paramref name="w"/>'s copy rounded up to a cache line; 0 where it gets none.</summary>
     internal static long Footprint(in WeightTensor w) =>
-        w.Type == TensorType.Q8_0 && w.Cols % MatVecQ8_0.BlockElements == 0
+        w.Type == TensorType.Q8_0 && w.Cols % MatVecQ8_0.BlockElements == 0 && w.Interleaved is null // none for rows rewritten in place
             ? (GemmQ8_0.InterleavedBytes(in w) + LineAligned.LineBytes - 1) & ~(long)(LineAligned.LineBytes - 1)
             : 0;
 }

@@ -164,6 +164,7 @@ internal static unsafe partial class MatVecQ8_0
     /// <summary>As the span overload, on raw pointers. qx: (cols); xScales: (cols/32); y: (rows)</summary>
     public static void RowsPrepared(in WeightTensor w, sbyte* qx, float* xScales, float* y, int rowStart, int rowEnd)
     {
+        CpuWeightLayout.ThrowIfRewritten(in w);
         int blocks = w.Cols / BlockElements;
         long rowBytes = (long)blocks * BlockBytes;
         if (ScaledRowsSupported(blocks))
@@ -198,6 +199,25 @@ internal static unsafe partial class MatVecQ8_0
             throw new ArgumentException($"{count} block scales to decode, but the table holds {scales.Length}", nameof(scales));
         }
 
+        if (w.InterleavedInPlace)
+        {
+            // the rows of whole groups hold their scales at the end of the group (GemmQ8_0.Interleave)
+            var blocks = w.Cols / BlockElements;
+            var rowBytes = (long)blocks * BlockBytes;
+            for (var r = 0; r < w.Rows; r++)
+            {
+                for (var b = 0; b < blocks; b++)
+                {
+                    var half = r < (w.Rows & ~7)
+                        ? *(ushort*)(w.Data + ((r & ~7) * rowBytes) + (blocks * 256L) + (b * 16) + ((r & 7) * 2))
+                        : *(ushort*)(w.Data + (r * rowBytes) + (b * BlockBytes));
+                    scales[(r * blocks) + b] = HalfConversion.FiniteHalfToSingle(half);
+                }
+            }
+
+            return;
+        }
+
         for (var b = 0; b < scales.Length; b++)
         {
             scales[b] = HalfConversion.FiniteHalfToSingle(*(ushort*)(w.Data + ((long)b * BlockBytes)));
@@ -207,6 +227,7 @@ internal static unsafe partial class MatVecQ8_0
     /// <summary>dst = W[row, :] as float32. dst: (cols)</summary>
     public static void DequantizeRow(in WeightTensor w, int row, Span<float> dst)
     {
+        CpuWeightLayout.ThrowIfRewritten(in w);
         Debug.Assert(w.Type == TensorType.Q8_0 && dst.Length == w.Cols && (uint)row < (uint)w.Rows);
         int blocks = w.Cols / BlockElements;
         byte* src = w.Data + ((long)row * blocks * BlockBytes);
