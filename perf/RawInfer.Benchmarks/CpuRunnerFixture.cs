@@ -1,3 +1,4 @@
+using RawInfer.Cpu;
 using RawInfer.Cpu.Runner;
 using RawInfer.Engine.Runner;
 using RawInfer.KvCache;
@@ -20,7 +21,8 @@ internal sealed class CpuRunnerFixture : IDisposable
     private readonly LoadedModel _model;
 
     /// <param name="modelPath">A GGUF or llama2.c model to load; null writes (and deletes) the synthetic one.</param>
-    public CpuRunnerFixture(int maxTokens, int maxSequences, int numBlocks, int threads = 0, string? modelPath = null)
+    /// <param name="inPlace">Rewrite the model's Q8_0 product matrices in place first (<see cref="CpuWeightLayout"/>); it must then be able to.</param>
+    public CpuRunnerFixture(int maxTokens, int maxSequences, int numBlocks, int threads = 0, string? modelPath = null, bool inPlace = false)
     {
         if (modelPath is null)
         {
@@ -31,6 +33,11 @@ internal sealed class CpuRunnerFixture : IDisposable
         _model = modelPath.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)
             ? GgufLlamaLoader.Load(modelPath)
             : Llama2cCheckpoint.Load(modelPath);
+        if (inPlace && !CpuWeightLayout.TryInterleaveInPlace(_model, out var reason))
+        {
+            throw new InvalidOperationException($"{modelPath}: no rewrite in place: {reason}");
+        }
+
         Runner = new CpuModelRunner(_model, threads);
         Runner.AllocateKvCache(numBlocks, BlockSize);
         Blocks = new BlockManager(numBlocks, BlockSize);
@@ -53,10 +60,10 @@ internal sealed class CpuRunnerFixture : IDisposable
     /// <paramref name="context"/> tokens already cached (prefilled four sequences per step), one new token each.
     /// Every <see cref="Execute"/> rewrites the same slots, so the context stays the same.
     /// </summary>
-    public static CpuRunnerFixture DecodeStep(int sequences, int context, int threads, string? modelPath = null)
+    public static CpuRunnerFixture DecodeStep(int sequences, int context, int threads, string? modelPath = null, bool inPlace = false)
     {
         var blocksPerSequence = (context / BlockSize) + 1;
-        var f = new CpuRunnerFixture(4 * context, sequences, sequences * blocksPerSequence, threads, modelPath);
+        var f = new CpuRunnerFixture(4 * context, sequences, sequences * blocksPerSequence, threads, modelPath, inPlace);
         for (var s = 0; s < sequences; s++)
         {
             var prompt = f.Tokens(context, seed: s);
@@ -88,9 +95,9 @@ internal sealed class CpuRunnerFixture : IDisposable
     /// A fixture whose batch is one prefill: a <paramref name="promptTokens"/>-token prompt as one chunk, logits for
     /// its last row. Every <see cref="Execute"/> rewrites the same slots.
     /// </summary>
-    public static CpuRunnerFixture PrefillStep(int promptTokens, int threads, string? modelPath = null)
+    public static CpuRunnerFixture PrefillStep(int promptTokens, int threads, string? modelPath = null, bool inPlace = false)
     {
-        var f = new CpuRunnerFixture(promptTokens, 1, (promptTokens / BlockSize) + 1, threads, modelPath);
+        var f = new CpuRunnerFixture(promptTokens, 1, (promptTokens / BlockSize) + 1, threads, modelPath, inPlace);
         var prompt = f.Tokens(promptTokens, seed: 1);
         f.Blocks.Allocate(0, prompt);
         f.Batch.Clear();

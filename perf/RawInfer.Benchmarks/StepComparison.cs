@@ -75,6 +75,7 @@ internal static class StepComparison
             return Usage($"model file not found: {model}");
         }
 
+        var inPlaceSide = true; // q8-in-place: which of the two runners steps
         Action<bool> set = toggle switch
         {
             "prefetch" => on => GemmF32.PrefetchTiles = on,
@@ -106,13 +107,14 @@ internal static class StepComparison
                 : (WidenInRegisters.TileXRows, WidenInRegisters.TileXRows),
             "q8-packed-groups" => on => GemmQ8_0.PackFromGroups = on,
             "q8-interleaved-rows" => on => GemmQ8_0.MaxInterleavedRows = on ? GemmQ8_0.InterleavedRows : GemmQ8_0.MaxDirectRows,
+            "q8-in-place" => on => inPlaceSide = on,
             "prefill-runs" => on => PrefillAttention.Enabled = on,
             "attention-256" => on => PagedAttention.Vector256Enabled = on,
             _ => null!,
         };
         if (set is null || (part != "decode" && (sequences > 0) == (prompt > 0)) || steps < 4)
         {
-            return Usage("give --switch prefetch|tiled|tiled-256|widen-256|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup|shared-x|slices|steal|via-gemm|f16-via-gemm|bf16-via-gemm|q8-via-gemm|q8-fold-rows|q8-prefetch|q8-vnni|q8-interleaved|q8-interleaved-rows|q8-packed-groups|widen-rows|tile-size|prefill-runs|attention-256 and one of --sequences N or --prompt N, or --part decode (and --steps of at least 4)");
+            return Usage("give --switch prefetch|tiled|tiled-256|widen-256|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup|shared-x|slices|steal|via-gemm|f16-via-gemm|bf16-via-gemm|q8-via-gemm|q8-fold-rows|q8-prefetch|q8-vnni|q8-interleaved|q8-interleaved-rows|q8-packed-groups|q8-in-place|widen-rows|tile-size|prefill-runs|attention-256 and one of --sequences N or --prompt N, or --part decode (and --steps of at least 4)");
         }
 
         if (part == "gemm" && sequences == 0)
@@ -125,6 +127,13 @@ internal static class StepComparison
             return Usage("--part attention times a prefill's attention: give --prompt N");
         }
 
+        if (toggle == "q8-in-place" && (part is not (null or "step") || model is null))
+        {
+            return Usage("--switch q8-in-place compares two engine runners of a Q8_0 --model: give --sequences or --prompt");
+        }
+
+        // q8-in-place: two runners of the same file loaded twice, one with its Q8_0 rows rewritten in place
+        // (CpuWeightLayout), the other with the runner's interleaved copy beside the file's layout
         using IDisposable fixture = part switch
         {
             "attention" => new PrefillAttentionFixture(prompt),
@@ -132,11 +141,13 @@ internal static class StepComparison
             "gemm" => new GemmStepFixture(type, sequences),
             _ => Build(model, sequences, prompt, threads),
         };
+        using var rewritten = toggle == "q8-in-place" ? Build(model, sequences, prompt, threads, inPlace: true) : null;
         Action execute = fixture switch
         {
             PrefillAttentionFixture attention => attention.Execute,
             DecodeFixture decode => decode.Execute,
             GemmStepFixture gemm => gemm.Execute,
+            _ when rewritten is not null => () => (inPlaceSide ? rewritten : (CpuRunnerFixture)fixture).Execute(),
             _ => ((CpuRunnerFixture)fixture).Execute,
         };
         for (var i = 0; i < 12; i++)
@@ -195,9 +206,9 @@ internal static class StepComparison
         public void Dispose() => _step.Cleanup();
     }
 
-    private static CpuRunnerFixture Build(string? model, int sequences, int prompt, int threads) => prompt > 0
-        ? CpuRunnerFixture.PrefillStep(prompt, threads, model)
-        : CpuRunnerFixture.DecodeStep(sequences, Context, threads, model);
+    private static CpuRunnerFixture Build(string? model, int sequences, int prompt, int threads, bool inPlace = false) => prompt > 0
+        ? CpuRunnerFixture.PrefillStep(prompt, threads, model, inPlace)
+        : CpuRunnerFixture.DecodeStep(sequences, Context, threads, model, inPlace);
 
     private static int Usage(string problem)
     {

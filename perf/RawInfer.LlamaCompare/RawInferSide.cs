@@ -24,6 +24,13 @@ internal sealed class RawInferSide : IDisposable
     {
         _model = GgufLlamaLoader.Load(modelPath);
         _threads = threads;
+
+        // as the CLI's CPU paths run it (ModelRunnerFactory.PrepareForCpu): Q8_0 rows rewritten in place into the
+        // CPU layout, no copy beside them; RAWINFER_CPU_LAYOUT=0 keeps the file's layout and the runners' copies
+        if (Environment.GetEnvironmentVariable("RAWINFER_CPU_LAYOUT") != "0")
+        {
+            _ = CpuWeightLayout.TryInterleaveInPlace(_model, out _);
+        }
     }
 
     public ModelConfig Config => _model.Config;

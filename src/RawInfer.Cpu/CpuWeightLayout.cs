@@ -14,9 +14,9 @@ namespace RawInfer.Cpu;
 /// matrices where the copy fits in a quarter of the memory (<see cref="InterleavedCopies"/>), twice the Q8_0 bytes;
 /// a larger model then keeps the file's layout and its slower decode.
 /// <para>
-/// The rewritten model belongs to the CPU backend: the CUDA runner refuses it (load the file again for it), and the
-/// rows past a matrix's last whole group, the token embedding table (also where the classifier shares it) and every
-/// other tensor keep the file's layout.
+/// The rewritten model belongs to the CPU backend: the CUDA runner refuses it (load the file again for it). The rows
+/// past a matrix's last whole group and every tensor that is not a product matrix keep the file's layout, except a
+/// token embedding table the classifier shares: rewritten with it, its rows are looked up from the groups.
 /// </para>
 /// </summary>
 public static unsafe class CpuWeightLayout
@@ -39,9 +39,8 @@ public static unsafe class CpuWeightLayout
         var rewritten = model.TryRewriteWeights(
             weights =>
             {
-                var embedding = weights.TokenEmbedding.Data;
                 bool Rewrites(in WeightTensor w) =>
-                    w.Type == TensorType.Q8_0 && w.Cols % MatVecQ8_0.BlockElements == 0 && w.Interleaved is null && w.Data != embedding && w.Rows >= 8;
+                    w.Type == TensorType.Q8_0 && w.Cols % MatVecQ8_0.BlockElements == 0 && w.Interleaved is null && w.Rows >= 8;
 
                 var any = false;
                 _ = weights.WithProducts(w =>
@@ -56,7 +55,7 @@ public static unsafe class CpuWeightLayout
 
                 var scratch = Array.Empty<byte>();
                 var done = new HashSet<nint>(); // a matrix two products share is rewritten once
-                return weights.WithProducts(w =>
+                var rewritten = weights.WithProducts(w =>
                 {
                     if (!Rewrites(in w))
                     {
@@ -70,6 +69,13 @@ public static unsafe class CpuWeightLayout
 
                     return w.WithInterleaved(w.Data);
                 });
+
+                // a classifier shared with the token embedding: the table is the same bytes, so it says so too (its
+                // row lookups then read the groups, MatVecQ8_0.DequantizeRow)
+                var embedding = weights.TokenEmbedding;
+                return done.Contains((nint)embedding.Data) && embedding.Type == TensorType.Q8_0
+                    ? new LlamaWeights { TokenEmbedding = embedding.WithInterleaved(embedding.Data), Layers = rewritten.Layers, FinalNorm = rewritten.FinalNorm, Classifier = rewritten.Classifier }
+                    : rewritten;
             },
             out reason);
         if (!rewritten && reason == "nothing to rewrite")

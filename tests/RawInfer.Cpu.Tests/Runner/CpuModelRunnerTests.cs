@@ -237,14 +237,14 @@ public sealed class CpuModelRunnerTests : IDisposable
             return Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin"));
         }
 
-        if (name == "q8_0-edges")
+        if (name is "q8_0-edges" or "q8_0-shared")
         {
             // Q8_0 GGUF whose w1 and w3 have 100 rows: twelve groups of eight and four rows past them
-            var checkpoint = Path.Combine(_directory, "q8_0-edges.bin");
-            var gguf = Path.Combine(_directory, "q8_0-edges.gguf");
+            var checkpoint = Path.Combine(_directory, $"{name}.bin");
+            var gguf = Path.Combine(_directory, $"{name}.gguf");
             if (!File.Exists(gguf))
             {
-                Llama2cCheckpointWriter.WriteSynthetic(checkpoint, new ModelConfig(64, 100, 2, 4, 2, 512, 96, SharedClassifier: false), seed: 6);
+                Llama2cCheckpointWriter.WriteSynthetic(checkpoint, new ModelConfig(64, 100, 2, 4, 2, 512, 96, SharedClassifier: name == "q8_0-shared"), seed: 6);
                 Llama2cToGguf.Convert(checkpoint, TestPaths.Model("tok512.bin"), gguf, TensorType.Q8_0);
             }
 
@@ -293,18 +293,20 @@ public sealed class CpuModelRunnerTests : IDisposable
     /// in the file's layout; and the runner makes no copy of the rewritten matrices, where the other makes one.
     /// </summary>
     [Theory]
-    [InlineData(1)]
-    [InlineData(0)]
-    public void Q8_0_rewritten_in_place_gives_the_bits_of_the_files_layout(int threads)
+    [InlineData("q8_0-edges", 1)]
+    [InlineData("q8_0-edges", 0)]
+    [InlineData("q8_0-shared", 1)] // the classifier, rewritten, is the embedding table too
+    public void Q8_0_rewritten_in_place_gives_the_bits_of_the_files_layout(string name, int threads)
     {
         Assert.SkipUnless(GemmQ8_0.InterleavedSupported, "no AVX-VNNI here: no rewrite in place");
-        using var file = LoadModel("q8_0-edges");
-        using var rewritten = LoadModel("q8_0-edges");
+        using var file = LoadModel(name);
+        using var rewritten = LoadModel(name);
         Assert.True(CpuWeightLayout.TryInterleaveInPlace(rewritten, out var reason), reason);
         Assert.True(rewritten.WeightsRewritten);
         var layer = rewritten.Weights.Layers[0];
         Assert.True(layer.Wq.InterleavedInPlace && layer.W1.InterleavedInPlace && rewritten.Weights.Classifier.InterleavedInPlace);
         Assert.Equal(100, layer.W1.Rows);
+        Assert.Equal(name == "q8_0-shared", rewritten.Weights.TokenEmbedding.InterleavedInPlace);
         Assert.NotEqual(TensorType.Q8_0, layer.W2.Type); // 100 columns: not whole blocks, kept in F16 by the converter
 
         var streams = Streams(file.Config.VocabSize);

@@ -227,9 +227,27 @@ internal static unsafe partial class MatVecQ8_0
     /// <summary>dst = W[row, :] as float32. dst: (cols)</summary>
     public static void DequantizeRow(in WeightTensor w, int row, Span<float> dst)
     {
-        CpuWeightLayout.ThrowIfRewritten(in w);
         Debug.Assert(w.Type == TensorType.Q8_0 && dst.Length == w.Cols && (uint)row < (uint)w.Rows);
         int blocks = w.Cols / BlockElements;
+        if (w.InterleavedInPlace && row < (w.Rows & ~7))
+        {
+            // a row of a group rewritten in place (an embedding table the classifier shares): its quads four bytes
+            // each, 32 apart, plus 128; its scale among the group's
+            var group = w.Data + ((long)(row & ~7) * blocks * BlockBytes);
+            var lane = row & 7;
+            for (int b = 0; b < blocks; b++)
+            {
+                float d = HalfConversion.HalfToSingle(*(ushort*)(group + (blocks * 256L) + (b * 16) + (lane * 2)));
+                var quads = group + (b * 256L) + (lane * 4);
+                for (int i = 0; i < BlockElements; i++)
+                {
+                    dst[(b * BlockElements) + i] = d * (sbyte)(quads[(i / 4 * 32) + (i % 4)] ^ 0x80);
+                }
+            }
+
+            return;
+        }
+
         byte* src = w.Data + ((long)row * blocks * BlockBytes);
         for (int b = 0; b < blocks; b++)
         {
