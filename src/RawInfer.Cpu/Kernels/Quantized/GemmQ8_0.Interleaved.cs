@@ -17,8 +17,10 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// b, column quad k (columns 4k to 4k + 3 of the block) and row j, the four bytes at <c>b·256 + k·32 + j·4</c> are
 /// the row's four quants plus 128 (unsigned, as VPDPBUSD's first operand wants them), and row j's scale is at
 /// <c>blocks·256 + b·16 + j·2</c>. A group takes exactly the bytes of its eight rows in the file (272 per block),
-/// so a line-aligned copy keeps every group and every 32-byte load on cache lines. Rows past the last whole group
-/// are not copied: they are read in the file's layout, as are rows of a range that starts or ends inside a group.
+/// so a line-aligned copy keeps every group and every 32-byte load on cache lines, and the layout can also replace
+/// the file's in place (<see cref="CpuWeightLayout"/>, <see cref="WeightTensor.InterleavedInPlace"/>). Rows past the
+/// last whole group are not interleaved: they are read in the file's layout (at their file offsets when rewritten in
+/// place). A range that starts or ends inside a group computes the whole group and keeps its rows.
 /// </para>
 /// <para>
 /// The unsigned quants add 128·Σq_x to each block's sum, which the lane starts from the negation of: the sum is the
@@ -46,7 +48,8 @@ internal static unsafe partial class GemmQ8_0
 
     /// <summary>
     /// True: products of up to <see cref="MaxInterleavedRows"/> X rows read <see cref="WeightTensor.Interleaved"/>
-    /// where a tensor has it (settable for benchmarks: the same bits either way, between products).
+    /// where a tensor has it (settable for benchmarks: the same bits either way, between products). A tensor
+    /// rewritten in place has no other layout to read, so its products read the groups whatever this says.
     /// </summary>
     internal static bool UseInterleaved { get; set; } = true;
 

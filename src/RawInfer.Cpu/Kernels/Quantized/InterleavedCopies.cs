@@ -12,7 +12,9 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 /// the file's layout and its speed, rather than the memory running out. On Linux the copies live in one anonymous
 /// mapping on transparent huge pages (<see cref="AnonymousModelMemory.TryAllocate"/>): with 4 KiB pages, faulting in
 /// the 110m model's 116 MB took 340 ms on the 2-core VM, twenty times what writing the copies took. Elsewhere they
-/// live in a pinned array, where one array can hold them (else no copies are made).
+/// live in a pinned array, where one array can hold them (else no copies are made). Matrices already rewritten in place
+/// (<see cref="CpuWeightLayout"/>, which the CLI does where it can) get no copy: this is the fallback for weights that
+/// could not be rewritten (a read-only mapping of the file, or weights already handed out).
 /// </summary>
 internal sealed unsafe class InterleavedCopies : IDisposable
 {
