@@ -222,6 +222,10 @@ public sealed class BenchModeTests : IDisposable
         Assert.Equal(0, result.ExitCode);
         Assert.Equal("GGUF"u8.ToArray(), File.ReadAllBytes(path).AsSpan(0, 4).ToArray());
         Assert.Contains($"({dtype})", result.Error, StringComparison.Ordinal); // the weight type read back from the file
+
+        // Q8_0 on the CPU, where AVX-VNNI runs: the rows rewritten in place into the CPU layout, and said so
+        var rewritten = dtype == "q8_0" && System.Runtime.Intrinsics.X86.AvxVnni.IsSupported;
+        Assert.Equal(rewritten, result.Error.Contains("q8_0 rows rewritten in place", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -122,9 +122,9 @@ internal static class BenchCommand
                 ModelRunnerFactory.PrepareForCpu(model); // before the weights are read below
             }
 
-            var layout = model.WeightsRewritten ? ", q8_0 rewritten in place" : "";
+            var layout = model.WeightsRewritten ? ", q8_0 rows rewritten in place" : "";
             await error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"bench {parse.GetValue(mode)}: {model.Path} ({model.Weights.Layers[0].Wq.Type.ToString().ToLowerInvariant()}{layout}), threads {(threadCount == 0 ? Environment.ProcessorCount : threadCount)}, max-batched-tokens {engineOptions.MaxBatchedTokens}, max-running {(runningLimit is { } m ? m.ToString(CultureInfo.InvariantCulture) : "default")}, max-prefill-tokens {engineOptions.MaxPrefillTokensPerStep}, device {deviceChoice.ToName()}, kv-dtype {kvType.Name()}, kv-prefault {(engineOptions.PrefaultKvCache ? "on" : "off")}")).ConfigureAwait(false);
+                $"bench {parse.GetValue(mode)}: {model.Path} ({model.Weights.Layers[0].Wq.Type.ToString().ToLowerInvariant()}){layout}, threads {(threadCount == 0 ? Environment.ProcessorCount : threadCount)}, max-batched-tokens {engineOptions.MaxBatchedTokens}, max-running {(runningLimit is { } m ? m.ToString(CultureInfo.InvariantCulture) : "default")}, max-prefill-tokens {engineOptions.MaxPrefillTokensPerStep}, device {deviceChoice.ToName()}, kv-dtype {kvType.Name()}, kv-prefault {(engineOptions.PrefaultKvCache ? "on" : "off")}")).ConfigureAwait(false);
             var setup = new BenchSetup(model, threadCount, engineOptions, parse.GetValue(runs), parse.GetValue(warmup), deviceChoice, kvType);
             switch (parse.GetValue(mode))
             {
