@@ -141,13 +141,18 @@ internal static unsafe partial class GemmQ8_0
     /// Row <paramref name="row"/>'s fp16 scale of block <paramref name="b"/> as float32, from its group when the row is
     /// in one of the interleaved rows' whole groups, else from the file's layout.
     /// </summary>
-    private static float RowScale(in WeightTensor w, int row, int blocks, int b)
+    private static float RowScale(in WeightTensor w, int row, int blocks, int b) => HalfConversion.FiniteHalfToSingle(RowScaleBits(in w, row, blocks, b));
+
+    /// <summary>
+    /// The fp16 bits of row <paramref name="row"/>'s scale of block <paramref name="b"/>: among its group's scales
+    /// when the row is in one of the interleaved rows' whole groups, else in the file's block.
+    /// </summary>
+    internal static ushort RowScaleBits(in WeightTensor w, int row, int blocks, int b)
     {
         var rowBytes = (long)blocks * MatVecQ8_0.BlockBytes;
-        var half = row < (w.Rows & ~7)
+        return row < (w.Rows & ~7)
             ? *(ushort*)(w.Interleaved + ((row & ~7) * rowBytes) + ((long)blocks * GroupQuantBytes) + (b * 16) + ((row & 7) * 2))
             : *(ushort*)(w.Data + (row * rowBytes) + (b * MatVecQ8_0.BlockBytes));
-        return HalfConversion.FiniteHalfToSingle(half);
     }
 
     /// <summary>

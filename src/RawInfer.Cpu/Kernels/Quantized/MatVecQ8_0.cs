@@ -203,15 +203,11 @@ internal static unsafe partial class MatVecQ8_0
         {
             // the rows of whole groups hold their scales at the end of the group (GemmQ8_0.Interleave)
             var blocks = w.Cols / BlockElements;
-            var rowBytes = (long)blocks * BlockBytes;
             for (var r = 0; r < w.Rows; r++)
             {
                 for (var b = 0; b < blocks; b++)
                 {
-                    var half = r < (w.Rows & ~7)
-                        ? *(ushort*)(w.Data + ((r & ~7) * rowBytes) + (blocks * 256L) + (b * 16) + ((r & 7) * 2))
-                        : *(ushort*)(w.Data + (r * rowBytes) + (b * BlockBytes));
-                    scales[(r * blocks) + b] = HalfConversion.FiniteHalfToSingle(half);
+                    scales[(r * blocks) + b] = HalfConversion.FiniteHalfToSingle(GemmQ8_0.RowScaleBits(in w, r, blocks, b));
                 }
             }
 
@@ -237,7 +233,7 @@ internal static unsafe partial class MatVecQ8_0
             var lane = row & 7;
             for (int b = 0; b < blocks; b++)
             {
-                float d = HalfConversion.HalfToSingle(*(ushort*)(group + (blocks * 256L) + (b * 16) + (lane * 2)));
+                float d = HalfConversion.HalfToSingle(GemmQ8_0.RowScaleBits(in w, row, blocks, b));
                 var quads = group + (b * 256L) + (lane * 4);
                 for (int i = 0; i < BlockElements; i++)
                 {
