@@ -78,9 +78,9 @@ public static unsafe class CpuWeightLayout
                     : rewritten;
             },
             out reason);
-        if (!rewritten && reason == "nothing to rewrite")
+        if (!rewritten && reason == LoadedModel.NothingToRewrite)
         {
-            reason = "the model has no Q8_0 product matrix of whole 32-column blocks and at least eight rows (the embedding table excluded)";
+            reason = "the model has no Q8_0 product matrix (a layer's seven and the classifier) of whole 32-column blocks and at least eight rows";
         }
 
         return rewritten;

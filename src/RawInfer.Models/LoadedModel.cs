@@ -10,6 +10,7 @@ public sealed class LoadedModel : IDisposable
     private readonly Lock _lock = new();
     private LlamaWeights _weights;
     private bool _handedOut;
+    private bool _broken;
 
     public LoadedModel(string path, string format, ModelConfig config, LlamaWeights weights, IDisposable mapping)
     {
@@ -35,6 +36,11 @@ public sealed class LoadedModel : IDisposable
         {
             lock (_lock)
             {
+                if (_broken)
+                {
+                    throw new InvalidOperationException($"{Path}: a rewrite of the weights in place failed part way; load the model again");
+                }
+
                 _handedOut = true;
                 return _weights;
             }
@@ -46,6 +52,9 @@ public sealed class LoadedModel : IDisposable
     /// only that backend may run this model.
     /// </summary>
     public bool WeightsRewritten { get; private set; }
+
+    /// <summary>The reason <see cref="TryRewriteWeights"/> gives when its rewrite found nothing to do.</summary>
+    internal const string NothingToRewrite = "nothing to rewrite";
 
     /// <summary>
     /// Lets a backend rewrite the weights' bytes in place, into a layout of its own, before anyone has read them: only
@@ -74,13 +83,18 @@ public sealed class LoadedModel : IDisposable
             {
                 if (rewrite(_weights) is not { } rewritten)
                 {
-                    reason = "nothing to rewrite";
+                    reason = NothingToRewrite;
                     return false;
                 }
 
                 _weights = rewritten;
                 WeightsRewritten = true;
                 return true;
+            }
+            catch
+            {
+                _broken = true; // bytes rewritten part way: no reader may have them
+                throw;
             }
             finally
             {

@@ -16,8 +16,9 @@ namespace RawInfer.Cpu.Kernels.Quantized;
 internal static unsafe partial class GemmQ8_0
 {
     /// <summary>
-    /// True: packed tiles are made from the interleaved rows where the tensor has them and the tile starts on a
-    /// group (settable for benchmarks: the same bits either way, between products).
+    /// True: packed tiles are made from the interleaved rows where the tensor has them and the range starts on a
+    /// group (settable for benchmarks: the same bits either way, between products). Rows rewritten in place are
+    /// always packed from the groups, whatever this says and wherever the range starts.
     /// </summary>
     internal static bool PackFromGroups { get; set; } = true;
 
@@ -29,8 +30,8 @@ internal static unsafe partial class GemmQ8_0
     /// <summary>
     /// Packs the tile of rows [r0, r0 + rows) into the layout <see cref="Pack"/> writes (packed[((b·16 + p)·32) + j]
     /// = row j's columns 32b + 2p and 32b + 2p + 1 as two int16): rows in the matrix's whole groups from the
-    /// interleaved rows, its last rows past them from the file's layout, zero past <paramref name="rows"/>. r0: a
-    /// multiple of 8;
+    /// interleaved rows, its last rows past them from the file's layout, zero past <paramref name="rows"/>; a slot of
+    /// eight tile rows that is not one whole group (r0 not a multiple of 8, or the matrix's last rows) row by row.
     /// packed: (blocks, 16, 32) int32
     /// </summary>
     private static void PackGroups(in WeightTensor w, int r0, int rows, int blocks, int* packed)
