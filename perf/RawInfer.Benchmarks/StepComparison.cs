@@ -25,8 +25,9 @@ namespace RawInfer.Benchmarks;
 /// (<see cref="MatVecJob.SliceChunks"/>), steal (<see cref="ShareTails.Enabled"/>), via-gemm (<see cref="MatVecF32.ViaGemm"/>),
 /// f16-via-gemm (<see cref="MatVecF16.ViaGemm"/>), bf16-via-gemm (<see cref="MatVecBF16.ViaGemm"/>), q8-via-gemm
 /// (<see cref="MatVecQ8_0.ViaGemm"/>), q8-fold-rows (<see cref="GemmQ8_0.FoldAcrossRows"/>), q8-prefetch
-/// (<see cref="GemmQ8_0.PrefetchRows"/>), prefill-runs (<see cref="PrefillAttention.Enabled"/>) or attention-256
-/// (<see cref="PagedAttention.Vector256Enabled"/>);
+/// (<see cref="GemmQ8_0.PrefetchRows"/>), q8-packed-groups (<see cref="GemmQ8_0.PackFromGroups"/>), q8-in-place (two
+/// runners of a Q8_0 --model, one rewritten in place by <see cref="RawInfer.Cpu.CpuWeightLayout"/>, alternating),
+/// prefill-runs (<see cref="PrefillAttention.Enabled"/>) or attention-256 (<see cref="PagedAttention.Vector256Enabled"/>);
 /// --sequences N: a decode step of N sequences with 128 tokens of context each; --prompt N: a prefill of N tokens
 /// as one chunk; --part attention: only one layer's attention of that prefill, on one thread
 /// (<see cref="PrefillAttentionFixture"/>); --part decode: 32 tokens of single-sequence decode through
