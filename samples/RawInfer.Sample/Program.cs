@@ -1,4 +1,5 @@
 // Usage: dotnet run --project samples/RawInfer.Sample -- path/to/stories260K.bin path/to/tok512.bin
+using RawInfer.Cpu;
 using RawInfer.Cpu.Runner;
 using RawInfer.Engine;
 using RawInfer.Engine.Sampling;
@@ -13,6 +14,7 @@ if (args.Length < 2)
 
 using var model = Llama2cCheckpoint.Load(args[0]);
 var tokenizer = LlamaTokenizer.Load(args[1], model.Config.VocabSize);
+CpuWeightLayout.TryInterleaveInPlace(model, out _); // Q8_0 weights in the CPU's layout, in place (this F32 model has none)
 using var runner = new CpuModelRunner(model);
 await using var engine = new InferenceEngine(runner, tokenizer, new EngineOptions { MaxRunningSequences = 32 });
 
