@@ -35,6 +35,9 @@ internal sealed class RawInferSide : IDisposable
 
     public ModelConfig Config => _model.Config;
 
+    /// <summary>True when the Q8_0 product matrices were rewritten in place into the CPU layout (as the CLI runs them).</summary>
+    public bool Rewritten => _model.WeightsRewritten;
+
     public LlamaWeights Weights => _model.Weights;
 
     /// <summary>Logits (vocab) after the prompt, from the batched runner (the prompt as one prefill chunk).</summary>
