@@ -100,6 +100,9 @@ public sealed unsafe partial class CpuModelRunner : IModelRunner
     /// <summary>Bytes of the Q8_0 matrices' interleaved copies this runner made (0 where it made none, or the rows were rewritten in place).</summary>
     internal long InterleavedCopyBytes => _interleaved?.Bytes ?? 0;
 
+    /// <summary>Q8_0 matrices given a decoded scale table (none for rows rewritten in place).</summary>
+    internal int DecodedScaleTableCount => _decodedScales.Count;
+
     /// <summary>
     /// Products (and attention passes) smaller than this many multiply-adds run on the calling thread: waking the
     /// workers costs more than they save. Tests lower it to 0 to drive every step through the pool.

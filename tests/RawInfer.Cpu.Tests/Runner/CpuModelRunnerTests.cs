@@ -327,6 +327,12 @@ public sealed class CpuModelRunnerTests : IDisposable
 
         var expected = Run(file, threads, Schedule, copyBytes: bytes => Assert.True(bytes > 0));
         var actual = Run(rewritten, threads, Schedule, copyBytes: bytes => Assert.Equal(0, bytes));
+        using (var runner = new CpuModelRunner(rewritten, 1))
+        using (var other = new CpuModelRunner(file, 1))
+        {
+            Assert.Equal(0, runner.DecodedScaleTableCount); // the groups hold their scales: no table beside them
+            Assert.True(other.DecodedScaleTableCount > 0);
+        }
         foreach (var id in new long[] { 0, 1, 2, 3 })
         {
             AssertSameBits(expected, actual, id);

@@ -23,14 +23,17 @@ internal static unsafe class DecodedScaleTables
     /// <summary>
     /// The weights with every Q8_0 matrix that goes through a product (the layers' seven and the classifier)
     /// carrying its decoded scales, kept in pinned arrays added to <paramref name="tables"/> (which must live as
-    /// long as the weights returned). Other tensors come back as they are.
+    /// long as the weights returned). Other tensors come back as they are, and so do Q8_0 matrices rewritten in place
+    /// (<see cref="WeightTensor.InterleavedInPlace"/>), whose kernels read each group's scales where they lie.
     /// </summary>
     public static LlamaWeights Attach(LlamaWeights weights, List<float[]> tables)
     {
         WeightTensor Decoded(WeightTensor w)
         {
-            if (w.Type != TensorType.Q8_0)
+            if (w.Type != TensorType.Q8_0 || w.InterleavedInPlace)
             {
+                // rows rewritten in place read their scales from their groups, eight side by side, in every product
+                // (the table would be one eighth of their bytes again for the few rows past the last group)
                 return w;
             }
 
