@@ -27,7 +27,8 @@ namespace RawInfer.Benchmarks;
 /// (<see cref="MatVecQ8_0.ViaGemm"/>), q8-fold-rows (<see cref="GemmQ8_0.FoldAcrossRows"/>), q8-prefetch
 /// (<see cref="GemmQ8_0.PrefetchRows"/>), q8-packed-groups (<see cref="GemmQ8_0.PackFromGroups"/>), q8-in-place (two
 /// runners of a Q8_0 --model, one rewritten in place by <see cref="RawInfer.Cpu.CpuWeightLayout"/>, alternating),
-/// prefill-runs (<see cref="PrefillAttention.Enabled"/>) or attention-256 (<see cref="PagedAttention.Vector256Enabled"/>);
+/// prefill-runs (<see cref="PrefillAttention.Enabled"/>), attention-256 (<see cref="PagedAttention.Vector256Enabled"/>) or
+/// prefetch-lead (<see cref="WidenInRegisters.ShortLeadForAliasedRows"/>);
 /// --sequences N: a decode step of N sequences with 128 tokens of context each; --prompt N: a prefill of N tokens
 /// as one chunk; --part attention: only one layer's attention of that prefill, on one thread
 /// (<see cref="PrefillAttentionFixture"/>); --part decode: 32 tokens of single-sequence decode through
@@ -111,11 +112,12 @@ internal static class StepComparison
             "q8-in-place" => on => inPlaceSide = on,
             "prefill-runs" => on => PrefillAttention.Enabled = on,
             "attention-256" => on => PagedAttention.Vector256Enabled = on,
+            "prefetch-lead" => on => WidenInRegisters.ShortLeadForAliasedRows = on,
             _ => null!,
         };
         if (set is null || (part != "decode" && (sequences > 0) == (prompt > 0)) || steps < 4)
         {
-            return Usage("give --switch prefetch|tiled|tiled-256|widen-256|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup|shared-x|slices|steal|via-gemm|f16-via-gemm|bf16-via-gemm|q8-via-gemm|q8-fold-rows|q8-prefetch|q8-vnni|q8-interleaved|q8-interleaved-rows|q8-packed-groups|q8-in-place|widen-rows|tile-size|prefill-runs|attention-256 and one of --sequences N or --prompt N, or --part decode (and --steps of at least 4)");
+            return Usage("give --switch prefetch|tiled|tiled-256|widen-256|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup|shared-x|slices|steal|via-gemm|f16-via-gemm|bf16-via-gemm|q8-via-gemm|q8-fold-rows|q8-prefetch|q8-vnni|q8-interleaved|q8-interleaved-rows|q8-packed-groups|q8-in-place|widen-rows|tile-size|prefill-runs|attention-256|prefetch-lead and one of --sequences N or --prompt N, or --part decode (and --steps of at least 4)");
         }
 
         if (part == "gemm" && sequences == 0)
@@ -214,7 +216,7 @@ internal static class StepComparison
     private static int Usage(string problem)
     {
         Console.Error.WriteLine($"step-ab: {problem}");
-        Console.Error.WriteLine("usage: step-ab --switch prefetch|tiled|tiled-256|widen-256|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup|shared-x|slices|steal|via-gemm|f16-via-gemm|bf16-via-gemm|q8-via-gemm|q8-fold-rows|q8-prefetch|q8-vnni|q8-interleaved|q8-interleaved-rows|q8-packed-groups|widen-rows|tile-size|prefill-runs|attention-256 (--sequences N | --prompt N | --part decode) [--part step|attention] [--model FILE] [--steps 60] [--threads 2]");
+        Console.Error.WriteLine("usage: step-ab --switch prefetch|tiled|tiled-256|widen-256|values|scales|row-prefetch|grouped|f16-prefetch|int8|half-multiply|scale-lookup|shared-x|slices|steal|via-gemm|f16-via-gemm|bf16-via-gemm|q8-via-gemm|q8-fold-rows|q8-prefetch|q8-vnni|q8-interleaved|q8-interleaved-rows|q8-packed-groups|q8-in-place|widen-rows|tile-size|prefill-runs|attention-256|prefetch-lead (--sequences N | --prompt N | --part decode) [--part step|attention] [--model FILE] [--steps 60] [--threads 2]");
         return 2;
     }
 }

@@ -200,13 +200,13 @@ internal static unsafe partial class WidenInRegisters
         var x1 = x + cols;
         var x2 = x + (2L * cols);
         var kEnd = cols & ~(N - 1);
-        var next = rows + (8 * rowBytes);
+        var lead = PrefetchLead(rowBytes);
         for (var k = 0; k < kEnd; k += N)
         {
             if ((k & 31) == 0 && GemmF32.PrefetchTiles)
             {
-                // the next tile's rows at this place: the line holding columns [k, k + 32) (see PrefetchTile)
-                PrefetchTile(next, rowBytes, TChunk.PrefetchOffset(k));
+                // each row's line `lead` bytes past the one holding columns [k, k + 32): see PrefetchTile
+                PrefetchTile(rows, rowBytes, PrefetchOffset(rowBytes, TChunk.PrefetchOffset(k) + lead));
             }
 
             var u = Vector512.Load(x + k);
@@ -304,8 +304,43 @@ internal static unsafe partial class WidenInRegisters
     }
 
     /// <summary>
-    /// Prefetches, in each of the 8 rows at <paramref name="rows"/>, the line holding byte <paramref name="offset"/>
-    /// (<see cref="IChunk.PrefetchOffset"/>: where columns [k, k + 32) end up): the next tile while this one is
+    /// How far ahead of its loads each of a tile's eight rows is prefetched, in bytes (<see cref="PrefetchTile"/>):
+    /// a whole row, which puts the prefetch at the same place in the next tile's rows, except where rows are a
+    /// multiple of 4 KiB long (<see cref="AliasedRowLead"/>). Settable for benchmarks: false, a whole row always.
+    /// </summary>
+    internal static bool ShortLeadForAliasedRows { get; set; } = true;
+
+    /// <summary>
+    /// The lead for rows whose length is a multiple of 4 KiB. An L1 data cache of 32 or 48 KiB has 64 sets of lines,
+    /// so addresses 4 KiB apart share a set: the eight rows of a tile at one place fill eight ways of one set, and the
+    /// next tile's eight at the same place, asked for a whole tile early, make sixteen, more than the set holds (12
+    /// ways on AMD Zen, 8 or 12 on Intel), so the prefetches push out lines the tile is still to read. A kilobyte
+    /// ahead within each row, a set 16 lines on, keeps eight lines per set. F16 rows of 2,048 columns are the common
+    /// case: every product of a model of width 2,048 (TinyLlama 1.1B's shape), every one of width 4,096 (Llama 7B),
+    /// the down projection of the 110m shape. On the Zen 5 VM (2026-12-07, 2 threads, single-sequence decode through
+    /// <c>CpuTransformer</c>, <c>step-ab --switch prefetch-lead --part decode</c>): the 1b shape in F16 in 0.76–0.81
+    /// of the time (a lead of 512 to 3,072 bytes alike); in the 110m shape the down projection's reads went from
+    /// 44–47 to 52–54 GB/s, level with the other products'. A kilobyte for rows that do not alias (the other products
+    /// of the 110m shape, 1,536-byte rows) was 4–6% slower than the next tile.
+    /// </summary>
+    internal const int AliasedRowLead = 1024;
+
+    /// <summary>The prefetch lead for rows of <paramref name="rowBytes"/> bytes (see <see cref="AliasedRowLead"/>).</summary>
+    internal static long PrefetchLead(long rowBytes) =>
+        ShortLeadForAliasedRows && rowBytes % 4096 == 0 ? AliasedRowLead : rowBytes;
+
+    /// <summary>
+    /// Where row 0's prefetch lands, from the tile's start, for a place <paramref name="ahead"/> bytes into a row:
+    /// there in the row itself, or past its end that far (less a row) into row 0 of the next tile, 8 rows on. Row r's
+    /// lands r rows further.
+    /// </summary>
+    internal static long PrefetchOffset(long rowBytes, long ahead) => ahead < rowBytes ? ahead : (7 * rowBytes) + ahead;
+
+    /// <summary>
+    /// Prefetches, in each of the 8 rows at <paramref name="rows"/>, the line holding byte <paramref name="offset"/>:
+    /// in a tile's loop, each row's line <see cref="PrefetchLead"/> bytes past the one holding columns [k, k + 32)
+    /// (<see cref="IChunk.PrefetchOffset"/>), in the row itself or, past its end, in the same row of the next tile
+    /// (so with a whole row's lead, the next tile at the same place), while this one is
     /// summed. Engine decode of one sequence on the 2-core Xeon VM: F16, alternating builds, 49 → 56–68 tok/s; Q8_0,
     /// with and without in one process (<c>perf/RawInfer.Benchmarks step-ab --switch prefetch --sequences 1</c>,
     /// ABBA medians), 0.76 and 0.87 of the time (an earlier comparison of two builds had lost it in the VM's
