@@ -35,11 +35,11 @@ public class RunnerValidationTests
         Assert.True(available > 0, "the runtime reports no memory limit");
         var blockBytes = 16 * runner.KvBytesPerToken;
         var blocks = checked((int)(available / blockBytes) + 1); // one block more than all of the memory
-        var before = GC.GetTotalMemory(forceFullCollection: false);
+        var before = GC.GetAllocatedBytesForCurrentThread(); // this thread's own: tests running beside it allocate too
         var e = Assert.Throws<InsufficientMemoryException>(() => runner.AllocateKvCache(blocks, 16));
         Assert.Contains($"a KV cache of {blocks} blocks × 16 tokens (f32) takes {(long)blocks * blockBytes >> 20} MiB", e.Message, StringComparison.Ordinal);
         Assert.Null(runner.Storage);
-        Assert.True(GC.GetTotalMemory(forceFullCollection: false) - before < 1 << 20, "the refused pool was allocated");
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 1 << 20, "the refused pool was allocated");
 
         runner.AllocateKvCache(4, 16); // nothing was lost: a pool that fits is taken after
         Assert.NotNull(runner.Storage);
@@ -54,13 +54,13 @@ public class RunnerValidationTests
         using var runner = new CpuModelRunner(model, 1, type);
         var most = PagedKvStorage.MaxBlocks(16, model.Config.KvDim);
         Assert.Equal((Array.MaxLength - 32) / (16 * model.Config.KvDim), most); // 32 elements kept to put each slab on a cache line
-        var before = GC.GetTotalMemory(forceFullCollection: false);
+        var before = GC.GetAllocatedBytesForCurrentThread(); // this thread's own: tests running beside it allocate too
         var e = Assert.Throws<NotSupportedException>(() => runner.AllocateKvCache(most + 1, 16));
         var mib = PagedKvStorage.BytesFor(model.Config.NumLayers, most, 16, model.Config.KvDim, type) >> 20;
         Assert.Contains($"a KV cache of {most + 1} blocks × 16 tokens is more than the CPU backend holds for this model: at most {most} blocks ({mib} MiB)", e.Message, StringComparison.Ordinal);
         Assert.Contains("lower the KV-cache budget", e.Message, StringComparison.Ordinal);
         Assert.Null(runner.Storage);
-        Assert.True(GC.GetTotalMemory(forceFullCollection: false) - before < 1 << 20, "the refused pool was allocated");
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 1 << 20, "the refused pool was allocated");
 
         runner.AllocateKvCache(4, 16); // nothing was lost: a pool that fits is taken after
         Assert.NotNull(runner.Storage);
