@@ -36,19 +36,14 @@ public sealed class PrefetchLeadTests
     public void Each_row_is_prefetched_its_lead_ahead_in_its_own_stream(long rowBytes)
     {
         var lead = WidenInRegisters.PrefetchLead(rowBytes);
-        for (long place = 0; place < rowBytes; place += Line)
+        foreach (var (place, r, _, at) in Prefetches(rowBytes))
         {
-            var fromRowZero = WidenInRegisters.PrefetchOffset(rowBytes, place + lead);
-            for (var r = 0; r < 8; r++)
-            {
-                // row r's stream: its bytes in this tile, then its bytes in the next tile (8 rows on)
-                var at = fromRowZero + (r * rowBytes);
-                var tile = at / (8 * rowBytes);
-                var row = at % (8 * rowBytes) / rowBytes;
-                var stream = (tile * rowBytes) + (at % rowBytes);
-                Assert.True(row == r && tile <= 1, $"rows of {rowBytes} bytes, place {place}: row {r}'s prefetch lands in row {row} of tile {tile}");
-                Assert.Equal(place + lead, stream);
-            }
+            // row r's stream: its bytes in this tile, then its bytes in the next tile (8 rows on)
+            var tile = at / (8 * rowBytes);
+            var row = at % (8 * rowBytes) / rowBytes;
+            var stream = (tile * rowBytes) + (at % rowBytes);
+            Assert.True(row == r && tile <= 1, $"rows of {rowBytes} bytes, place {place}: row {r}'s prefetch lands in row {row} of tile {tile}");
+            Assert.Equal(place + lead, stream);
         }
     }
 
@@ -57,15 +52,25 @@ public sealed class PrefetchLeadTests
     [InlineData(8192)]
     public void Rows_a_multiple_of_4_KiB_long_are_never_prefetched_into_the_set_being_read(long rowBytes)
     {
+        foreach (var (_, _, read, prefetched) in Prefetches(rowBytes))
+        {
+            Assert.NotEqual(read / Line % SetsOfL1, prefetched / Line % SetsOfL1);
+        }
+    }
+
+    /// <summary>
+    /// For each place a tile's loop prefetches at (a line apart through a row) and each of its 8 rows: the byte it
+    /// reads there and the byte it prefetches, both from the tile's start.
+    /// </summary>
+    private static IEnumerable<(long Place, int Row, long Read, long Prefetched)> Prefetches(long rowBytes)
+    {
         var lead = WidenInRegisters.PrefetchLead(rowBytes);
         for (long place = 0; place < rowBytes; place += Line)
         {
             var fromRowZero = WidenInRegisters.PrefetchOffset(rowBytes, place + lead);
             for (var r = 0; r < 8; r++)
             {
-                var read = (r * rowBytes) + place;
-                var prefetched = fromRowZero + (r * rowBytes);
-                Assert.NotEqual(read / Line % SetsOfL1, prefetched / Line % SetsOfL1);
+                yield return (place, r, (r * rowBytes) + place, fromRowZero + (r * rowBytes));
             }
         }
     }
