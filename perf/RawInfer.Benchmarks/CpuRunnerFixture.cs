@@ -33,7 +33,7 @@ internal sealed class CpuRunnerFixture : IDisposable
         _model = modelPath.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)
             ? GgufLlamaLoader.Load(modelPath)
             : Llama2cCheckpoint.Load(modelPath);
-        if (inPlace && !CpuWeightLayout.TryInterleaveInPlace(_model, out var reason))
+        if (inPlace && !CpuWeightLayout.TryRewriteInPlace(_model, out var reason))
         {
             throw new InvalidOperationException($"{modelPath}: no rewrite in place: {reason}");
         }

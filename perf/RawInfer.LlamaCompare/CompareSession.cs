@@ -22,7 +22,7 @@ internal static class CompareSession
         var dtype = options.DtypeLabel ?? rawInfer.Weights.Layers[0].Wq.Type.ToString().ToLowerInvariant();
         var shape = string.Create(CultureInfo.InvariantCulture,
             $"dim {c.Dim}, hidden {c.HiddenDim}, {c.NumLayers} layers, {c.NumHeads} heads ({c.NumKvHeads} KV), vocab {c.VocabSize}, {c.ParameterCount / 1e6:F1}M parameters");
-        output.WriteLine($"model: {options.ModelPath} ({dtype}; {shape}){(rawInfer.Rewritten ? "; RawInfer: q8_0 rows rewritten in place" : "")}");
+        output.WriteLine($"model: {options.ModelPath} ({dtype}; {shape}){(rawInfer.Rewritten is { } rewrite ? "; RawInfer: " + rewrite : "")}");
         output.WriteLine($"machine: {CpuName()}, {Environment.ProcessorCount} logical cores; threads: {options.Threads} for both engines");
         var native = NativeInfo.Describe();
         foreach (var line in native)

@@ -26,17 +26,17 @@ internal sealed class RawInferSide : IDisposable
         _threads = threads;
 
         // as the CLI's CPU paths run it (ModelRunnerFactory.PrepareForCpu): Q8_0 rows rewritten in place into the
-        // CPU layout, no copy beside them; RAWINFER_CPU_LAYOUT=0 keeps the file's layout and the runners' copies
+        // CPU layout, no copy beside them, F16 halves scaled; RAWINFER_CPU_LAYOUT=0 keeps the weights as the file has them
         if (Environment.GetEnvironmentVariable("RAWINFER_CPU_LAYOUT") != "0")
         {
-            _ = CpuWeightLayout.TryInterleaveInPlace(_model, out _);
+            _ = CpuWeightLayout.TryRewriteInPlace(_model, out _);
         }
     }
 
     public ModelConfig Config => _model.Config;
 
-    /// <summary>True when the Q8_0 product matrices were rewritten in place into the CPU layout (as the CLI runs them).</summary>
-    public bool Rewritten => _model.WeightsRewritten;
+    /// <summary>What was rewritten in place for the CPU (as the CLI runs the model: <see cref="CpuWeightLayout.Describe"/>), or null.</summary>
+    public string? Rewritten => _model.WeightsRewritten ? CpuWeightLayout.Describe(_model.Weights) : null;
 
     public LlamaWeights Weights => _model.Weights;
 

@@ -14,7 +14,7 @@ if (args.Length < 2)
 
 using var model = Llama2cCheckpoint.Load(args[0]);
 var tokenizer = LlamaTokenizer.Load(args[1], model.Config.VocabSize);
-CpuWeightLayout.TryInterleaveInPlace(model, out _); // Q8_0 weights in the CPU's layout, in place (this F32 model has none)
+CpuWeightLayout.TryRewriteInPlace(model, out _); // Q8_0 weights in the CPU's layout, in place (this F32 model has none)
 using var runner = new CpuModelRunner(model);
 await using var engine = new InferenceEngine(runner, tokenizer, new EngineOptions { MaxRunningSequences = 32 });
 

@@ -17,11 +17,11 @@ public enum TensorType
 public readonly unsafe struct WeightTensor
 {
     public WeightTensor(byte* data, TensorType type, int rows, int cols)
-        : this(data, type, rows, cols, null, null)
+        : this(data, type, rows, cols, null, null, false)
     {
     }
 
-    private WeightTensor(byte* data, TensorType type, int rows, int cols, float* decodedScales, byte* interleaved)
+    private WeightTensor(byte* data, TensorType type, int rows, int cols, float* decodedScales, byte* interleaved, bool halvesScaled)
     {
         Data = data;
         Type = type;
@@ -29,7 +29,19 @@ public readonly unsafe struct WeightTensor
         Cols = cols;
         DecodedScales = decodedScales;
         Interleaved = interleaved;
+        HalvesScaled = halvesScaled;
     }
+
+    /// <summary>The power of two by which <see cref="HalvesScaled"/> halves were multiplied: 2^10.</summary>
+    public const int HalfScaleBits = 10;
+
+    /// <summary>
+    /// For <see cref="TensorType.F16"/>: the CPU backend multiplied every half by 2^<see cref="HalfScaleBits"/> in
+    /// place, which leaves no subnormal half (the tensor's largest weight being below 64, none overflows), so a
+    /// half's bits moved into float position are a normal float; each weight is the stored half times 2^-10, and only
+    /// a reader that knows it may read the tensor.
+    /// </summary>
+    public bool HalvesScaled { get; }
 
     /// <summary>First byte of the tensor. (rows, cols) elements of <see cref="Type"/>.</summary>
     public byte* Data { get; }
@@ -66,10 +78,13 @@ public readonly unsafe struct WeightTensor
     public long ElementCount => (long)Rows * Cols;
 
     /// <summary>This tensor with <see cref="DecodedScales"/> set: same data, same shape.</summary>
-    public WeightTensor WithDecodedScales(float* scales) => new(Data, Type, Rows, Cols, scales, Interleaved);
+    public WeightTensor WithDecodedScales(float* scales) => new(Data, Type, Rows, Cols, scales, Interleaved, HalvesScaled);
 
     /// <summary>This tensor with <see cref="Interleaved"/> set: same data, same shape.</summary>
-    public WeightTensor WithInterleaved(byte* rows) => new(Data, Type, Rows, Cols, DecodedScales, rows);
+    public WeightTensor WithInterleaved(byte* rows) => new(Data, Type, Rows, Cols, DecodedScales, rows, HalvesScaled);
+
+    /// <summary>This tensor marked <see cref="HalvesScaled"/>: its halves were scaled in place.</summary>
+    public WeightTensor WithHalvesScaled() => new(Data, Type, Rows, Cols, DecodedScales, Interleaved, true);
 
     /// <summary>The tensor as float32 elements; only valid for <see cref="TensorType.F32"/>.</summary>
     public ReadOnlySpan<float> AsF32()

@@ -223,9 +223,12 @@ public sealed class BenchModeTests : IDisposable
         Assert.Equal("GGUF"u8.ToArray(), File.ReadAllBytes(path).AsSpan(0, 4).ToArray());
         Assert.Contains($"({dtype})", result.Error, StringComparison.Ordinal); // the weight type read back from the file
 
-        // Q8_0 on the CPU, where AVX-VNNI runs: the rows rewritten in place into the CPU layout, and said so
-        var rewritten = dtype == "q8_0" && System.Runtime.Intrinsics.X86.AvxVnni.IsSupported;
-        Assert.Equal(rewritten, result.Error.Contains("q8_0 rows rewritten in place", StringComparison.Ordinal));
+        // on the CPU, and said so: Q8_0 rows rewritten in place into the CPU layout where AVX-VNNI runs, F16 halves
+        // scaled where the AVX-512 kernels run, BF16 as the file has it
+        var interleaved = dtype == "q8_0" && System.Runtime.Intrinsics.X86.AvxVnni.IsSupported;
+        var scaled = dtype == "f16" && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Avx512BW.IsSupported;
+        Assert.Equal(interleaved, result.Error.Contains("q8_0 rows interleaved in place", StringComparison.Ordinal));
+        Assert.Equal(scaled, result.Error.Contains("f16 halves scaled in place", StringComparison.Ordinal));
     }
 
     [Fact]

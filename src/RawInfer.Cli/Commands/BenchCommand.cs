@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using RawInfer.Cpu;
 using RawInfer.Engine;
 using RawInfer.Gpu.Device;
 using RawInfer.KvCache;
@@ -122,7 +123,7 @@ internal static class BenchCommand
                 ModelRunnerFactory.PrepareForCpu(model); // before the weights are read below
             }
 
-            var layout = model.WeightsRewritten ? ", q8_0 rows rewritten in place" : "";
+            var layout = model.WeightsRewritten && CpuWeightLayout.Describe(model.Weights) is { } rewrite ? ", " + rewrite : "";
             await error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
                 $"bench {parse.GetValue(mode)}: {model.Path} ({model.Weights.Layers[0].Wq.Type.ToString().ToLowerInvariant()}){layout}, threads {(threadCount == 0 ? Environment.ProcessorCount : threadCount)}, max-batched-tokens {engineOptions.MaxBatchedTokens}, max-running {(runningLimit is { } m ? m.ToString(CultureInfo.InvariantCulture) : "default")}, max-prefill-tokens {engineOptions.MaxPrefillTokensPerStep}, device {deviceChoice.ToName()}, kv-dtype {kvType.Name()}, kv-prefault {(engineOptions.PrefaultKvCache ? "on" : "off")}")).ConfigureAwait(false);
             var setup = new BenchSetup(model, threadCount, engineOptions, parse.GetValue(runs), parse.GetValue(warmup), deviceChoice, kvType);

@@ -72,20 +72,23 @@ internal static class ModelRunnerFactory
         LoadedModel model, DeviceChoice device, int threads, EngineOptions limits, out string? notice, KvCacheType kvCacheType = KvCacheType.F32) =>
         (IModelRunner?)TryCreateCuda(model, device, limits, out notice) ?? new CpuModelRunner(PrepareForCpu(model), threads, kvCacheType);
 
-    /// <summary>Set to 0 to keep Q8_0 weights in the file's layout, with the CPU runner's interleaved copy beside them where it fits.</summary>
+    /// <summary>
+    /// Set to 0 to keep the weights as the file has them: Q8_0 in the file's layout (with the CPU runner's interleaved
+    /// copy beside them where it fits), F16 halves unscaled.
+    /// </summary>
     public const string CpuLayoutVariable = "RAWINFER_CPU_LAYOUT";
 
     /// <summary>
     /// The model about to run on the CPU, its Q8_0 product matrices rewritten in place into the CPU backend's layout
-    /// where they can be (<see cref="CpuWeightLayout.TryInterleaveInPlace"/>): no second copy of them in memory.
-    /// Where they cannot (no AVX-VNNI, a read-only mapping of a large file, no Q8_0), the runner makes its copy where
-    /// it fits, as before.
+    /// and its F16 ones' halves scaled where they can be (<see cref="CpuWeightLayout.TryRewriteInPlace"/>): no second
+    /// copy of them in memory. Where they cannot (no AVX-VNNI or AVX-512, a read-only mapping of a large file), Q8_0
+    /// weights get the runner's copy where it fits, F16 ones the exact conversion, as before.
     /// </summary>
     public static LoadedModel PrepareForCpu(LoadedModel model)
     {
         if (Environment.GetEnvironmentVariable(CpuLayoutVariable) != "0")
         {
-            _ = CpuWeightLayout.TryInterleaveInPlace(model, out _);
+            _ = CpuWeightLayout.TryRewriteInPlace(model, out _);
         }
 
         return model;

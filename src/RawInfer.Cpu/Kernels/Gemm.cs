@@ -77,7 +77,7 @@ internal static unsafe class Gemm
             return;
         }
 
-        if (xRows <= WidenInRegisters.MaxNarrowXRows && xRows > 0 && WidenInRegisters.SupportsNarrow(w.Type, w.Cols))
+        if (xRows <= WidenInRegisters.MaxNarrowXRows && xRows > 0 && WidenInRegisters.SupportsNarrow(w.Type, w.Cols) && !w.HalvesScaled)
         {
             WidenInRegisters.RowsNarrow(in w, x, xRows, y, w.Rows, rowStart, rowEnd);
             return;

@@ -26,7 +26,7 @@ internal static class MatVec
                 MatVecF32.Rows(in w, x, y, rowStart, rowEnd);
                 break;
 
-            case TensorType.F16 when MatVecF16.TakesGemm(w.Cols):
+            case TensorType.F16 when MatVecF16.TakesGemm(w.Cols) || w.HalvesScaled:
             case TensorType.BF16 when MatVecBF16.TakesGemm(w.Cols):
                 WidenInRegisters.OneRow(in w, x, y, rowStart, rowEnd);
                 break;
@@ -72,7 +72,7 @@ internal static class MatVec
                 MatVecF32.Rows((float*)w.Data, w.Cols, input.X, y, rowStart, rowEnd);
                 break;
 
-            case TensorType.F16 when MatVecF16.TakesGemm(w.Cols):
+            case TensorType.F16 when MatVecF16.TakesGemm(w.Cols) || w.HalvesScaled:
             case TensorType.BF16 when MatVecBF16.TakesGemm(w.Cols):
                 WidenInRegisters.Rows(in w, input.X, 1, y, w.Rows, rowStart, rowEnd); // input not prepared: read as it is
                 break;

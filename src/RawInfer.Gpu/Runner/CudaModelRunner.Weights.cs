@@ -174,7 +174,13 @@ public sealed unsafe partial class CudaModelRunner
             if (t.InterleavedInPlace)
             {
                 throw new ArgumentException(
-                    $"{name}: rewritten in place into the CPU backend's interleaved Q8_0 layout (CpuWeightLayout.TryInterleaveInPlace); load the model again for the CUDA runner");
+                    $"{name}: rewritten in place into the CPU backend's interleaved Q8_0 layout (CpuWeightLayout.TryRewriteInPlace); load the model again for the CUDA runner");
+            }
+
+            if (t.HalvesScaled)
+            {
+                throw new ArgumentException(
+                    $"{name}: its F16 halves were scaled in place for the CPU backend (CpuWeightLayout.TryRewriteInPlace); load the model again for the CUDA runner");
             }
         }
     }

@@ -251,6 +251,21 @@ public sealed class CpuModelRunnerTests : IDisposable
             return GgufLlamaLoader.Load(gguf);
         }
 
+        if (name is "f16-edges" or "f16-shared")
+        {
+            // F16 GGUF whose w1 and w3 have 100 rows (twelve 8-row tiles and four edge rows) and w2 100 columns (six
+            // 16-column chunks and four left over); its subnormal halves become normal when scaled in place
+            var checkpoint = Path.Combine(_directory, $"{name}.bin");
+            var gguf = Path.Combine(_directory, $"{name}.gguf");
+            if (!File.Exists(gguf))
+            {
+                Llama2cCheckpointWriter.WriteSynthetic(checkpoint, new ModelConfig(64, 100, 2, 4, 2, 512, 96, SharedClassifier: name == "f16-shared"), seed: 8);
+                Llama2cToGguf.Convert(checkpoint, TestPaths.Model("tok512.bin"), gguf, TensorType.F16);
+            }
+
+            return GgufLlamaLoader.Load(gguf);
+        }
+
         if (name == "q8_0-gqa")
         {
             // GQA in Q8_0 GGUF, every width a multiple of 32, so each product takes the integer kernel (GemmQ8_0):
@@ -287,7 +302,7 @@ public sealed class CpuModelRunnerTests : IDisposable
 
     /// <summary>Four teacher-forced token streams; sequence 0 is the one every schedule runs.</summary>
     /// <summary>
-    /// A Q8_0 model rewritten in place into the CPU layout (<see cref="CpuWeightLayout.TryInterleaveInPlace"/>) gives
+    /// A Q8_0 model rewritten in place into the CPU layout (<see cref="CpuWeightLayout.TryRewriteInPlace"/>) gives
     /// every schedule the bits of the same file in its own layout: decode rows and prefill chunks up to 48 rows through
     /// the group kernel, a 50-row chunk through packed tiles made from the groups, rows past a matrix's last group
     /// in the file's layout; and the runner makes no copy of the rewritten matrices, where the other makes one.
@@ -301,7 +316,7 @@ public sealed class CpuModelRunnerTests : IDisposable
         Assert.SkipUnless(GemmQ8_0.InterleavedSupported, "no AVX-VNNI here: no rewrite in place");
         using var file = LoadModel(name);
         using var rewritten = LoadModel(name);
-        Assert.True(CpuWeightLayout.TryInterleaveInPlace(rewritten, out var reason), reason);
+        Assert.True(CpuWeightLayout.TryRewriteInPlace(rewritten, out var reason), reason);
         Assert.True(rewritten.WeightsRewritten);
         var layer = rewritten.Weights.Layers[0];
         Assert.True(layer.Wq.InterleavedInPlace && layer.W1.InterleavedInPlace && rewritten.Weights.Classifier.InterleavedInPlace);
@@ -333,6 +348,50 @@ public sealed class CpuModelRunnerTests : IDisposable
             Assert.Equal(0, runner.DecodedScaleTableCount); // the groups hold their scales: no table beside them
             Assert.True(other.DecodedScaleTableCount > 0);
         }
+        foreach (var id in new long[] { 0, 1, 2, 3 })
+        {
+            AssertSameBits(expected, actual, id);
+        }
+    }
+
+    /// <summary>
+    /// An F16 model whose product halves were scaled in place (<see cref="CpuWeightLayout.TryRewriteInPlace"/>)
+    /// gives every schedule the bits of the same file's halves: decode rows through the in-register kernel against
+    /// inputs scaled by 2^102, prefill chunks through the widened tiles, edge rows and leftover columns.
+    /// </summary>
+    [Theory]
+    [InlineData("f16-edges", 1)]
+    [InlineData("f16-edges", 0)]
+    [InlineData("f16-shared", 1)] // the classifier is the embedding table: left as it is
+    public void F16_halves_scaled_in_place_give_the_bits_of_the_files_halves(string name, int threads)
+    {
+        Assert.SkipUnless(WidenInRegisters.Supports(TensorType.F16, 64), "no AVX-512 F16 kernels here: no halves scaled");
+        using var file = LoadModel(name);
+        using var scaled = LoadModel(name);
+        Assert.True(CpuWeightLayout.TryRewriteInPlace(scaled, out var reason), reason);
+        var layer = scaled.Weights.Layers[0];
+        Assert.True(layer.Wq.HalvesScaled && layer.W1.HalvesScaled && layer.W2.HalvesScaled);
+        Assert.Equal(name == "f16-edges", scaled.Weights.Classifier.HalvesScaled);
+        Assert.Equal(100, layer.W2.Cols);
+
+        var streams = Streams(file.Config.VocabSize);
+        void Schedule(RunnerHarness h)
+        {
+            h.Start(0, streams[0], 50);
+            h.Step((0, 50)); // 50 rows: widened tiles
+            h.Start(1, streams[1], 25);
+            h.Start(2, streams[2], 5);
+            h.Step((1, 25), (2, 5));
+            h.Start(3, streams[3], 20);
+            h.Step((1, 1), (2, 1), (3, 20));
+            while (new long[] { 1, 2, 3 }.Where(id => h.Computed(id) < streams[id].Length).Select(id => (id, 1)).ToArray() is { Length: > 0 } work)
+            {
+                h.Step(work); // one to three decode rows: the in-register kernel
+            }
+        }
+
+        var expected = Run(file, threads, Schedule, copyBytes: _ => { });
+        var actual = Run(scaled, threads, Schedule, copyBytes: _ => { });
         foreach (var id in new long[] { 0, 1, 2, 3 })
         {
             AssertSameBits(expected, actual, id);

@@ -106,6 +106,7 @@ internal static unsafe class MatVecF16
     /// </summary>
     public static void RowsPrepared(in WeightTensor w, float* x, float* paired, float* y, int rowStart, int rowEnd)
     {
+        CpuWeightLayout.ThrowIfHalvesScaled(in w);
         var cols = w.Cols;
         var data = (ushort*)w.Data;
         var groupEnd = PairedInput.PairedLength(cols);
@@ -240,6 +241,7 @@ internal static unsafe class MatVecF16
     public static void DequantizeRow(in WeightTensor w, int row, Span<float> dst)
     {
         Debug.Assert(w.Type == TensorType.F16 && dst.Length == w.Cols && (uint)row < (uint)w.Rows);
+        CpuWeightLayout.ThrowIfHalvesScaled(in w);
         var src = (ushort*)w.Data + ((long)row * w.Cols);
         int j = 0;
         fixed (float* pd = &MemoryMarshal.GetReference(dst))

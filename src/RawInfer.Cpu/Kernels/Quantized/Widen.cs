@@ -29,6 +29,11 @@ internal static unsafe class Widen
             {
                 case TensorType.F16:
                     F16((ushort*)w.Data + (row * cols), output, cols);
+                    if (w.HalvesScaled)
+                    {
+                        Unscale(output, cols);
+                    }
+
                     break;
                 case TensorType.BF16:
                     BF16((ushort*)w.Data + (row * cols), output, cols);
@@ -87,6 +92,28 @@ internal static unsafe class Widen
     }
 
     /// <summary>src: (cols) bfloat16 bits; dst: (cols)</summary>
+    /// <summary>
+    /// dst ·= 2^-10: the weights of halves scaled by 2^10 in place (<see cref="WeightTensor.HalvesScaled"/>), exactly
+    /// (a power of two, and the smallest, 2^-24, is a normal float).
+    /// </summary>
+    private static void Unscale(float* dst, int cols)
+    {
+        const float Scale = 1f / (1 << WeightTensor.HalfScaleBits);
+        var j = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; j + 16 <= cols; j += 16)
+            {
+                (Vector512.Load(dst + j) * Scale).Store(dst + j);
+            }
+        }
+
+        for (; j < cols; j++)
+        {
+            dst[j] *= Scale;
+        }
+    }
+
     internal static void BF16(ushort* src, float* dst, int cols)
     {
         var j = 0;

@@ -40,6 +40,7 @@ internal static unsafe partial class WidenInRegisters
     {
         Debug.Assert(SupportsNarrow(w.Type, w.Cols) && xRows is >= 1 and <= MaxNarrowXRows);
         Debug.Assert(rowStart >= 0 && rowStart <= rowEnd && rowEnd <= w.Rows && w.Rows <= yStride);
+        CpuWeightLayout.ThrowIfHalvesScaled(in w);
         if (w.Type == TensorType.BF16)
         {
             RowsNarrow<BF16Chunk256>(in w, x, xRows, y, yStride, rowStart, rowEnd);

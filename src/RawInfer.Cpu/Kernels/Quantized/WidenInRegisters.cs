@@ -71,6 +71,9 @@ internal static unsafe partial class WidenInRegisters
         Debug.Assert(rowStart >= 0 && rowStart <= rowEnd && rowEnd <= w.Rows && w.Rows <= yStride);
         switch (w.Type)
         {
+            case TensorType.F16 when w.HalvesScaled:
+                ScaledHalfRows(in w, x, xRows, y, yStride, rowStart, rowEnd);
+                break;
             case TensorType.F16 when IHalfRebias.UseMultiply:
                 Rows<F16Chunk<MultiplyRebias>>(in w, x, xRows, y, yStride, rowStart, rowEnd);
                 break;
@@ -156,6 +159,78 @@ internal static unsafe partial class WidenInRegisters
             EdgeRows(in w, x, xRows, y, yStride, tileEnd, rowEnd - tileEnd);
         }
     }
+
+    /// <summary>
+    /// x · 2^(112 − 10): what <see cref="ScaledF16Chunk"/>'s weights, each its half scaled by 2^10 read as a float (the
+    /// weight times 2^-102), are multiplied by; their product is the weight times x exactly, so every fused
+    /// multiply-add rounds as it does on the widened weights.
+    /// </summary>
+    private const float ScaledHalfInput = 5.0706024e30f; // 2^102
+
+    /// <summary>The fewest columns the in-register kernels take (<see cref="Supports"/>).</summary>
+    internal const int MinScaledHalfCols = N;
+
+    /// <summary>
+    /// Inputs at or above this magnitude (2^25) are not scaled (<see cref="ScaledHalfInput"/> would take them past
+    /// float32's range, which ends at 2^128): their products take the widening path instead.
+    /// </summary>
+    private const float ScaledHalfInputLimit = 33554432f;
+
+    /// <summary>
+    /// <see cref="Rows"/> for F16 tensors whose halves the CPU backend scaled by 2^10 in place
+    /// (<see cref="WeightTensor.HalvesScaled"/>): no half is subnormal, so its bits moved into float position are a normal
+    /// float, the weight times 2^-102; the X rows are scaled by 2^102 into this thread's scratch, and each chunk takes
+    /// three operations (sign-extend, shift, mask) instead of the exact conversion's eight. The products are the same,
+    /// so are the bits. An input of 2^25 or more in magnitude (or not finite) sends the product to the widening path.
+    /// </summary>
+    private static void ScaledHalfRows(in WeightTensor w, float* x, int xRows, float* y, int yStride, int rowStart, int rowEnd)
+    {
+        var cols = w.Cols;
+        var count = xRows * cols;
+        var scaled = LineAligned.Start(LineAligned.Scratch(ref t_scaledInput, count)); // grown once per thread and width
+        if (!ScaleInput(x, count, scaled))
+        {
+            for (var o = rowStart; o < rowEnd; o += 7)
+            {
+                EdgeRows(in w, x, xRows, y, yStride, o, Math.Min(7, rowEnd - o));
+            }
+
+            return;
+        }
+
+        var tileEnd = rowStart + ((rowEnd - rowStart) & ~7);
+        Rows<ScaledF16Chunk>(in w, scaled, xRows, y, yStride, rowStart, tileEnd);
+        if (tileEnd < rowEnd)
+        {
+            EdgeRows(in w, x, xRows, y, yStride, tileEnd, rowEnd - tileEnd);
+        }
+    }
+
+    /// <summary>scaled = x · <see cref="ScaledHalfInput"/>; false where some |x| is not below <see cref="ScaledHalfInputLimit"/>.</summary>
+    internal static bool ScaleInput(float* x, int count, float* scaled)
+    {
+        var limit = Vector512.Create(ScaledHalfInputLimit);
+        var outside = Vector512<uint>.Zero; // lanes where some |x| was not below the limit (NaN included)
+        var i = 0;
+        for (; i + N <= count; i += N)
+        {
+            var v = Vector512.Load(x + i);
+            outside |= ~Vector512.LessThan(Vector512.Abs(v), limit).AsUInt32();
+            (v * ScaledHalfInput).Store(scaled + i);
+        }
+
+        var ok = outside == Vector512<uint>.Zero;
+        for (; i < count; i++)
+        {
+            ok &= MathF.Abs(x[i]) < ScaledHalfInputLimit;
+            scaled[i] = x[i] * ScaledHalfInput;
+        }
+
+        return ok;
+    }
+
+    [ThreadStatic]
+    private static float[]? t_scaledInput; // (xRows, cols) inputs scaled for ScaledHalfRows, of this thread
 
     /// <summary>The last &lt; 8 rows through <see cref="Widen"/> and the F32 GEMM, on this thread's scratch.</summary>
     private static void EdgeRows(in WeightTensor w, float* x, int xRows, float* y, int yStride, int first, int count)
@@ -380,6 +455,28 @@ internal static unsafe partial class WidenInRegisters
             TRebias.SignExtended(Avx512F.ConvertToVector512Int32(Vector256.Load((short*)row + k)));
 
         public static float Element(byte* row, int j) => HalfConversion.HalfToSingle(((ushort*)row)[j]);
+
+        public static long PrefetchOffset(int k) => 2L * k;
+    }
+
+    /// <summary>
+    /// An F16 tensor's halves scaled by 2^10 (<see cref="WeightTensor.HalvesScaled"/>), against inputs scaled by 2^102
+    /// (<see cref="ScaledHalfRows"/>): the half's bits in float position, sign in bit 31 (VPMOVSXWD copies it up, the
+    /// mask clears the copies in bits 28–30), read as the weight times 2^-102, a normal float or zero.
+    /// </summary>
+    private readonly struct ScaledF16Chunk : IChunk
+    {
+        /// <summary>Bits 28..30: the sign's copies above a half's exponent once shifted into float position.</summary>
+        private const int ClearAboveExponent = unchecked((int)0x8FFFFFFF);
+
+        /// <summary>2^-112: a scaled half's value times this is its bits' float (the weight times 2^-102).</summary>
+        private const float Unbias = 1.92592994e-34f;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Load(byte* row, float* scales, int k) =>
+            ((Avx512F.ConvertToVector512Int32(Vector256.Load((short*)row + k)) << 13) & Vector512.Create(ClearAboveExponent)).AsSingle();
+
+        public static float Element(byte* row, int j) => HalfConversion.HalfToSingle(((ushort*)row)[j]) * Unbias;
 
         public static long PrefetchOffset(int k) => 2L * k;
     }
