@@ -27,13 +27,11 @@ internal static unsafe class Widen
             var row = (long)(rowStart + r);
             switch (w.Type)
             {
+                case TensorType.F16 when w.HalvesScaled:
+                    ScaledF16((ushort*)w.Data + (row * cols), output, cols);
+                    break;
                 case TensorType.F16:
                     F16((ushort*)w.Data + (row * cols), output, cols);
-                    if (w.HalvesScaled)
-                    {
-                        Unscale(output, cols);
-                    }
-
                     break;
                 case TensorType.BF16:
                     BF16((ushort*)w.Data + (row * cols), output, cols);
@@ -93,24 +91,28 @@ internal static unsafe class Widen
 
     /// <summary>src: (cols) bfloat16 bits; dst: (cols)</summary>
     /// <summary>
-    /// dst ·= 2^-10: the weights of halves scaled by 2^10 in place (<see cref="WeightTensor.HalvesScaled"/>), exactly
-    /// (a power of two, and the smallest, 2^-24, is a normal float).
+    /// The weights of halves scaled by 2^10 in place (<see cref="WeightTensor.HalvesScaled"/>): no half is subnormal,
+    /// so its bits moved into float position are a normal float, the weight times 2^-102, and times 2^102 the weight,
+    /// exactly; four operations per 16 halves where <see cref="F16"/> takes nine.
     /// </summary>
-    private static void Unscale(float* dst, int cols)
+    private static void ScaledF16(ushort* src, float* dst, int cols)
     {
-        const float Scale = 1f / (1 << WeightTensor.HalfScaleBits);
+        const int ClearAboveExponent = unchecked((int)0x8FFFFFFF); // the sign's copies in bits 28..30
+        const float FromBits = 5.0706024e30f;                      // 2^102
+        const float Unscale = 1f / (1 << WeightTensor.HalfScaleBits);
         var j = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported)
         {
             for (; j + 16 <= cols; j += 16)
             {
-                (Vector512.Load(dst + j) * Scale).Store(dst + j);
+                var bits = (Avx512F.ConvertToVector512Int32(Vector256.Load((short*)src + j)) << 13) & Vector512.Create(ClearAboveExponent);
+                (bits.AsSingle() * FromBits).Store(dst + j);
             }
         }
 
         for (; j < cols; j++)
         {
-            dst[j] *= Scale;
+            dst[j] = HalfConversion.HalfToSingle(src[j]) * Unscale;
         }
     }
 
