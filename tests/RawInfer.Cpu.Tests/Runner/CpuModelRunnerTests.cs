@@ -237,30 +237,16 @@ public sealed class CpuModelRunnerTests : IDisposable
             return Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin"));
         }
 
-        if (name is "q8_0-edges" or "q8_0-shared")
+        if (name is "q8_0-edges" or "q8_0-shared" or "f16-edges" or "f16-shared")
         {
-            // Q8_0 GGUF whose w1 and w3 have 100 rows: twelve groups of eight and four rows past them
+            // Q8_0 or F16 GGUF whose w1 and w3 have 100 rows (twelve groups or tiles of eight and four rows past them)
+            // and w2 100 columns (Q8_0: not whole blocks, so kept in F16; F16: six 16-column chunks and four left over)
             var checkpoint = Path.Combine(_directory, $"{name}.bin");
             var gguf = Path.Combine(_directory, $"{name}.gguf");
             if (!File.Exists(gguf))
             {
-                Llama2cCheckpointWriter.WriteSynthetic(checkpoint, new ModelConfig(64, 100, 2, 4, 2, 512, 96, SharedClassifier: name == "q8_0-shared"), seed: 6);
-                Llama2cToGguf.Convert(checkpoint, TestPaths.Model("tok512.bin"), gguf, TensorType.Q8_0);
-            }
-
-            return GgufLlamaLoader.Load(gguf);
-        }
-
-        if (name is "f16-edges" or "f16-shared")
-        {
-            // F16 GGUF whose w1 and w3 have 100 rows (twelve 8-row tiles and four edge rows) and w2 100 columns (six
-            // 16-column chunks and four left over); its subnormal halves become normal when scaled in place
-            var checkpoint = Path.Combine(_directory, $"{name}.bin");
-            var gguf = Path.Combine(_directory, $"{name}.gguf");
-            if (!File.Exists(gguf))
-            {
-                Llama2cCheckpointWriter.WriteSynthetic(checkpoint, new ModelConfig(64, 100, 2, 4, 2, 512, 96, SharedClassifier: name == "f16-shared"), seed: 8);
-                Llama2cToGguf.Convert(checkpoint, TestPaths.Model("tok512.bin"), gguf, TensorType.F16);
+                Llama2cCheckpointWriter.WriteSynthetic(checkpoint, new ModelConfig(64, 100, 2, 4, 2, 512, 96, SharedClassifier: name.EndsWith("-shared", StringComparison.Ordinal)), seed: 6);
+                Llama2cToGguf.Convert(checkpoint, TestPaths.Model("tok512.bin"), gguf, name.StartsWith("f16", StringComparison.Ordinal) ? TensorType.F16 : TensorType.Q8_0);
             }
 
             return GgufLlamaLoader.Load(gguf);
@@ -325,20 +311,7 @@ public sealed class CpuModelRunnerTests : IDisposable
         Assert.NotEqual(TensorType.Q8_0, layer.W2.Type); // 100 columns: not whole blocks, kept in F16 by the converter
 
         var streams = Streams(file.Config.VocabSize);
-        void Schedule(RunnerHarness h)
-        {
-            h.Start(0, streams[0], 50);
-            h.Step((0, 50)); // 50 rows: packed tiles
-            h.Start(1, streams[1], 25);
-            h.Start(2, streams[2], 5);
-            h.Step((1, 25), (2, 5)); // 30 rows: the group kernel
-            h.Start(3, streams[3], 20);
-            h.Step((1, 1), (2, 1), (3, 20));
-            while (new long[] { 1, 2, 3 }.Where(id => h.Computed(id) < streams[id].Length).Select(id => (id, 1)).ToArray() is { Length: > 0 } work)
-            {
-                h.Step(work); // one to three decode rows
-            }
-        }
+        void Schedule(RunnerHarness h) => EdgeSchedule(h, streams); // 50 rows: packed tiles; 30: the group kernel
 
         var expected = Run(file, threads, Schedule, copyBytes: bytes => Assert.True(bytes > 0));
         var actual = Run(rewritten, threads, Schedule, copyBytes: bytes => Assert.Equal(0, bytes));
@@ -375,26 +348,32 @@ public sealed class CpuModelRunnerTests : IDisposable
         Assert.Equal(100, layer.W2.Cols);
 
         var streams = Streams(file.Config.VocabSize);
-        void Schedule(RunnerHarness h)
-        {
-            h.Start(0, streams[0], 50);
-            h.Step((0, 50)); // 50 rows: widened tiles
-            h.Start(1, streams[1], 25);
-            h.Start(2, streams[2], 5);
-            h.Step((1, 25), (2, 5));
-            h.Start(3, streams[3], 20);
-            h.Step((1, 1), (2, 1), (3, 20));
-            while (new long[] { 1, 2, 3 }.Where(id => h.Computed(id) < streams[id].Length).Select(id => (id, 1)).ToArray() is { Length: > 0 } work)
-            {
-                h.Step(work); // one to three decode rows: the in-register kernel
-            }
-        }
+        void Schedule(RunnerHarness h) => EdgeSchedule(h, streams); // 50 and 30 rows: widened tiles; decode rows: the in-register kernel
 
         var expected = Run(file, threads, Schedule, copyBytes: _ => { });
         var actual = Run(scaled, threads, Schedule, copyBytes: _ => { });
         foreach (var id in new long[] { 0, 1, 2, 3 })
         {
             AssertSameBits(expected, actual, id);
+        }
+    }
+
+    /// <summary>
+    /// A 50-row prefill chunk, then 30 rows of two sequences, a mixed step, and one to three decode rows a step until
+    /// every stream is done: the rewritten tests' schedule.
+    /// </summary>
+    private static void EdgeSchedule(RunnerHarness h, Dictionary<long, int[]> streams)
+    {
+        h.Start(0, streams[0], 50);
+        h.Step((0, 50));
+        h.Start(1, streams[1], 25);
+        h.Start(2, streams[2], 5);
+        h.Step((1, 25), (2, 5));
+        h.Start(3, streams[3], 20);
+        h.Step((1, 1), (2, 1), (3, 20));
+        while (new long[] { 1, 2, 3 }.Where(id => h.Computed(id) < streams[id].Length).Select(id => (id, 1)).ToArray() is { Length: > 0 } work)
+        {
+            h.Step(work); // one to three decode rows
         }
     }
 
