@@ -57,10 +57,24 @@ public static unsafe class CpuWeightLayout
                 bool Interleaves(in WeightTensor w) =>
                     interleaves && w.Type == TensorType.Q8_0 && w.Cols % MatVecQ8_0.BlockElements == 0 && w.Interleaved is null && w.Rows >= 8;
 
-                // F16 rows the in-register kernels take, not the embedding table's (looked up elsewhere), no weight of 64 or more
-                bool ScalesHalves(in WeightTensor w) =>
-                    scalesHalves && w.Type == TensorType.F16 && !w.HalvesScaled && WidenInRegisters.Supports(TensorType.F16, w.Cols)
-                    && w.Data != embedding.Data && HalvesScalable(in w);
+                // F16 rows the in-register kernels take, not the embedding table's (looked up elsewhere), no weight of 64
+                // or more (each matrix scanned once: the answer is kept for the rewrite pass)
+                var scannedHalves = new Dictionary<nint, bool>();
+                bool ScalesHalves(in WeightTensor w)
+                {
+                    if (!(scalesHalves && w.Type == TensorType.F16 && !w.HalvesScaled && WidenInRegisters.Supports(TensorType.F16, w.Cols)
+                        && w.Data != embedding.Data))
+                    {
+                        return false;
+                    }
+
+                    if (!scannedHalves.TryGetValue((nint)w.Data, out var scalable))
+                    {
+                        scannedHalves[(nint)w.Data] = scalable = HalvesScalable(in w);
+                    }
+
+                    return scalable;
+                }
 
                 var any = false;
                 _ = weights.WithProducts(w =>
