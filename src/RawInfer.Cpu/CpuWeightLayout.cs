@@ -87,7 +87,6 @@ public static unsafe class CpuWeightLayout
                     return null;
                 }
 
-                var scratch = Array.Empty<byte>();
                 var done = new HashSet<nint>(); // a matrix two products share is rewritten once
                 var rewritten = weights.WithProducts(w =>
                 {
@@ -95,7 +94,7 @@ public static unsafe class CpuWeightLayout
                     {
                         if (done.Add((nint)w.Data))
                         {
-                            InterleaveRows(in w, ref scratch);
+                            InterleaveRows(in w);
                         }
 
                         return w.WithInterleaved(w.Data);
@@ -157,11 +156,37 @@ public static unsafe class CpuWeightLayout
     /// <summary>The largest half magnitude <see cref="ScaleHalves"/> takes: below 64 (0x5400), whose exponent 21 plus 10 still fits.</summary>
     private const ushort ScalableMagnitudeLimit = 0x5400;
 
-    /// <summary>True when every half of <paramref name="w"/> is below 64 in magnitude, so each times 2^10 is a half (<see cref="ScaleHalves"/>).</summary>
+    /// <summary>Halves per piece of a matrix that one thread scans or scales at a time (1 MiB).</summary>
+    internal const long PieceHalves = 1L << 19;
+
+    /// <summary>
+    /// True when every half of <paramref name="w"/> is below 64 in magnitude, so each times 2^10 is a half (<see cref="ScaleHalves"/>).
+    /// Pieces of <see cref="PieceHalves"/> go to every core: start-up scans each F16 product matrix once.
+    /// </summary>
     internal static bool HalvesScalable(in WeightTensor w)
     {
         var p = (ushort*)w.Data;
         var n = w.ElementCount;
+        var tooLarge = 0;
+        _ = Parallel.For(0L, Pieces(n), (piece, state) =>
+        {
+            var (start, end) = Piece(piece, n);
+            if (!PieceScalable(p + start, end - start))
+            {
+                Volatile.Write(ref tooLarge, 1);
+                state.Stop();
+            }
+        });
+        return tooLarge == 0;
+    }
+
+    private static long Pieces(long halves) => (halves + PieceHalves - 1) / PieceHalves;
+
+    private static (long Start, long End) Piece(long piece, long halves) =>
+        (piece * PieceHalves, Math.Min((piece + 1) * PieceHalves, halves));
+
+    private static bool PieceScalable(ushort* p, long n)
+    {
         long i = 0;
         var over = Vector512<ushort>.Zero;
         for (; i + 32 <= n; i += 32)
@@ -181,14 +206,24 @@ public static unsafe class CpuWeightLayout
     /// <summary>
     /// Multiplies every half of <paramref name="w"/> by 2^<see cref="WeightTensor.HalfScaleBits"/> in place, exactly
     /// (<see cref="HalvesScalable"/> must hold): a normal half's exponent goes up by 10, a subnormal one becomes normal,
-    /// ±0 stays. Afterwards no half is subnormal (<see cref="WeightTensor.HalvesScaled"/>).
+    /// ±0 stays. Afterwards no half is subnormal (<see cref="WeightTensor.HalvesScaled"/>). Pieces of
+    /// <see cref="PieceHalves"/> go to every core.
     /// </summary>
     internal static void ScaleHalves(in WeightTensor w)
     {
-        const ushort ExponentMask = 0x7C00;
-        const ushort ExponentStep = WeightTensor.HalfScaleBits << 10;
         var p = (ushort*)w.Data;
         var n = w.ElementCount;
+        _ = Parallel.For(0L, Pieces(n), piece =>
+        {
+            var (start, end) = Piece(piece, n);
+            ScalePiece(p + start, end - start);
+        });
+    }
+
+    private static void ScalePiece(ushort* p, long n)
+    {
+        const ushort ExponentMask = 0x7C00;
+        const ushort ExponentStep = WeightTensor.HalfScaleBits << 10;
         long i = 0;
         for (; i + 32 <= n; i += 32)
         {
@@ -236,7 +271,6 @@ public static unsafe class CpuWeightLayout
             "this Q8_0 tensor was rewritten in place into the CPU backend's interleaved layout, which this kernel does not read");
     }
 
-    /// <summary>Each whole group of eight rows copied out to <paramref name="scratch"/> and interleaved back into its own bytes.</summary>
     /// <summary>Refuses an F16 tensor whose halves were scaled in place (<see cref="WeightTensor.HalvesScaled"/>) to a kernel that reads the file's halves.</summary>
     internal static void ThrowIfHalvesScaled(in WeightTensor w)
     {
@@ -250,23 +284,31 @@ public static unsafe class CpuWeightLayout
             "this F16 tensor's halves were scaled by 2^10 in place for the CPU backend's in-register kernels, which this kernel does not read");
     }
 
-    internal static void InterleaveRows(in WeightTensor w, ref byte[] scratch)
+    /// <summary>
+    /// Each whole group of eight rows copied out to a scratch and interleaved back into its own bytes, the groups spread
+    /// over every core (each worker with a scratch of its own).
+    /// </summary>
+    internal static void InterleaveRows(in WeightTensor w)
     {
         var groupBytes = 8L * (w.Cols / MatVecQ8_0.BlockElements) * MatVecQ8_0.BlockBytes;
-        if (scratch.Length < groupBytes)
-        {
-            scratch = GC.AllocateUninitializedArray<byte>(checked((int)groupBytes), pinned: true);
-        }
-
-        fixed (byte* pScratch = scratch)
-        {
-            for (var g = 0; g < w.Rows / 8; g++)
+        var data = w.Data;
+        var cols = w.Cols;
+        _ = Parallel.For(
+            0,
+            w.Rows / 8,
+            () => GC.AllocateUninitializedArray<byte>(checked((int)groupBytes), pinned: true), // each worker's scratch
+            (g, _, scratch) =>
             {
-                var group = w.Data + (g * groupBytes);
+                var group = data + (g * groupBytes);
                 new ReadOnlySpan<byte>(group, (int)groupBytes).CopyTo(scratch);
-                var rows = new WeightTensor(pScratch, TensorType.Q8_0, 8, w.Cols);
-                GemmQ8_0.Interleave(in rows, group);
-            }
-        }
+                fixed (byte* pScratch = scratch)
+                {
+                    var rows = new WeightTensor(pScratch, TensorType.Q8_0, 8, cols);
+                    GemmQ8_0.Interleave(in rows, group);
+                }
+
+                return scratch;
+            },
+            _ => { });
     }
 }

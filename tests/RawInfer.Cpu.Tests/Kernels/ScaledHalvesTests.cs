@@ -34,11 +34,13 @@ public sealed unsafe class ScaledHalvesTests
         return w;
     }
 
-    [Fact]
-    public void Scaling_multiplies_every_half_by_1024_exactly_and_leaves_no_subnormal()
+    [Theory]
+    [InlineData(5, 333)]
+    [InlineData(1031, 1021)] // two whole pieces of CpuWeightLayout.PieceHalves and a partial third
+    public void Scaling_multiplies_every_half_by_1024_exactly_and_leaves_no_subnormal(int rows, int cols)
     {
-        using var original = WithEdges(5, 333, seed: 1);
-        using var scaled = WithEdges(5, 333, seed: 1);
+        using var original = WithEdges(rows, cols, seed: 1);
+        using var scaled = WithEdges(rows, cols, seed: 1);
         Assert.True(CpuWeightLayout.HalvesScalable(scaled.Tensor));
         CpuWeightLayout.ScaleHalves(scaled.Tensor);
         var before = (ushort*)original.Tensor.Data;
@@ -68,6 +70,22 @@ public sealed unsafe class ScaledHalvesTests
             using var w = Encoded.Random(TensorType.F16, 3, 32, seed: at);
             ((ushort*)w.Tensor.Data)[at] = planted;
             Assert.Equal(scalable, CpuWeightLayout.HalvesScalable(w.Tensor));
+        }
+    }
+
+    [Fact]
+    public void A_half_of_64_in_any_piece_of_a_large_matrix_makes_it_unscalable()
+    {
+        using var w = WithEdges(1031, 1021, seed: 2);
+        var halves = (ushort*)w.Tensor.Data;
+        Assert.True(CpuWeightLayout.HalvesScalable(w.Tensor));
+        var pieceEnds = new[] { CpuWeightLayout.PieceHalves, 2 * CpuWeightLayout.PieceHalves, w.Tensor.ElementCount };
+        foreach (var at in pieceEnds.SelectMany(end => new[] { end - 1, end - 40 }))
+        {
+            var kept = halves[at];
+            halves[at] = 0xD400; // -64
+            Assert.False(CpuWeightLayout.HalvesScalable(w.Tensor), $"a -64 at half {at} went unseen");
+            halves[at] = kept;
         }
     }
 

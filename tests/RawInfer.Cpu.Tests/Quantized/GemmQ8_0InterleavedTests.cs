@@ -133,9 +133,8 @@ public sealed unsafe class GemmQ8_0InterleavedTests
             fixed (byte* p = rewritten)
             fixed (float* px = x)
             {
-                var scratch = Array.Empty<byte>();
                 var tensor = new WeightTensor(p, TensorType.Q8_0, outRows, cols);
-                CpuWeightLayout.InterleaveRows(in tensor, ref scratch);
+                CpuWeightLayout.InterleaveRows(in tensor);
                 tensor = tensor.WithInterleaved(p);
                 Assert.True(tensor.InterleavedInPlace);
                 Assert.True(outRows < 8 || !rewritten.AsSpan(0, 8 * cols / 32 * 34).SequenceEqual(new ReadOnlySpan<byte>(w.Tensor.Data, 8 * cols / 32 * 34)));
