@@ -286,7 +286,6 @@ public sealed class CpuModelRunnerTests : IDisposable
         return Llama2cCheckpoint.Load(path);
     }
 
-    /// <summary>Four teacher-forced token streams; sequence 0 is the one every schedule runs.</summary>
     /// <summary>
     /// A Q8_0 model rewritten in place into the CPU layout (<see cref="CpuWeightLayout.TryRewriteInPlace"/>) gives
     /// every schedule the bits of the same file in its own layout: decode rows and prefill chunks up to 48 rows through
@@ -359,6 +358,32 @@ public sealed class CpuModelRunnerTests : IDisposable
     }
 
     /// <summary>
+    /// The single-sequence <see cref="CpuTransformer"/> (the path of <c>rawinfer generate</c>) on the scaled model:
+    /// every position's logits the bits of the file's halves, so none of its F16 products reads the scaled halves as
+    /// the file's (or refuses them).
+    /// </summary>
+    [Theory]
+    [InlineData("f16-edges")]
+    [InlineData("f16-shared")]
+    public void F16_halves_scaled_in_place_give_the_single_sequence_transformer_the_files_bits(string name)
+    {
+        Assert.SkipUnless(WidenInRegisters.Supports(TensorType.F16, 64), "no AVX-512 F16 kernels here: no halves scaled");
+        using var file = LoadModel(name);
+        using var scaled = LoadModel(name);
+        Assert.True(CpuWeightLayout.TryRewriteInPlace(scaled, out var reason), reason);
+        Assert.True(scaled.Weights.Layers[0].W1.HalvesScaled);
+        var tokens = Streams(file.Config.VocabSize)[1];
+        var expected = SingleSequenceLogits(file, tokens);
+        var actual = SingleSequenceLogits(scaled, tokens);
+        for (var p = 0; p < tokens.Length; p++)
+        {
+            Assert.True(
+                MemoryMarshal.AsBytes(expected[p].AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(actual[p].AsSpan())),
+                $"position {p}: logits differ in bits");
+        }
+    }
+
+    /// <summary>
     /// A 50-row prefill chunk, then 30 rows of two sequences, a mixed step, and one to three decode rows a step until
     /// every stream is done: the rewritten tests' schedule.
     /// </summary>
@@ -377,6 +402,7 @@ public sealed class CpuModelRunnerTests : IDisposable
         }
     }
 
+    /// <summary>Four teacher-forced token streams; sequence 0 is the one every schedule runs.</summary>
     private static Dictionary<long, int[]> Streams(int vocab) => new()
     {
         [0] = RandomTokens(vocab, 50, seed: 1),

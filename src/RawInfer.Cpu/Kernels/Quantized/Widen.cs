@@ -89,7 +89,6 @@ internal static unsafe class Widen
         return j;
     }
 
-    /// <summary>src: (cols) bfloat16 bits; dst: (cols)</summary>
     /// <summary>
     /// The weights of halves scaled by 2^10 in place (<see cref="WeightTensor.HalvesScaled"/>): no half is subnormal,
     /// so its bits moved into float position are a normal float, the weight times 2^-102, and times 2^102 the weight,
@@ -116,6 +115,7 @@ internal static unsafe class Widen
         }
     }
 
+    /// <summary>src: (cols) bfloat16 bits; dst: (cols)</summary>
     internal static void BF16(ushort* src, float* dst, int cols)
     {
         var j = 0;
