@@ -8,18 +8,21 @@ namespace RawInfer.Cpu.Tests;
 /// <summary>
 /// Steady-state decode allocates nothing on the managed heap: stories260K through CpuTransformer.Forward, with
 /// the pool forced on (every product and attention step dispatched) and with the default threshold, for the
-/// F32 checkpoint and its Q8_0 and F16 GGUF conversions (which exercise the prepared-input buffers).
+/// F32 checkpoint and its Q8_0 and F16 GGUF conversions (which exercise the prepared-input buffers), those also
+/// rewritten in place into the CPU layout (<see cref="CpuWeightLayout.TryRewriteInPlace"/>) where this machine has it.
 /// </summary>
 [Collection(KernelSwitches.Name)] // counts a step's allocations
 public sealed class ForwardAllocationTests
 {
     [Theory]
-    [InlineData(TensorType.F32, 2, true)]
-    [InlineData(TensorType.F32, 1, false)]
-    [InlineData(TensorType.F16, 2, true)]
-    [InlineData(TensorType.Q8_0, 2, true)]
-    [InlineData(TensorType.Q8_0, 2, false)]
-    public void Steady_state_forward_allocates_nothing(TensorType dtype, int threads, bool forcePool)
+    [InlineData(TensorType.F32, 2, true, false)]
+    [InlineData(TensorType.F32, 1, false, false)]
+    [InlineData(TensorType.F16, 2, true, false)]
+    [InlineData(TensorType.F16, 2, true, true)] // halves scaled in place: inputs scaled into a per-thread scratch
+    [InlineData(TensorType.Q8_0, 2, true, false)]
+    [InlineData(TensorType.Q8_0, 2, false, false)]
+    [InlineData(TensorType.Q8_0, 2, true, true)] // rows interleaved in place
+    public void Steady_state_forward_allocates_nothing(TensorType dtype, int threads, bool forcePool, bool rewriteInPlace)
     {
         var path = Path.Combine(Path.GetTempPath(), $"rawinfer-alloc-{Guid.NewGuid():N}.gguf");
         try
@@ -27,6 +30,11 @@ public sealed class ForwardAllocationTests
             using var model = dtype == TensorType.F32
                 ? Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin"))
                 : Convert(path, dtype);
+            if (rewriteInPlace)
+            {
+                Assert.SkipUnless(CpuWeightLayout.TryRewriteInPlace(model, out var reason), $"no rewrite in place here: {reason}");
+            }
+
             using var transformer = new CpuTransformer(model, threads);
             if (forcePool)
             {
