@@ -99,15 +99,22 @@ public class RunnerValidationTests
     }
 
     [Theory]
-    [InlineData(1, KvCacheType.F32, false)]
-    [InlineData(2, KvCacheType.F32, false)]
-    [InlineData(2, KvCacheType.F16, false)]
-    [InlineData(2, KvCacheType.BF16, false)]
-    [InlineData(1, KvCacheType.F32, true)] // Q8_0 GGUF: the integer GEMM's per-thread scratch, on this thread
-    public void A_step_allocates_nothing_once_warm(int threads, KvCacheType kvCacheType, bool q8_0)
+    [InlineData(1, KvCacheType.F32, TensorType.F32, false)]
+    [InlineData(2, KvCacheType.F32, TensorType.F32, false)]
+    [InlineData(2, KvCacheType.F16, TensorType.F32, false)]
+    [InlineData(2, KvCacheType.BF16, TensorType.F32, false)]
+    [InlineData(1, KvCacheType.F32, TensorType.Q8_0, false)] // Q8_0 GGUF: the integer GEMM's per-thread scratch, on this thread
+    [InlineData(1, KvCacheType.F32, TensorType.Q8_0, true)] // rows interleaved (and the F16 down projection's halves scaled) in place
+    [InlineData(1, KvCacheType.F32, TensorType.F16, true)] // halves scaled in place: the inputs' per-thread scratch
+    public void A_step_allocates_nothing_once_warm(int threads, KvCacheType kvCacheType, TensorType dtype, bool rewriteInPlace)
     {
-        using var gguf = q8_0 ? new ConvertedStories260K(TensorType.Q8_0) : null;
+        using var gguf = dtype == TensorType.F32 ? null : new ConvertedStories260K(dtype);
         using var model = gguf is null ? Llama2cCheckpoint.Load(TestPaths.Model("stories260K.bin")) : GgufLlamaLoader.Load(gguf.Path);
+        if (rewriteInPlace)
+        {
+            Assert.SkipUnless(CpuWeightLayout.TryRewriteInPlace(model, out var reason), $"no rewrite in place here: {reason}");
+        }
+
         using var runner = new CpuModelRunner(model, threads, kvCacheType) { ParallelThreshold = 0 };
         runner.AllocateKvCache(4, 16);
         var logits = new float[512];
