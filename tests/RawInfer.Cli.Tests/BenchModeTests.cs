@@ -156,6 +156,24 @@ public sealed class BenchModeTests : IDisposable
         }
     }
 
+    [Fact]
+    public void Serving_takes_geometric_output_lengths_and_names_the_workload()
+    {
+        var result = Serving("500", "geometric:3:6");
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("workload: 6 requests, prompts uniform 2..8, outputs geometric, mean 3, max 6", result.Error, StringComparison.Ordinal);
+        Assert.Matches(@"\| Continuous \(100\) \| [0-9.]+ \|", result.Output);
+        Assert.Matches(@"\| Static \(16\) \| [0-9.]+ \|", result.Output);
+    }
+
+    [Fact]
+    public void Output_lengths_beyond_the_context_are_refused()
+    {
+        // 260k's context is 512 tokens
+        Serving("500", "geometric:100:512").AssertCleanError("--output-lengths reaches 512 tokens, but the model's context is 512");
+        Serving("500", "2:x").AssertCleanError("--output-lengths must be MIN:MAX with 1 <= MIN <= MAX, or geometric:MEAN:MAX, not '2:x'");
+    }
+
     [Theory]
     [InlineData("0")]
     [InlineData("1,x")]

@@ -29,8 +29,8 @@ internal static class BenchCommand
         var modelPath = new Option<string?>("--model-path") { Description = "Where to write (or reuse) the synthetic model; default: a temp file per shape and dtype." };
         var requests = new Option<int>("--requests") { Description = "Requests per batching run.", DefaultValueFactory = _ => 64 };
         var rate = new Option<string>("--rate") { Description = "Poisson arrival rate, requests/s; serving mode: a comma list runs every mode at each rate and adds the equal-latency comparison.", DefaultValueFactory = _ => "8" };
-        var prompt = new Option<string>("--prompt-lengths") { Description = "min:max prompt tokens.", DefaultValueFactory = _ => "16:128" };
-        var outputs = new Option<string>("--output-lengths") { Description = "min:max output tokens.", DefaultValueFactory = _ => "16:64" };
+        var prompt = new Option<string>("--prompt-lengths") { Description = "Prompt tokens: MIN:MAX (uniform) or geometric:MEAN:MAX (a long tail, capped).", DefaultValueFactory = _ => "16:128" };
+        var outputs = new Option<string>("--output-lengths") { Description = "Output tokens: MIN:MAX (uniform) or geometric:MEAN:MAX (as if each token stopped the request with probability 1/MEAN; capped at MAX).", DefaultValueFactory = _ => "16:64" };
         var promptTokens = new Option<int>("--prompt-tokens") { Description = "Prompt length of --mode prefill.", DefaultValueFactory = _ => 512 };
         var concurrency = new Option<string>("--decode-concurrency") { Description = "Comma-separated batched-decode concurrencies.", DefaultValueFactory = _ => "1,4,16,64" };
         var decodeTokens = new Option<int>("--decode-tokens") { Description = "Tokens each decode-test sequence generates.", DefaultValueFactory = _ => 32 };
@@ -140,14 +140,20 @@ internal static class BenchCommand
                     return 0;
             }
 
-            var (pMin, pMax) = Range(parse.GetValue(prompt)!, "--prompt-lengths");
-            var (oMin, oMax) = Range(parse.GetValue(outputs)!, "--output-lengths");
+            var promptLengths = LengthDistribution.Parse(parse.GetValue(prompt)!, "--prompt-lengths");
+            var outputLengths = LengthDistribution.Parse(parse.GetValue(outputs)!, "--output-lengths");
+            if (outputLengths.Max >= model.Config.MaxSeqLen)
+            {
+                throw new CliException($"--output-lengths reaches {outputLengths.Max} tokens, but the model's context is {model.Config.MaxSeqLen}");
+            }
+
+            await error.WriteLineAsync($"workload: {parse.GetValue(requests)} requests, prompts {promptLengths}, outputs {outputLengths}").ConfigureAwait(false);
             // continuous first, then one run per static batch size
             var runsToDo = new List<(BatchingMode Mode, int MaxRunning)> { (BatchingMode.Continuous, runningLimit ?? 100) };
             runsToDo.AddRange(staticSizes.Select(size => (BatchingMode.Static, size)));
             runsToDo.AddRange(paddedSizes.Select(size => (BatchingMode.StaticPadded, size)));
             await ServingAsync(setup, runsToDo, rates, parse.GetValue(rounds),
-                r => Workload(parse.GetValue(requests), r, pMin, pMax, oMin, oMax, model.Config), output, error, ct).ConfigureAwait(false);
+                r => Workload(parse.GetValue(requests), r, promptLengths, outputLengths, model.Config), output, error, ct).ConfigureAwait(false);
             await output.WriteLineAsync().ConfigureAwait(false);
             await BenchModes.BatchedAsync(setup with { Runs = 1, Warmup = 1 }, decodeList, parse.GetValue(decodeTokens), runningLimit, output, ct).ConfigureAwait(false);
             return 0;
@@ -244,21 +250,12 @@ internal static class BenchCommand
         return rates.Count > 0 ? rates : throw new CliException("--rate is empty");
     }
 
-    private static (int Min, int Max) Range(string text, string option)
-    {
-        var parts = text.Split(':');
-        if (parts.Length != 2 || !int.TryParse(parts[0], CultureInfo.InvariantCulture, out var min)
-            || !int.TryParse(parts[1], CultureInfo.InvariantCulture, out var max) || min < 1 || max < min)
-        {
-            throw new CliException($"{option} must be MIN:MAX with 1 <= MIN <= MAX, not '{text}'");
-        }
-
-        return (min, max);
-    }
-
-    /// <summary>Requests with exponential gaps (a Poisson process), random prompts and fixed output lengths.</summary>
-    private static List<(TimeSpan At, GenerationRequest Request)> Workload(
-        int count, double rate, int pMin, int pMax, int oMin, int oMax, ModelConfig config)
+    /// <summary>
+    /// Requests with exponential gaps (a Poisson process), random prompts and fixed output lengths (EOS ignored); one
+    /// seed, so every rate gets the same requests. A prompt is cut so that its longest output still fits the context.
+    /// </summary>
+    internal static List<(TimeSpan At, GenerationRequest Request)> Workload(
+        int count, double rate, LengthDistribution prompts, LengthDistribution outputs, ModelConfig config)
     {
         var random = new Random(42);
         var list = new List<(TimeSpan, GenerationRequest)>();
@@ -266,7 +263,7 @@ internal static class BenchCommand
         for (var i = 0; i < count; i++)
         {
             t += -Math.Log(1 - random.NextDouble()) / rate;
-            var promptLength = Math.Min(random.Next(pMin, pMax + 1), config.MaxSeqLen - oMax);
+            var promptLength = Math.Min(prompts.Sample(random), config.MaxSeqLen - outputs.Max);
             var prompt = new int[Math.Max(promptLength, 1)];
             for (var k = 0; k < prompt.Length; k++)
             {
@@ -275,7 +272,7 @@ internal static class BenchCommand
 
             list.Add((TimeSpan.FromSeconds(t), new GenerationRequest
             {
-                PromptTokenIds = prompt, MaxTokens = random.Next(oMin, oMax + 1), IgnoreEos = true, RequestId = $"b{i}",
+                PromptTokenIds = prompt, MaxTokens = outputs.Sample(random), IgnoreEos = true, RequestId = $"b{i}",
             }));
         }
 

@@ -40,8 +40,8 @@ internal sealed class ServerBench
     {
         var endpoint = ServeCommand.ParseEndpoint(parse.GetValue(_server)!, "--server");
         var key = ClientCommand.ResolveKey(parse.GetValue(_apiKey), context);
-        var (pMin, pMax) = Range(promptLengths, "--prompt-lengths");
-        var (oMin, oMax) = Range(outputLengths, "--output-lengths");
+        var prompts = LengthDistribution.Parse(promptLengths, "--prompt-lengths");
+        var outputs = LengthDistribution.Parse(outputLengths, "--output-lengths");
         var connections = Math.Max(1, parse.GetValue(_connections));
         var concurrency = Math.Max(1, parse.GetValue(_concurrency));
         var duration = TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(_duration)));
@@ -77,13 +77,13 @@ internal sealed class ServerBench
                 }
 
                 await slots.WaitAsync(ct).ConfigureAwait(false);
-                var prompt = new int[random.Next(pMin, pMax + 1)];
+                var prompt = new int[prompts.Sample(random)];
                 for (var k = 0; k < prompt.Length; k++)
                 {
                     prompt[k] = random.Next(3, 256); // ids every Llama vocabulary has
                 }
 
-                var request = new SubmitFrame { PromptTokenIds = prompt, AddBos = false, MaxTokens = random.Next(oMin, oMax + 1), IgnoreEos = true };
+                var request = new SubmitFrame { PromptTokenIds = prompt, AddBos = false, MaxTokens = outputs.Sample(random), IgnoreEos = true };
                 tasks.Add(OneAsync(clients[i % connections], request, samples, slots, () => Interlocked.Increment(ref failures), ct));
             }
 
@@ -149,18 +149,6 @@ internal sealed class ServerBench
             await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
                 $"| {name} | {EngineRunSummary.Percentile(values, 0.5):F2} | {EngineRunSummary.Percentile(values, 0.9):F2} | {EngineRunSummary.Percentile(values, 0.99):F2} |")).ConfigureAwait(false);
         }
-    }
-
-    private static (int Min, int Max) Range(string text, string option)
-    {
-        var parts = text.Split(':');
-        if (parts.Length != 2 || !int.TryParse(parts[0], CultureInfo.InvariantCulture, out var min)
-            || !int.TryParse(parts[1], CultureInfo.InvariantCulture, out var max) || min < 1 || max < min)
-        {
-            throw new CliException($"{option} must be MIN:MAX with 1 <= MIN <= MAX, not '{text}'");
-        }
-
-        return (min, max);
     }
 
     private sealed record Sample(int Tokens, TimeSpan? Ttft, TimeSpan? Tpot);
