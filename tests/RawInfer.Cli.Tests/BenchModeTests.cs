@@ -161,16 +161,21 @@ public sealed class BenchModeTests : IDisposable
     {
         var result = Serving("500", "geometric:3:6");
         Assert.Equal(0, result.ExitCode);
-        Assert.Contains("workload: 6 requests, prompts uniform 2..8, outputs geometric, mean 3, max 6", result.Error, StringComparison.Ordinal);
+        var workload = Regex.Match(result.Error, @"^workload: 6 requests, prompts uniform 2\.\.8 \(drawn: mean ([0-9.]+)\), outputs geometric, mean 3, max 6 \(drawn: mean ([0-9.]+), longest (\d+)\)$", RegexOptions.Multiline);
+        Assert.True(workload.Success, result.Error);
+        Assert.InRange(Parse(workload.Groups[1].Value), 2, 8);
+        Assert.InRange(Parse(workload.Groups[2].Value), 1, 6);
+        Assert.InRange(int.Parse(workload.Groups[3].Value, CultureInfo.InvariantCulture), 1, 6);
         Assert.Matches(@"\| Continuous \(100\) \| [0-9.]+ \|", result.Output);
         Assert.Matches(@"\| Static \(16\) \| [0-9.]+ \|", result.Output);
     }
 
     [Fact]
-    public void Output_lengths_beyond_the_context_are_refused()
+    public void Bad_workload_options_get_specific_errors()
     {
         // 260k's context is 512 tokens
         Serving("500", "geometric:100:512").AssertCleanError("--output-lengths reaches 512 tokens, but the model's context is 512");
+        Bench("--requests", "0").AssertCleanError("--requests must be >= 1, not 0");
         Serving("500", "2:x").AssertCleanError("--output-lengths must be MIN:MAX with 1 <= MIN <= MAX, or geometric:MEAN:MAX, not '2:x'");
     }
 

@@ -77,6 +77,11 @@ internal static class BenchCommand
                 throw new CliException("--runs must be >= 1 and --warmup >= 0");
             }
 
+            if (parse.GetValue(requests) < 1)
+            {
+                throw new CliException($"--requests must be >= 1, not {parse.GetValue(requests)}");
+            }
+
             if (parse.GetValue(rounds) < 1)
             {
                 throw new CliException($"--rounds must be >= 1, not {parse.GetValue(rounds)}");
@@ -147,7 +152,11 @@ internal static class BenchCommand
                 throw new CliException($"--output-lengths reaches {outputLengths.Max} tokens, but the model's context is {model.Config.MaxSeqLen}");
             }
 
-            await error.WriteLineAsync($"workload: {parse.GetValue(requests)} requests, prompts {promptLengths}, outputs {outputLengths}").ConfigureAwait(false);
+            // what the seed drew (every rate gets the same requests): with a long tail the sample's mean and longest
+            // output differ from the distribution's, and the longest sets a static batch's length
+            var drawn = Workload(parse.GetValue(requests), 1, promptLengths, outputLengths, model.Config);
+            await error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                $"workload: {drawn.Count} requests, prompts {promptLengths} (drawn: mean {drawn.Average(w => w.Request.PromptTokenIds!.Count):F1}), outputs {outputLengths} (drawn: mean {drawn.Average(w => w.Request.MaxTokens):F1}, longest {drawn.Max(w => w.Request.MaxTokens)})")).ConfigureAwait(false);
             // continuous first, then one run per static batch size
             var runsToDo = new List<(BatchingMode Mode, int MaxRunning)> { (BatchingMode.Continuous, runningLimit ?? 100) };
             runsToDo.AddRange(staticSizes.Select(size => (BatchingMode.Static, size)));
