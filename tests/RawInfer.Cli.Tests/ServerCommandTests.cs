@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Diagnostics;
 using System.Net;
+using RawInfer.Cli.Commands;
 using RawInfer.Client;
 using RawInfer.Cpu.Runner;
 using RawInfer.Engine;
@@ -53,6 +54,45 @@ public class ServerCommandTests
         Assert.Contains("| TTFT |", result.Output, StringComparison.Ordinal);
         Assert.Contains("| TPOT |", result.Output, StringComparison.Ordinal);
         Assert.True(server.Engine.GetStats().RequestsFinished >= 24);
+    }
+
+    [Fact]
+    public async Task Bench_against_a_server_sends_geometric_output_lengths()
+    {
+        await using var server = await TestServer.StartAsync();
+        using var cli = new CliHarness();
+        cli.Environment["RAWINFER_API_KEY"] = Key;
+        var before = server.Engine.GetStats().GeneratedTokens;
+        var result = await Task.Run(() => cli.Run("bench", "--server", server.Address, "--requests", "40", "--rate", "0",
+            "--prompt-lengths", "2:8", "--output-lengths", "geometric:3:12", "--concurrency", "8"));
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("40 requests (0 failed)", result.Output, StringComparison.Ordinal);
+
+        // the load generator's draws, in its order (seed 42; per request a prompt length, its ids, an output length):
+        // EOS is ignored, so the server generates exactly the sum of the output lengths
+        var (prompts, outputs) = (LengthDistribution.Parse("2:8", "p"), LengthDistribution.Parse("geometric:3:12", "o"));
+        var random = new Random(42);
+        var expected = 0L;
+        for (var i = 0; i < 40; i++)
+        {
+            for (var k = prompts.Sample(random); k > 0; k--)
+            {
+                random.Next(3, 256);
+            }
+
+            expected += outputs.Sample(random);
+        }
+
+        Assert.Equal(expected, server.Engine.GetStats().GeneratedTokens - before);
+    }
+
+    [Fact]
+    public void Bench_against_a_server_refuses_malformed_lengths_before_connecting()
+    {
+        using var cli = new CliHarness();
+        cli.Environment["RAWINFER_API_KEY"] = Key;
+        cli.Run("bench", "--server", "127.0.0.1:1", "--rate", "0", "--output-lengths", "geometric:9:4")
+            .AssertCleanError("--output-lengths geometric:MEAN:MAX needs 1 <= MEAN <= MAX, not 'geometric:9:4'");
     }
 
     [Theory]
