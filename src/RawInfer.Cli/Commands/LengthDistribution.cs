@@ -7,7 +7,7 @@ namespace RawInfer.Cli.Commands;
 /// <c>MIN:MAX</c> draws uniformly from MIN..MAX; <c>geometric:MEAN:MAX</c> draws the length at which a request
 /// would end if each token stopped it with probability 1/MEAN (a model that emits EOS at a constant rate), capped
 /// at MAX. Uniform lengths vary within a factor of MAX/MIN; geometric ones have a long tail (the longest of 100
-/// draws is about 5x the mean), as chat outputs have, and a static batch runs until its longest request ends.
+/// draws is about 5x the mean), and a static batch runs until its longest request ends.
 /// </summary>
 internal sealed class LengthDistribution
 {
